@@ -1,0 +1,120 @@
+"""Shared config defaults and the paper's model variants (Tables 1-3).
+
+Config files in `configs/` call `base_config(dataset, variant)` and override a
+few fields. A variant names a paper row; every field stays overridable from
+the command line (`--config.model.r_two=0.125`). Configs are locked, so a
+misspelled key is an error.
+"""
+from __future__ import annotations
+
+import ml_collections
+
+# variant -> (temporal module, TFDEM on)
+VARIANTS = {
+    'tsn': ('tsn', False),
+    'tsm': ('tsm', False),
+    'mstsm': ('mstsm', False),
+    'mstsm2var': ('mstsm2var', False),
+    'mstsm3': ('mstsm3', False),
+    'tsm_tfdem': ('tsm', True),
+    'mstsm_tfdem': ('mstsm', True),
+}
+DEFAULT_VARIANT = 'mstsm_tfdem'
+
+
+def parse_variant(arg: str | None) -> str:
+  variant = arg or DEFAULT_VARIANT
+  if variant not in VARIANTS:
+    raise ValueError(f'unknown variant {variant!r}; valid: '
+                     f'{", ".join(VARIANTS)}')
+  return variant
+
+
+def base_config(dataset: str, num_classes: int,
+                variant: str | None) -> ml_collections.ConfigDict:
+  """The paper's recipe (SPEC §1, §5, §6) for `dataset` and a variant."""
+  variant = parse_variant(variant)
+  temporal, tfdem = VARIANTS[variant]
+  c = ml_collections.ConfigDict()
+  c.variant = variant
+  c.seed = 0
+  c.init_from = ''  # checkpoint dir (convert/train/prune output) to start from
+
+  c.model = m = ml_collections.ConfigDict()
+  m.backbone = 'resnet50'
+  m.stage_sizes = ()  # () = the backbone's (3, 4, 6, 3); smaller for tests
+  m.width = 0  # 0 = the backbone's (64); stage widths are width * 2**i
+  m.num_classes = num_classes
+  m.num_segments = 8  # T: frames per clip (paper n = 8)
+  m.temporal = temporal  # tsn | tsm | mstsm | mstsm2var | mstsm3
+  m.r_one = 1 / 8  # one-unit shift ratio (replace)
+  m.r_two = 1 / 16  # two-unit shift ratio (concatenate)
+  m.r_three = 1 / 16  # three-unit ratio (mstsm3 only)
+  m.tfdem = tfdem  # feature-difference branch with its own loss
+  m.tfdem_tap = 'layer1'  # backbone stage feeding TFDEM (stem|layer1..4)
+  m.tfdem_width = 128
+  m.tfdem_reduce_stride = 2  # stride of TFDEM's 1x1 conv (then upsampled)
+  m.tfdem_conv_stride = 2  # stride of TFDEM's 3x3 conv on D_t
+  m.tfdem_weight = 1.0  # L = CE(main) + tfdem_weight * CE(TFDEM)
+  m.tfdem_fuse = False  # predict with softmax(main) + softmax(TFDEM)
+  m.dropout = 0.5  # before the classifier (TSM)
+  m.bn_mode = 'frozen'  # train | frozen | partial (TSM partial BN)
+  m.bn_momentum = 0.9  # flax convention: torch momentum 0.1
+  m.dtype = 'float32'  # compute dtype: float32 | bfloat16 (params float32)
+
+  c.data = d = ml_collections.ConfigDict()
+  d.dataset = dataset  # ucf101 | hmdb51 | custom | synthetic
+  d.data_dir = ''  # where `prepare` wrote the tfds dataset
+  d.split = 1  # official split 1 | 2 | 3
+  d.resize_short = 256  # short side before cropping (SPEC §1)
+  d.crop_size = 224  # network input
+  d.scales = (1.0, 0.875, 0.75, 0.66)  # x short side: 256, 224, 192, 168
+  d.max_distort = 1  # TSM aspect jitter between the two crop scales
+  d.flip = True  # horizontal flip p = 0.5 (turn off for direction labels)
+  d.workers = 0  # grain worker processes (0 = in-process)
+  d.prefetch = 2  # batches buffered per worker
+  d.mean = (0.485, 0.456, 0.406)  # ImageNet normalisation, on device
+  d.std = (0.229, 0.224, 0.225)
+
+  c.train = t = ml_collections.ConfigDict()
+  t.batch_size = 16  # clips per step, global over all devices
+  t.epochs = 25
+  t.lr = 0.00025
+  t.lr_boundaries = (10, 20)  # epochs where lr is divided by lr_decay
+  t.lr_decay = 10.0
+  t.warmup_epochs = 0.0
+  t.momentum = 0.9
+  t.weight_decay = 5e-4  # L2 added to the gradient, not on BN or biases
+  t.fc_lr_mult = 1.0  # TSM: 5 for a new classifier
+  t.bias_lr_mult = 1.0  # TSM: 2 for biases
+  t.clip_norm = 20.0  # global-norm clipping (TSM); 0 = off
+  t.label_smoothing = 0.0
+  t.log_every_steps = 20
+  t.checkpoint_every_steps = 500
+  t.keep_checkpoints = 2  # latest kept, plus the best by top-1
+  t.eval_every_epochs = 1  # 0 = only at the end
+  t.max_steps = 0  # >0 stops early (smoke runs)
+
+  c.eval = e = ml_collections.ConfigDict()
+  e.views = '1x1'  # temporal clips x spatial crops: 1x1 | 10x3 | NxK
+  e.batch_size = 16
+  e.max_videos = 0  # >0 evaluates a prefix (smoke runs)
+  c.lock()
+  return c
+
+
+def load_config(spec: str, overrides: dict | None = None):
+  """Loads 'configs/X.py[:variant]' as the --config flag does (for tests and
+  scripts); `overrides` is a flat {'model.r_two': 0.125} dict."""
+  import importlib.util
+  import pathlib
+  path, _, arg = spec.partition(':')
+  if not pathlib.Path(path).is_file():
+    raise FileNotFoundError(f'config file {path} not found')
+  mod_spec = importlib.util.spec_from_file_location('_mstsm_config', path)
+  module = importlib.util.module_from_spec(mod_spec)
+  mod_spec.loader.exec_module(module)
+  config = module.get_config(arg) if arg else module.get_config()
+  if overrides:
+    config.update_from_flattened_dict(overrides)
+  return config

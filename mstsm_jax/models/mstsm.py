@@ -1,0 +1,113 @@
+"""MSTSM-TFDEM recognizer: backbone + segment consensus + TFDEM (Figure 2).
+
+`build_model(config.model)` is the one place a config becomes a module; the
+pruned widths come in as a `ChannelSpec` (saved beside pruned checkpoints).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+from mstsm_jax.models.resnet import ChannelSpec, ResNet, batch_norm
+from mstsm_jax.models.tfdem import TFDEM
+from mstsm_jax.ops.shift import ShiftSpec
+
+BACKBONES = {'resnet50': dict(stage_sizes=(3, 4, 6, 3), width=64)}
+DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
+BN_MODES = ('train', 'frozen', 'partial')
+
+
+class MSTSMNet(nn.Module):
+  """Clips `[N, T, H, W, 3]` (normalised) -> (logits, tfdem logits or None).
+
+  Both logits are float32 `[N, classes]`: per-frame logits averaged over the
+  T segments (TSN consensus). With `train`, dropout is active and BN follows
+  `bn_mode`. The TFDEM difference maps are sown as ('intermediates',
+  'tfdem_diff') for visualisation.
+  """
+  num_classes: int
+  channels: ChannelSpec
+  shift: ShiftSpec
+  tfdem: bool = True
+  tfdem_tap: str = 'layer1'
+  tfdem_width: int = 128
+  tfdem_reduce_stride: int = 2
+  tfdem_conv_stride: int = 2
+  dropout: float = 0.5
+  bn_mode: str = 'frozen'
+  bn_momentum: float = 0.9
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, clips, train: bool = False):
+    n, t = clips.shape[:2]
+    if t != self.shift.num_segments:
+      raise ValueError(f'clips have {t} frames but the model was built for '
+                       f'num_segments={self.shift.num_segments}')
+    x = clips.reshape(n * t, *clips.shape[2:])
+    feats, taps = ResNet(self.channels, self.shift, self.bn_mode,
+                         self.bn_momentum, self.dtype, name='backbone')(
+                             x, train, (self.tfdem_tap,) if self.tfdem else ())
+    feats = nn.Dropout(self.dropout, deterministic=not train)(feats)
+    logits = nn.Dense(self.num_classes, dtype=self.dtype,
+                      param_dtype=jnp.float32,
+                      kernel_init=nn.initializers.normal(0.001), name='fc')(
+                          feats)
+    logits = logits.astype(jnp.float32).reshape(n, t, -1).mean(axis=1)
+    if not self.tfdem:
+      return logits, None
+    # TFDEM is a new branch: its BNs always learn (bn_mode is for the
+    # pretrained backbone).
+    tfdem_logits, diff = TFDEM(
+        self.num_classes, t, batch_norm(not train, self.bn_momentum,
+                                        self.dtype),
+        self.tfdem_width, self.tfdem_reduce_stride, self.tfdem_conv_stride,
+        self.dtype, name='tfdem')(taps[self.tfdem_tap])
+    self.sow('intermediates', 'tfdem_diff', diff)
+    return logits, tfdem_logits
+
+
+def build_model(cfg: ml_collections.ConfigDict,
+                channels: ChannelSpec | None = None) -> MSTSMNet:
+  """Builds the network of a `config.model`, dense unless `channels` given."""
+  if cfg.backbone not in BACKBONES:
+    raise ValueError(f'unknown backbone {cfg.backbone!r}; valid: '
+                     f'{", ".join(BACKBONES)} (efficientnet_b0: issue 9)')
+  if cfg.bn_mode not in BN_MODES:
+    raise ValueError(f'bn_mode={cfg.bn_mode!r}; valid: {", ".join(BN_MODES)}')
+  if cfg.dtype not in DTYPES:
+    raise ValueError(f'dtype={cfg.dtype!r}; valid: {", ".join(DTYPES)}')
+  stage_sizes = tuple(cfg.stage_sizes) or BACKBONES[cfg.backbone][
+      'stage_sizes']
+  width = cfg.width or BACKBONES[cfg.backbone]['width']
+  channels = channels or ChannelSpec.dense(stage_sizes, width)
+  shift = ShiftSpec(cfg.temporal, cfg.num_segments, cfg.r_one, cfg.r_two,
+                    cfg.r_three)
+  for c in (channels.stem,) + channels.out:
+    shift.out_channels(c)  # validates the shift widths at every block input
+  return MSTSMNet(cfg.num_classes, channels, shift, cfg.tfdem, cfg.tfdem_tap,
+                  cfg.tfdem_width, cfg.tfdem_reduce_stride,
+                  cfg.tfdem_conv_stride, cfg.dropout, cfg.bn_mode,
+                  cfg.bn_momentum, DTYPES[cfg.dtype])
+
+
+def total_loss(logits, tfdem_logits, labels, tfdem_weight: float = 1.0,
+               label_smoothing: float = 0.0):
+  """L_total = CE(main) + tfdem_weight * CE(TFDEM) (paper eq. 2-4).
+
+  Returns (total, {'loss_main', 'loss_tfdem'}), means over the batch.
+  """
+  def ce(z):
+    target = optax.smooth_labels(jax.nn.one_hot(labels, z.shape[-1]),
+                                 label_smoothing)
+    return optax.softmax_cross_entropy(z, target).mean()
+  main = ce(logits)
+  if tfdem_logits is None:
+    return main, {'loss_main': main}
+  aux = ce(tfdem_logits)
+  return main + tfdem_weight * aux, {'loss_main': main, 'loss_tfdem': aux}

@@ -1,0 +1,179 @@
+"""ResNet-50 in torchvision's v1.5 layout with a temporal module per block.
+
+Paper §3.2 / Figure 2; SPEC §2. The temporal module sits in the residual
+branch of every bottleneck right before conv1 (TSM "blockres"). Widths come
+from an explicit `ChannelSpec` so that a pruned model (prune.py) is rebuilt
+from the spec saved with its checkpoint. Layout NHWC `[N*T, H, W, C]`.
+
+Parameter names follow torchvision (`conv1`, `bn1`, `layer1_0/conv1`, ...,
+`layer1_0/downsample_conv`) so convert.py maps state dicts one to one.
+Padding is explicit (torch's symmetric padding), never 'SAME', which pads
+stride-2 convolutions asymmetrically and would not reproduce torchvision.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from typing import Any, Callable, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from mstsm_jax.ops.shift import ShiftSpec, temporal_module
+
+STAGES = ('layer1', 'layer2', 'layer3', 'layer4')
+# torchvision's conv init (kaiming_normal_, mode='fan_out', relu).
+conv_init = nn.initializers.variance_scaling(2.0, 'fan_out', 'normal')
+
+
+@dataclasses.dataclass(frozen=True)
+class BlockSpec:
+  """Widths of one bottleneck: conv1/conv2 width and merged input channels.
+
+  `merge` lists channel indices of conv1's input (after the temporal module)
+  that are averaged into one channel (prune.py, input averaging); () = none.
+  """
+  mid: int
+  merge: tuple[int, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class ChannelSpec:
+  """Per-stage tuples of `BlockSpec`; `out` = each stage's output width."""
+  blocks: tuple[tuple[BlockSpec, ...], ...]
+  out: tuple[int, ...]
+  stem: int
+
+  @classmethod
+  def dense(cls, stage_sizes: Sequence[int], width: int) -> 'ChannelSpec':
+    mids = [width * 2**i for i in range(len(stage_sizes))]
+    return cls(
+        blocks=tuple(tuple(BlockSpec(m) for _ in range(n))
+                     for m, n in zip(mids, stage_sizes)),
+        out=tuple(4 * m for m in mids), stem=width)
+
+  def block(self, name: str) -> BlockSpec:
+    stage, idx = name.split('_')
+    return self.blocks[STAGES.index(stage)][int(idx)]
+
+  def replace_block(self, name: str, spec: BlockSpec) -> 'ChannelSpec':
+    stage, idx = name.split('_')
+    s, i = STAGES.index(stage), int(idx)
+    blocks = [list(b) for b in self.blocks]
+    blocks[s][i] = spec
+    return dataclasses.replace(self, blocks=tuple(map(tuple, blocks)))
+
+  def block_names(self) -> list[str]:
+    return [f'{STAGES[s]}_{i}' for s, stage in enumerate(self.blocks)
+            for i in range(len(stage))]
+
+  def to_json(self) -> str:
+    return json.dumps({
+        'stem': self.stem, 'out': list(self.out),
+        'blocks': [[{'mid': b.mid, 'merge': list(b.merge)} for b in stage]
+                   for stage in self.blocks]}, indent=1)
+
+  @classmethod
+  def from_json(cls, text: str) -> 'ChannelSpec':
+    d = json.loads(text)
+    return cls(blocks=tuple(tuple(BlockSpec(b['mid'], tuple(b['merge']))
+                                  for b in stage) for stage in d['blocks']),
+               out=tuple(d['out']), stem=d['stem'])
+
+
+def merge_channels(x: jnp.ndarray, group: tuple[int, ...]) -> jnp.ndarray:
+  """Averages channels `group` of `[..., C]` into one channel appended last.
+
+  Returns `[..., C - len(group) + 1]`: kept channels in order, then the mean.
+  """
+  drop = set(group)
+  keep = jnp.array([c for c in range(x.shape[-1]) if c not in drop])
+  mean = jnp.take(x, jnp.array(group), axis=-1).mean(-1, keepdims=True)
+  return jnp.concatenate([jnp.take(x, keep, axis=-1), mean.astype(x.dtype)],
+                         axis=-1)
+
+
+def conv_layer(features, kernel, strides=1, *, name, dtype, use_bias=False):
+  """A torch-padded conv: `padding = kernel // 2` on both sides."""
+  p = kernel // 2
+  return nn.Conv(features, (kernel, kernel), strides=strides,
+                 padding=((p, p), (p, p)), use_bias=use_bias, dtype=dtype,
+                 param_dtype=jnp.float32, kernel_init=conv_init, name=name)
+
+
+class Bottleneck(nn.Module):
+  """torchvision Bottleneck (stride on the 3x3 conv) with a temporal module."""
+  spec: BlockSpec
+  out_features: int
+  strides: int
+  shift: ShiftSpec
+  norm: Callable[..., nn.Module]
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    conv = functools.partial(conv_layer, dtype=self.dtype)
+    y = temporal_module(x, self.shift)
+    if self.spec.merge:
+      y = merge_channels(y, self.spec.merge)
+    y = nn.relu(self.norm(name='bn1')(conv(self.spec.mid, 1, name='conv1')(y)))
+    y = conv(self.spec.mid, 3, self.strides, name='conv2')(y)
+    y = nn.relu(self.norm(name='bn2')(y))
+    y = self.norm(name='bn3')(conv(self.out_features, 1, name='conv3')(y))
+    residual = x
+    if x.shape[-1] != self.out_features or self.strides != 1:
+      residual = conv(self.out_features, 1, self.strides,
+                      name='downsample_conv')(x)
+      residual = self.norm(name='downsample_bn')(residual)
+    return nn.relu(y + residual)
+
+
+def batch_norm(use_running_average: bool, momentum: float, dtype):
+  """BatchNorm as torch's: eps 1e-5; torch momentum 0.1 == flax 0.9."""
+  return functools.partial(nn.BatchNorm,
+                           use_running_average=use_running_average,
+                           momentum=momentum, epsilon=1e-5, dtype=dtype,
+                           param_dtype=jnp.float32)
+
+
+class ResNet(nn.Module):
+  """Backbone: stem, four stages; returns pooled features and the taps.
+
+  BN modes (SPEC §5): 'train' updates every BN; 'frozen' uses running
+  statistics everywhere (affine parameters are frozen by the optimizer);
+  'partial' is TSM's partial BN: only the stem's first BN keeps updating.
+  """
+  channels: ChannelSpec
+  shift: ShiftSpec
+  bn_mode: str = 'frozen'
+  bn_momentum: float = 0.9
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, train: bool, taps: Sequence[str] = ()):
+    """x: `[N*T, H, W, 3]` -> (`[N*T, C_out]`, {tap name: features})."""
+    frozen = not train or self.bn_mode in ('frozen', 'partial')
+    norm = batch_norm(frozen, self.bn_momentum, self.dtype)
+    stem_norm = batch_norm(not train or self.bn_mode == 'frozen',
+                           self.bn_momentum, self.dtype)
+    x = conv_layer(self.channels.stem, 7, 2, name='conv1',
+                   dtype=self.dtype)(x.astype(self.dtype))
+    x = nn.relu(stem_norm(name='bn1')(x))
+    x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+    found = {'stem': x}
+    for s, (blocks, out) in enumerate(zip(self.channels.blocks,
+                                          self.channels.out)):
+      for i, spec in enumerate(blocks):
+        x = Bottleneck(spec, out, 2 if (s > 0 and i == 0) else 1, self.shift,
+                       norm, self.dtype, name=f'{STAGES[s]}_{i}')(x)
+      found[STAGES[s]] = x
+    missing = set(taps) - set(found)
+    if missing:
+      raise ValueError(f'unknown tap {sorted(missing)}; valid: {list(found)}')
+    return jnp.mean(x, axis=(1, 2)), {k: found[k] for k in taps}
+
+
+def param_count(tree) -> int:
+  return sum(int(x.size) for x in jax.tree.leaves(tree))

@@ -1,0 +1,54 @@
+"""TFDEM, the temporal feature difference extraction branch (paper §3.3).
+
+SPEC §3 default: tap ResNet stage 1 (256 ch, 56x56); 1x1 conv stride 2 to 128
++ BN + ReLU (28x28); bilinear upsample back to 56x56; D_t = F_t - F_{t+1}
+(the last frame keeps F_T); 3x3 conv 128->128 stride 2 + BN + ReLU; global
+average pool; FC -> per-frame logits, averaged over the T segments.
+194,021 parameters with 101 classes (the convs carry biases, as torch's
+nn.Conv2d default) and about 0.14 G multiply-adds per frame.
+
+Upsampling and differencing are both linear, so the difference is taken
+before the upsample: the same values at a quarter of the subtraction cost.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from mstsm_jax.models.resnet import conv_layer
+from mstsm_jax.ops.diff import frame_difference
+
+
+class TFDEM(nn.Module):
+  """Feature-difference side path: `[N*T, H, W, C]` -> per-clip logits."""
+  num_classes: int
+  num_segments: int
+  norm: Callable[..., nn.Module]
+  width: int = 128
+  reduce_stride: int = 2
+  conv_stride: int = 2
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    """Returns (`[N, classes]` float32 logits, `[N*T, H, W, width]` D_t)."""
+    nt, h, w, _ = x.shape
+    y = conv_layer(self.width, 1, self.reduce_stride, name='conv_reduce',
+                   dtype=self.dtype, use_bias=True)(x)
+    y = nn.relu(self.norm(name='bn_reduce')(y))
+    d = frame_difference(y, self.num_segments)
+    d = jax.image.resize(d, (nt, h, w, self.width), 'bilinear')
+    y = conv_layer(self.width, 3, self.conv_stride, name='conv_diff',
+                   dtype=self.dtype, use_bias=True)(d)
+    y = nn.relu(self.norm(name='bn_diff')(y))
+    y = jnp.mean(y, axis=(1, 2))
+    logits = nn.Dense(self.num_classes, dtype=self.dtype,
+                      param_dtype=jnp.float32,
+                      kernel_init=nn.initializers.normal(0.001),
+                      name='fc')(y)
+    logits = logits.astype(jnp.float32).reshape(
+        nt // self.num_segments, self.num_segments, -1)
+    return logits.mean(axis=1), d

@@ -1,0 +1,1 @@
+"""Pure temporal operators: shifts and feature differences."""

@@ -1,0 +1,155 @@
+"""Multi-scale temporal shift (paper §3.2, Figures 3, 4 and 9; SPEC §2).
+
+Pure `jnp` functions on frame-major NHWC batches `[N*T, H, W, C]` (clip-major:
+the T frames of a clip are consecutive). Everything is static slicing, padding
+and concatenation, so XLA fuses it into the neighbouring convolution inputs and
+`jax.vjp` of a shift is the opposite shift.
+
+Semantics follow the official TSM (`mit-han-lab/temporal-shift-module`,
+`ops/temporal_shift.py`, `shift` with `fold_div=8`): channels `[0, fold)` of
+frame t take frame t+1's, `[fold, 2*fold)` take frame t-1's, zero at the clip
+boundaries. The DeepMind `tsm_utils` form permutes channels and would not load
+PyTorch weights; it is not what this file computes.
+
+MSTSM adds *concatenated* shifts: `g = floor(C * r_two)` channels taken from
+the source channels `[2*fold, 2*fold + g)` of frame t+2 and the same channels
+of frame t-2 are appended, so conv1 sees `C + 2g` channels, in this order:
+`[one-unit shifted (C) | from t+2 (g) | from t-2 (g)]`. MSTSM_3 appends a
+three-unit pair `[from t+3 (g3) | from t-3 (g3)]` from the next source channels
+`[2*fold + g, 2*fold + g + g3)`.
+
+MSTSM_2var (Figure 9a, "moving next frame to pad vacancy"): where frame t+2
+does not exist, the vacancy holds frame t-3 instead of zeros, and where t-2
+does not exist it holds t+3, i.e. the next frame beyond those the frame
+already sees. This is the reading under which the temporal receptive field is
+4-5 frames as in the paper's Table 3 (MSTSM_2: 3-5); with fewer than 4 frames
+the padding frame may not exist either and stays zero.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import jax.numpy as jnp
+
+KINDS = ('tsn', 'tsm', 'mstsm', 'mstsm2var', 'mstsm3')
+
+
+@dataclasses.dataclass(frozen=True)
+class ShiftSpec:
+  """A temporal module: which shift, its ratios and the clip length T."""
+  kind: str = 'mstsm'
+  num_segments: int = 8
+  r_one: float = 1 / 8
+  r_two: float = 1 / 16
+  r_three: float = 1 / 16
+
+  def __post_init__(self):
+    if self.kind not in KINDS:
+      raise ValueError(
+          f'unknown temporal module {self.kind!r}; valid: {", ".join(KINDS)}')
+    for name in ('r_one', 'r_two', 'r_three'):
+      r = getattr(self, name)
+      if not 0 < r <= 0.5:
+        raise ValueError(f'{name}={r} is outside (0, 1/2]; '
+                         'use e.g. 1/8 (r_one) or 1/16 (r_two)')
+    min_t = {'mstsm': 3, 'mstsm2var': 3, 'mstsm3': 4}.get(self.kind, 1)
+    if self.num_segments < min_t:
+      raise ValueError(
+          f'num_segments={self.num_segments} is too short for {self.kind!r}: '
+          f'a {min_t - 1}-unit shift needs num_segments >= {min_t}')
+
+  def fold(self, c: int) -> int:
+    return int(c * self.r_one) if self.kind != 'tsn' else 0
+
+  def groups(self, c: int) -> tuple[int, int]:
+    """(g, g3): channels of the two- and three-unit shifts for `c` inputs."""
+    g = math.floor(c * self.r_two) if self.kind.startswith('mstsm') else 0
+    g3 = math.floor(c * self.r_three) if self.kind == 'mstsm3' else 0
+    return g, g3
+
+  def out_channels(self, c: int) -> int:
+    """Channels conv1 sees after the module, for `c` input channels."""
+    g, g3 = self.groups(c)
+    fold = self.fold(c)
+    if 2 * fold + 2 * g + 2 * g3 > c:
+      raise ValueError(
+          f'{self.kind}: 2*fold + 2*g{" + 2*g3" if g3 else ""} = '
+          f'{2 * fold + 2 * g + 2 * g3} exceeds the {c} channels; lower '
+          f'r_one={self.r_one} or r_two={self.r_two}')
+    return c + 2 * g + 2 * g3
+
+
+def to_clips(x: jnp.ndarray, num_segments: int) -> jnp.ndarray:
+  """`[N*T, ...]` -> `[N, T, ...]`, with a clear error for a ragged batch."""
+  if x.shape[0] % num_segments:
+    raise ValueError(
+        f'batch of {x.shape[0]} frames is not divisible by num_segments='
+        f'{num_segments}; frames must come as whole clips [N*T, H, W, C]')
+  return x.reshape(x.shape[0] // num_segments, num_segments, *x.shape[1:])
+
+
+def shift_time(v: jnp.ndarray, k: int, fill: jnp.ndarray | None = None):
+  """out[:, t] = v[:, t + k] along axis 1 of `[N, T, ...]`; outside -> `fill`.
+
+  `fill` (same shape as `v`) supplies the frames where t + k leaves the clip;
+  zeros when None. `|k| >= T` gives only the fill.
+  """
+  t = v.shape[1]
+  if k == 0:
+    return v
+  n = min(abs(k), t)
+  pad = jnp.zeros_like(v[:, :n]) if fill is None else (
+      fill[:, t - n:] if k > 0 else fill[:, :n])
+  if k > 0:
+    return jnp.concatenate([v[:, n:], pad], axis=1)
+  return jnp.concatenate([pad, v[:, :t - n]], axis=1)
+
+
+def one_unit_shift(x: jnp.ndarray, num_segments: int, r_one: float = 1 / 8):
+  """TSM shift, replace in place: `[N*T, H, W, C]` -> same shape."""
+  v = to_clips(x, num_segments)
+  fold = int(x.shape[-1] * r_one)
+  out = jnp.concatenate([
+      shift_time(v[..., :fold], 1),
+      shift_time(v[..., fold:2 * fold], -1),
+      v[..., 2 * fold:],
+  ], axis=-1)
+  return out.reshape(x.shape)
+
+
+def concat_shift(x: jnp.ndarray, num_segments: int, units: int, start: int,
+                 width: int, pad_next: bool = False) -> jnp.ndarray:
+  """The `units`-unit concatenated pair for source channels [start, start+w).
+
+  Returns `[N*T, H, W, 2*width]`: channels from t+units, then from t-units.
+  With `pad_next` the vacancies hold frames t-(units+1) / t+(units+1)
+  (MSTSM_2var) instead of zeros.
+  """
+  v = to_clips(x, num_segments)[..., start:start + width]
+  fwd_fill = shift_time(v, -(units + 1)) if pad_next else None
+  bwd_fill = shift_time(v, units + 1) if pad_next else None
+  out = jnp.concatenate([shift_time(v, units, fwd_fill),
+                         shift_time(v, -units, bwd_fill)], axis=-1)
+  return out.reshape(*x.shape[:-1], 2 * width)
+
+
+def temporal_module(x: jnp.ndarray, spec: ShiftSpec) -> jnp.ndarray:
+  """Applies `spec` to `[N*T, H, W, C]` -> `[N*T, H, W, spec.out_channels(C)]`.
+
+  Dtype is preserved (bf16 in, bf16 out).
+  """
+  c = x.shape[-1]
+  spec.out_channels(c)  # validates the widths
+  if spec.kind == 'tsn':
+    to_clips(x, spec.num_segments)
+    return x
+  fold = spec.fold(c)
+  parts = [one_unit_shift(x, spec.num_segments, spec.r_one)]
+  g, g3 = spec.groups(c)
+  if g:
+    parts.append(concat_shift(x, spec.num_segments, 2, 2 * fold, g,
+                              pad_next=spec.kind == 'mstsm2var'))
+  if g3:
+    parts.append(concat_shift(x, spec.num_segments, 3, 2 * fold + g, g3))
+  return parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=-1)

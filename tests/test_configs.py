@@ -1,0 +1,38 @@
+"""Every config file and variant loads, is locked, and builds a model."""
+import glob
+
+import pytest
+
+from mstsm_jax.config_lib import VARIANTS, load_config
+from mstsm_jax.models.mstsm import build_model
+
+CONFIGS = sorted(glob.glob('configs/*.py'))
+
+
+def test_configs_exist():
+  names = {c.split('/')[-1] for c in CONFIGS}
+  assert {'ucf101.py', 'hmdb51.py', 'synthetic.py', 'custom.py'} <= names
+
+
+@pytest.mark.parametrize('path', CONFIGS)
+@pytest.mark.parametrize('variant', [None, *VARIANTS])
+def test_every_config_and_variant(path, variant):
+  config = load_config(path + (f':{variant}' if variant else ''))
+  assert config.variant == (variant or 'mstsm_tfdem')
+  if config.model.num_classes == 0:  # custom: from the prepared dataset
+    config.model.num_classes = 7
+  build_model(config.model)
+  with pytest.raises(AttributeError):
+    config.model.r_tow = 0.1  # locked: a misspelled key fails
+
+
+def test_unknown_variant_is_clear():
+  with pytest.raises(ValueError, match="unknown variant 'mstsm5'; valid: tsn"):
+    load_config('configs/ucf101.py:mstsm5')
+
+
+def test_override_types_are_checked():
+  config = load_config('configs/ucf101.py', {'model.r_two': 0.125})
+  assert config.model.r_two == 0.125
+  with pytest.raises(TypeError):
+    config.model.num_segments = 'eight'

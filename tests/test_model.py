@@ -1,0 +1,146 @@
+"""The recognizer: exact parameter counts (SPEC §2-3), cost, BN modes, loss."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from mstsm_jax.config_lib import load_config
+from mstsm_jax.models.mstsm import build_model, total_loss
+from mstsm_jax.summary import analyse
+
+# (config, overrides) -> exact parameter count; SPEC §2 and issue 3.
+COUNTS = [
+    ('configs/ucf101.py:tsn', {}, 23_714_981),
+    ('configs/ucf101.py:tsm', {}, 23_714_981),
+    ('configs/ucf101.py:mstsm', {}, 24_256_165),
+    ('configs/ucf101.py:mstsm', {'model.r_two': 1 / 8}, 24_797_349),
+    ('configs/ucf101.py:mstsm', {'model.r_two': 1 / 12}, 24_432_933),
+    ('configs/ucf101.py:mstsm', {'model.r_two': 1 / 20}, 24_145_189),
+    ('configs/hmdb51.py:mstsm', {}, 24_153_715),
+    ('configs/ucf101.py:tsm_tfdem', {}, 23_909_002),
+    ('configs/ucf101.py:mstsm_tfdem', {}, 24_450_186),
+    ('configs/ucf101.py', {}, 24_450_186),
+]
+
+
+@pytest.mark.parametrize('path,overrides,want', COUNTS)
+def test_exact_parameter_counts(path, overrides, want):
+  assert analyse(load_config(path, overrides).model)['params'] == want
+
+
+def test_tfdem_size_and_cost():
+  res = analyse(load_config('configs/ucf101.py').model)
+  params, macs = res['stages']['tfdem']
+  assert params == 194_021
+  assert 0.13e9 < macs < 0.15e9  # about 0.14 G multiply-adds per frame
+  # torchvision ResNet-50 is 4.09 GMACs at 224; MSTSM adds conv1 inputs.
+  tsm = analyse(load_config('configs/ucf101.py:tsm').model)
+  assert abs(tsm['macs_per_frame'] / 1e9 - 4.09) < 0.01
+
+
+def tiny(variant='mstsm_tfdem', **model):
+  config = load_config(f'configs/ucf101.py:{variant}',
+                       {'model.stage_sizes': (1, 1, 1, 1), 'model.width': 16,
+                        'model.tfdem_width': 16, 'model.num_classes': 5,
+                        **{f'model.{k}': v for k, v in model.items()}})
+  return build_model(config.model)
+
+
+def clips(n=2, t=8, size=32, seed=0):
+  return jax.random.normal(jax.random.key(seed), (n, t, size, size, 3))
+
+
+def test_forward_shapes_and_dtypes():
+  model = tiny(dtype='bfloat16')
+  variables = model.init(jax.random.key(0), clips())
+  assert all(p.dtype == jnp.float32 for p in jax.tree.leaves(variables))
+  logits, aux = model.apply(variables, clips())
+  assert logits.shape == aux.shape == (2, 5)
+  assert logits.dtype == aux.dtype == jnp.float32
+  logits, aux = tiny('mstsm').apply(
+      tiny('mstsm').init(jax.random.key(0), clips()), clips())
+  assert aux is None
+
+
+def test_tsn_ignores_frame_order_and_tsm_does_not():
+  x = clips()
+  perm = x[:, ::-1]
+  for variant, invariant in [('tsn', True), ('tsm', False), ('mstsm', False)]:
+    model = tiny(variant)
+    v = model.init(jax.random.key(0), x)
+    a, _ = model.apply(v, x)
+    b, _ = model.apply(v, perm)
+    assert np.allclose(a, b, atol=1e-5) == invariant, variant
+
+
+@pytest.mark.parametrize('mode,changed', [
+    ('train', None),  # every BN
+    ('frozen', set()),
+    ('partial', {('backbone', 'bn1')}),
+])
+def test_bn_modes(mode, changed):
+  model = tiny(bn_mode=mode)
+  v = model.init(jax.random.key(0), clips())
+  _, new = model.apply(v, clips(), train=True, mutable=['batch_stats'],
+                       rngs={'dropout': jax.random.key(1)})
+  flat_old = jax.tree_util.tree_flatten_with_path(v['batch_stats'])[0]
+  flat_new = jax.tree.leaves(new['batch_stats'])
+  moved = {tuple(p.key for p in path[:-1]) for (path, a), b in
+           zip(flat_old, flat_new) if not np.allclose(a, b)}
+  backbone = {m for m in moved if m[0] == 'backbone'}
+  # TFDEM is a new branch: its BNs always learn.
+  assert {m for m in moved if m[0] == 'tfdem'} == {('tfdem', 'bn_reduce'),
+                                                   ('tfdem', 'bn_diff')}
+  if changed is None:
+    assert len(backbone) == 1 + 4 * 3 + 4  # stem + 3 per block + downsample
+  else:
+    assert backbone == changed
+
+
+def test_total_loss_matches_hand_computation():
+  z1 = jnp.array([[2.0, 0.0, -1.0], [0.5, 0.5, 0.0]])
+  z2 = jnp.array([[0.0, 1.0, 0.0], [1.0, 0.0, 3.0]])
+  y = jnp.array([0, 2])
+  ce = lambda z: -jax.nn.log_softmax(z)[jnp.arange(2), y].mean()
+  total, parts = total_loss(z1, z2, y, tfdem_weight=0.5)
+  np.testing.assert_allclose(total, ce(z1) + 0.5 * ce(z2), rtol=1e-6)
+  np.testing.assert_allclose(parts['loss_tfdem'], ce(z2), rtol=1e-6)
+  smooth, _ = total_loss(z1, None, y, label_smoothing=0.1)
+  want = optax.softmax_cross_entropy(
+      z1, optax.smooth_labels(jax.nn.one_hot(y, 3), 0.1)).mean()
+  np.testing.assert_allclose(smooth, want, rtol=1e-6)
+
+
+def test_bad_model_config():
+  with pytest.raises(ValueError, match="unknown backbone 'vgg16'"):
+    tiny(backbone='vgg16')
+  with pytest.raises(ValueError, match="bn_mode='half'"):
+    tiny(bn_mode='half')
+  with pytest.raises(ValueError, match='clips have 4 frames'):
+    model = tiny()
+    model.init(jax.random.key(0), clips(t=4))
+
+
+def test_full_resnet50_forward_backward_jit():
+  """Full-size ResNet-50 MSTSM-TFDEM, small frames: jitted fwd + bwd."""
+  config = load_config('configs/ucf101.py:mstsm_tfdem',
+                       {'model.bn_mode': 'partial'})
+  model = build_model(config.model)
+  x = clips(n=1, size=64)
+  v = jax.jit(model.init)(jax.random.key(0), x)
+
+  @jax.jit
+  def loss_and_grad(params, batch_stats):
+    def loss_fn(p):
+      (logits, aux), new = model.apply(
+          {'params': p, 'batch_stats': batch_stats}, x, train=True,
+          mutable=['batch_stats'], rngs={'dropout': jax.random.key(0)})
+      return total_loss(logits, aux, jnp.array([3]))[0], new
+    return jax.value_and_grad(loss_fn, has_aux=True)(params)
+
+  (loss, _), grads = loss_and_grad(v['params'], v['batch_stats'])
+  assert np.isfinite(loss)
+  assert jax.tree.structure(grads) == jax.tree.structure(v['params'])
+  g = grads['backbone']['layer1_0']['conv1']['kernel']
+  assert g.shape == (1, 1, 64 + 8, 64) and float(jnp.abs(g).sum()) > 0
