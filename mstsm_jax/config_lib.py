@@ -73,6 +73,10 @@ def base_config(dataset: str, num_classes: int,
   d.flip = True  # horizontal flip p = 0.5 (turn off for direction labels)
   d.workers = 0  # grain worker processes (0 = in-process)
   d.prefetch = 2  # batches buffered per worker
+  d.synthetic_videos = 600  # synthetic only: videos (1 in 5 is test)
+  d.synthetic_size = 64  # synthetic only: frame size
+  d.synthetic_frames = 16  # synthetic only: frames per video
+  d.synthetic_seed = 0
   d.mean = (0.485, 0.456, 0.406)  # ImageNet normalisation, on device
   d.std = (0.229, 0.224, 0.225)
 

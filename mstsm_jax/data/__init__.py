@@ -1,0 +1,1 @@
+"""Datasets (tfds builders, synthetic motions) and the grain pipeline."""

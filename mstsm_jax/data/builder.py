@@ -1,0 +1,170 @@
+"""tfds builders (array_record, no TensorFlow) for prepared video datasets.
+
+Every video is stored once, in the tfds split `videos`, with its frames as
+JPEG bytes (`Sequence(Tensor((), object))`: tfds' Image/Video encoders need
+TensorFlow). The official splits (train1/test1 ... train3/test3) are index
+lists into it, kept in the dataset's metadata, so three splits cost one copy
+of the frames. `disable_shuffling` keeps the records in the order written.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import pathlib
+import sys
+
+import numpy as np
+import tensorflow_datasets as tfds
+import tqdm
+
+from mstsm_jax.data import video
+from mstsm_jax.data.layouts import Layout
+
+VERSION = '1.0.0'
+NAMES = {'ucf101': 'ucf101_frames', 'hmdb51': 'hmdb51_frames',
+         'custom': 'custom_frames', 'synthetic': 'synthetic_motions'}
+
+
+def features() -> tfds.features.FeaturesDict:
+  text = tfds.features.Tensor(shape=(), dtype=np.object_)
+  return tfds.features.FeaturesDict({
+      'frames': tfds.features.Sequence(text),  # JPEG bytes, RGB
+      'label': tfds.features.Scalar(np.int64),
+      'class_name': text,
+      'video': text,  # relative path, the id used in reports and scores
+      'num_frames': tfds.features.Scalar(np.int32),
+      'fps': tfds.features.Scalar(np.float32),
+      'height': tfds.features.Scalar(np.int32),  # original size
+      'width': tfds.features.Scalar(np.int32),
+  })
+
+
+def decode_job(job):
+  """Worker: (index, path, short_side, fps) -> (index, record | error)."""
+  i, path, short_side, fps = job
+  try:
+    return i, video.read_video(path, short_side, fps)
+  except video.VideoError as e:
+    return i, {'file': path, 'reason': e.reason, 'detail': e.detail}
+
+
+class FramesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+  """Decodes a `Layout`'s videos in parallel workers into one tfds split."""
+  VERSION = tfds.core.Version(VERSION)
+  MANUAL_DOWNLOAD_INSTRUCTIONS = 'See README "Data": the official archives.'
+
+  def __init__(self, *, layout: Layout | None = None, short_side: int = 256,
+               fps: float = 0.0, workers: int = 1, **kwargs):
+    self.layout, self.short_side, self.fps = layout, short_side, fps
+    self.workers = workers
+    super().__init__(file_format='array_record', **kwargs)
+
+  def _info(self):
+    return tfds.core.DatasetInfo(builder=self, features=features(),
+                                 disable_shuffling=True,
+                                 metadata=tfds.core.MetadataDict())
+
+  def _split_generators(self, dl_manager):
+    del dl_manager
+    return {'videos': self._generate_examples()}
+
+  def _generate_examples(self):
+    layout = self.layout
+    jobs = [(i, e.path, self.short_side, self.fps)
+            for i, e in enumerate(layout.entries) if e.path]
+    failed = [p for p in layout.problems if p['reason'] != 'unlisted']
+    position = {}  # entry index -> record index
+    names, labels = [], []
+    ctx = multiprocessing.get_context('spawn')
+    with ctx.Pool(max(1, self.workers)) as pool, tqdm.tqdm(
+        total=len(jobs), unit='video', file=sys.stderr,
+        desc=f'decoding {self.name}') as bar:
+      for i, rec in pool.imap(decode_job, jobs, chunksize=1):
+        bar.update()
+        if 'frames' not in rec:
+          failed.append(rec)
+          continue
+        e = layout.entries[i]
+        position[i] = len(position)
+        names.append(e.name)
+        labels.append(e.label)
+        yield f'{position[i]:08d}', {
+            'frames': rec['frames'], 'label': e.label,
+            'class_name': e.class_name, 'video': e.name,
+            'num_frames': rec['num_frames'], 'fps': rec['fps'],
+            'height': rec['height'], 'width': rec['width']}
+    self.info.metadata.update({
+        'classes': layout.classes,
+        'splits': {name: [position[i] for i in members if i in position]
+                   for name, members in layout.split_members().items()},
+        'failed': failed,
+        'unlisted': [p for p in layout.problems
+                     if p['reason'] == 'unlisted'],
+        'listed': len(layout.entries),
+        'videos': names, 'labels': labels,
+        'short_side': self.short_side, 'fps': self.fps,
+    })
+
+
+class Ucf101Frames(FramesBuilder, skip_registration=True):
+  name = NAMES['ucf101']
+
+
+class Hmdb51Frames(FramesBuilder, skip_registration=True):
+  name = NAMES['hmdb51']
+
+
+class CustomFrames(FramesBuilder, skip_registration=True):
+  name = NAMES['custom']
+
+
+class SyntheticMotions(FramesBuilder, skip_registration=True):
+  """The synthetic motions (data/synthetic.py) stored like a real dataset."""
+  name = NAMES['synthetic']
+  synthetic_args = (600, 0, 64, 16)  # num_videos, seed, size, num_frames
+
+  def _generate_examples(self):
+    from mstsm_jax.data import synthetic
+    num_videos, seed, size, num_frames = self.synthetic_args
+    splits = {name: [] for name in synthetic.SPLITS}
+    names, labels = [], []
+    for i in tqdm.trange(num_videos, unit='video', file=sys.stderr,
+                         desc='rendering synthetic_motions'):
+      frames, label = synthetic.render(i, seed, size, num_frames)
+      splits[synthetic.split_of(i)].append(i)
+      names.append(f'{synthetic.CLASSES[label]}/synthetic_{i:05d}')
+      labels.append(label)
+      yield f'{i:08d}', {
+          'frames': [video.encode_jpeg(f) for f in frames], 'label': label,
+          'class_name': synthetic.CLASSES[label],
+          'video': names[-1],
+          'num_frames': num_frames, 'fps': 25.0, 'height': size,
+          'width': size}
+    self.info.metadata.update({
+        'classes': list(synthetic.CLASSES), 'splits': splits, 'failed': [],
+        'unlisted': [], 'listed': num_videos, 'videos': names,
+        'labels': labels, 'short_side': size, 'fps': 0})
+
+
+BUILDERS = {'ucf101': Ucf101Frames, 'hmdb51': Hmdb51Frames,
+            'custom': CustomFrames, 'synthetic': SyntheticMotions}
+
+
+def make_builder(dataset: str, data_dir: str, **kwargs) -> FramesBuilder:
+  """The builder of `dataset`, writing under data_dir/<name>/<version>."""
+  return BUILDERS[dataset](data_dir=data_dir, **kwargs)
+
+
+def dataset_dir(data_dir: str, dataset: str) -> pathlib.Path:
+  return pathlib.Path(data_dir) / NAMES[dataset] / VERSION
+
+
+def open_prepared(data_dir: str, dataset: str):
+  """(random-access source of every video, metadata dict) of a prepared set."""
+  path = dataset_dir(data_dir, dataset)
+  if not (path / 'dataset_info.json').is_file():
+    raise FileNotFoundError(
+        f'no prepared {dataset} dataset at {path}; run python -m '
+        f'mstsm_jax.prepare --dataset={dataset} --manual_dir=... '
+        f'--data_dir={data_dir}')
+  builder = tfds.builder_from_directory(str(path))
+  return builder.as_data_source(split='videos'), dict(builder.info.metadata)

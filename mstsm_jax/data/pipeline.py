@@ -1,0 +1,198 @@
+"""The grain input pipeline: random-access sources -> uint8 clip batches.
+
+Sources are `tfds` data sources of prepared datasets (one split = an index
+list into the stored videos) or the in-memory synthetic motions. Elements:
+{'clips': uint8 `[T, S, S, 3]` (train) or `[V, T, S, S, 3]` (V views, eval),
+'label': int32, 'valid': bool, 'index': int32 (position in the split)}.
+Batches stay uint8 to the device; `normalize` runs there.
+
+A record that fails to decode yields a zero clip with valid=False: the train
+step leaves it out of the loss and counts it, so one bad video never kills a
+run and is never silently dropped.
+
+Determinism: grain seeds each element's augmentation from (seed, element
+index), so batches do not depend on the worker count, and the iterator state
+(`get_state`/`set_state`, saved with checkpoints) resumes the same stream.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import grain
+import jax.numpy as jnp
+import numpy as np
+
+from mstsm_jax.data import sampling, synthetic, transforms
+from mstsm_jax.data.video import decode_jpeg
+
+
+class SplitSource:
+  """One split of a prepared dataset: `indices` into the stored videos."""
+
+  def __init__(self, source, indices):
+    self.source, self.indices = source, list(indices)
+
+  def __len__(self):
+    return len(self.indices)
+
+  def __getitem__(self, i):
+    return self.source[self.indices[i]]
+
+
+@dataclasses.dataclass
+class Split:
+  source: object  # __len__ / __getitem__ -> record
+  classes: list[str]
+  videos: list[str]  # names, aligned with the source
+  labels: np.ndarray  # int, aligned with the source
+
+
+def open_split(data_cfg, train: bool) -> Split:
+  """The train or test split `data_cfg.split` of `data_cfg.dataset`."""
+  name = f'{"train" if train else "test"}{data_cfg.split}'
+  if data_cfg.dataset == 'synthetic' and not data_cfg.data_dir:
+    src = synthetic.SyntheticSource(
+        'train1' if train else 'test1', data_cfg.synthetic_videos,
+        data_cfg.synthetic_seed, data_cfg.synthetic_size,
+        data_cfg.synthetic_frames)
+    names = [f'{synthetic.CLASSES[i % 10]}/synthetic_{i:05d}'
+             for i in src.ids]
+    return Split(src, src.classes, names,
+                 np.array([i % len(synthetic.CLASSES) for i in src.ids]))
+  from mstsm_jax.data.builder import open_prepared  # tfds only when needed
+  source, meta = open_prepared(data_cfg.data_dir, data_cfg.dataset)
+  if name not in meta['splits']:
+    raise ValueError(f'split {name!r} is not in the prepared '
+                     f'{data_cfg.dataset}; available: {list(meta["splits"])}')
+  idx = meta['splits'][name]
+  if not idx:
+    raise ValueError(f'split {name} of {data_cfg.data_dir} has no videos')
+  return Split(SplitSource(source, idx), meta['classes'],
+               [meta['videos'][i] for i in idx],
+               np.asarray([meta['labels'][i] for i in idx]))
+
+
+def load_frames(record, indices) -> np.ndarray:
+  """The frames at `indices` (any shape) as uint8 `[*indices.shape, H, W, 3]`;
+  decodes each distinct JPEG once."""
+  frames = record['frames']
+  flat = indices.reshape(-1)
+  if isinstance(frames, np.ndarray) and frames.dtype == np.uint8:
+    out = frames[flat]
+  else:
+    cache = {int(i): decode_jpeg(frames[int(i)]) for i in np.unique(flat)}
+    out = np.stack([cache[int(i)] for i in flat])
+  return out.reshape(*indices.shape, *out.shape[1:])
+
+
+class ClipTransform:
+  """record -> element; `views` = (temporal clips, spatial crops) at test."""
+
+  def __init__(self, data_cfg, num_segments: int, train: bool,
+               views: tuple[int, int] = (1, 1)):
+    self.cfg = dict(resize_short=data_cfg.resize_short,
+                    crop_size=data_cfg.crop_size)
+    self.scales, self.max_distort = tuple(data_cfg.scales), \
+        data_cfg.max_distort
+    self.flip, self.t, self.train, self.views = (data_cfg.flip, num_segments,
+                                                 train, views)
+
+  def shape(self):
+    s = self.cfg['crop_size']
+    v = () if self.train else (self.views[0] * self.views[1],)
+    return (*v, self.t, s, s, 3)
+
+  def __call__(self, item, rng=None):
+    i, record = item
+    try:
+      n = len(record['frames'])
+      if n == 0:
+        raise ValueError('video has no frames')
+      if self.train:
+        frames = load_frames(record, sampling.train_indices(n, self.t, rng))
+        clips = transforms.train_clip(
+            frames, rng, scales=self.scales, max_distort=self.max_distort,
+            flip=self.flip, **self.cfg)
+      else:
+        idx = sampling.test_indices(n, self.t, self.views[0])
+        frames = load_frames(record, idx)
+        clips = np.concatenate([transforms.test_clips(
+            f, crops=self.views[1], **self.cfg) for f in frames])
+      valid = True
+    except Exception as e:  # pylint: disable=broad-except
+      logging.warning('skipping record %d (%s): %s', i,
+                      record.get('video', '?'), e)
+      clips, valid = np.zeros(self.shape(), np.uint8), False
+    return {'clips': clips, 'label': np.int32(record['label']),
+            'valid': np.bool_(valid), 'index': np.int32(i)}
+
+
+class WithIndex:
+  """i -> (i, source[i]): the position travels with the record (picklable
+  for grain's worker processes)."""
+
+  def __init__(self, source):
+    self.source = source
+
+  def __call__(self, i):
+    return i, self.source[i]
+
+
+class Constant:
+  def __init__(self, value):
+    self.value = value
+
+  def __call__(self, _):
+    return self.value
+
+
+def indexed(source) -> grain.MapDataset:
+  return grain.MapDataset.range(len(source)).map(WithIndex(source))
+
+
+def train_dataset(split: Split, data_cfg, num_segments: int, batch: int,
+                  seed: int, process_index: int = 0, process_count: int = 1):
+  """Infinite shuffled (reshuffled every epoch) per-process batches."""
+  ds = indexed(split.source).seed(seed).shuffle().repeat()
+  ds = ds[process_index::process_count]
+  ds = ds.random_map(ClipTransform(data_cfg, num_segments, train=True))
+  ds = ds.batch(batch, drop_remainder=True)
+  return iter_dataset(ds, data_cfg)
+
+
+def eval_dataset(split: Split, data_cfg, num_segments: int, batch: int,
+                 views=(1, 1), process_index: int = 0,
+                 process_count: int = 1, max_videos: int = 0):
+  """This process's share of the split, in order, the last batch padded
+  with valid=False elements."""
+  ds = indexed(split.source)
+  if max_videos:
+    ds = ds[:max_videos]
+  ds = ds[process_index::process_count]
+  pad = -len(ds) % batch
+  tf = ClipTransform(data_cfg, num_segments, train=False, views=views)
+  ds = ds.map(tf)
+  if pad:
+    blank = {'clips': np.zeros(tf.shape(), np.uint8), 'label': np.int32(0),
+             'valid': np.bool_(False), 'index': np.int32(-1)}
+    ds = grain.MapDataset.concatenate(
+        [ds, grain.MapDataset.range(pad).map(Constant(blank))])
+  return iter_dataset(ds.batch(batch), data_cfg)
+
+
+def iter_dataset(ds: grain.MapDataset, data_cfg) -> grain.IterDataset:
+  it = ds.to_iter_dataset(grain.ReadOptions(num_threads=4,
+                                            prefetch_buffer_size=8))
+  if data_cfg.workers:
+    it = it.mp_prefetch(grain.MultiprocessingOptions(
+        num_workers=data_cfg.workers,
+        per_worker_buffer_size=data_cfg.prefetch))
+  return it
+
+
+def normalize(clips, mean, std, dtype=jnp.float32):
+  """uint8 clips -> (x / 255 - mean) / std in `dtype`, on the device."""
+  mean = jnp.asarray(mean, jnp.float32) * 255
+  inv = 1 / (jnp.asarray(std, jnp.float32) * 255)
+  return ((clips.astype(jnp.float32) - mean) * inv).astype(dtype)

@@ -1,0 +1,92 @@
+"""Decoding videos to stored JPEG frames (PyAV) and back (OpenCV).
+
+Stored frames are resized once so the short side is at most `short_side`
+(SPEC §1 trains from 256); the training pipeline then decodes only the T
+sampled JPEGs of a clip.
+"""
+from __future__ import annotations
+
+import os
+
+import av
+import cv2
+import numpy as np
+
+
+class VideoError(Exception):
+  """A video that cannot be used; `reason` is one of the report's reasons."""
+
+  def __init__(self, path: str, reason: str, detail: str = ''):
+    super().__init__(f'{path}: {reason}{": " + detail if detail else ""}')
+    self.path, self.reason, self.detail = path, reason, detail
+
+
+def resize_short(img: np.ndarray, short_side: int) -> np.ndarray:
+  """Resizes `[H, W, 3]` so min(H, W) == short_side (INTER_AREA down,
+  INTER_LINEAR up)."""
+  h, w = img.shape[:2]
+  if not short_side or min(h, w) == short_side:
+    return img
+  s = short_side / min(h, w)
+  size = (max(1, round(w * s)), max(1, round(h * s)))
+  return cv2.resize(img, size, interpolation=cv2.INTER_AREA if s < 1
+                    else cv2.INTER_LINEAR)
+
+
+def encode_jpeg(rgb: np.ndarray, quality: int = 90) -> bytes:
+  ok, buf = cv2.imencode('.jpg', rgb[..., ::-1],
+                         [cv2.IMWRITE_JPEG_QUALITY, quality])
+  if not ok:
+    raise ValueError('JPEG encoding failed')
+  return buf.tobytes()
+
+
+def decode_jpeg(data: bytes) -> np.ndarray:
+  """JPEG bytes -> `[H, W, 3]` uint8 RGB; raises ValueError if corrupt."""
+  img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+  if img is None:
+    raise ValueError('corrupt JPEG frame')
+  return img[..., ::-1]
+
+
+def read_video(path: str, short_side: int = 256, fps: float = 0.0,
+               quality: int = 90) -> dict:
+  """Decodes every frame (or `fps` frames per second) to JPEG bytes.
+
+  Returns {'frames': [bytes], 'fps', 'height', 'width', 'num_frames'}, with
+  the original height/width and the stored frame rate.
+  Raises VideoError('missing' | 'empty' | 'undecodable' | 'zero frames').
+  """
+  if not os.path.exists(path):
+    raise VideoError(path, 'missing')
+  if os.path.getsize(path) == 0:
+    raise VideoError(path, 'empty', 'file has 0 bytes')
+  frames, size = [], None
+  try:
+    with av.open(path) as container:
+      if not container.streams.video:
+        raise VideoError(path, 'undecodable', 'no video stream')
+      stream = container.streams.video[0]
+      stream.thread_type = 'AUTO'
+      src_fps = float(stream.average_rate or 0) or 25.0
+      keep_every = src_fps / fps if fps and fps < src_fps else 1.0
+      next_keep = 0.0
+      for i, frame in enumerate(container.decode(stream)):
+        if i + 1e-6 < next_keep:
+          continue
+        next_keep += keep_every
+        rgb = frame.to_ndarray(format='rgb24')
+        size = rgb.shape[:2]
+        if short_side and min(size) > short_side:  # 256 at most, no upscale
+          rgb = resize_short(rgb, short_side)
+        frames.append(encode_jpeg(rgb, quality))
+  except VideoError:
+    raise
+  except (av.FFmpegError, ValueError, OSError) as e:
+    if not frames:
+      raise VideoError(path, 'undecodable', str(e)[:200]) from e
+    # A truncated tail: keep the frames that decoded (common in the wild).
+  if not frames:
+    raise VideoError(path, 'zero frames', 'no frame could be decoded')
+  return {'frames': frames, 'fps': src_fps / keep_every,
+          'height': size[0], 'width': size[1], 'num_frames': len(frames)}

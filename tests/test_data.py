@@ -1,0 +1,255 @@
+"""Data: official layouts with their quirks, prepare's report, sampling,
+augmentation, synthetic twins and the grain pipeline's determinism."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from mstsm_jax.config_lib import load_config
+from mstsm_jax.data import layouts, pipeline, sampling, synthetic, transforms
+from mstsm_jax.data.builder import open_prepared
+
+import videos
+
+
+def prepare(*args):
+  r = subprocess.run([sys.executable, '-m', 'mstsm_jax.prepare', '--json',
+                      '--workers=2', *args], capture_output=True, text=True)
+  return r.returncode, r.stderr, (json.loads(r.stdout.strip().splitlines()[-1])
+                                  if r.stdout.strip() else None)
+
+
+@pytest.fixture(scope='module')
+def ucf(tmp_path_factory):
+  root = tmp_path_factory.mktemp('ucf')
+  videos.ucf101_tree(root / 'raw')
+  code, err, rep = prepare('--dataset=ucf101', f'--manual_dir={root}/raw',
+                           f'--data_dir={root}/tfds', '--max_failures=10')
+  assert code == 0, err
+  return root, rep
+
+
+def test_ucf101_report(ucf):
+  root, rep = ucf
+  assert rep['num_classes'] == 3
+  assert rep['splits'] == {'train1': 4, 'test1': 3, 'train2': 5, 'test2': 2,
+                           'train3': 5, 'test3': 2}
+  failed = {(r['file'].split('/')[-1], r['reason']) for r in rep['failed']}
+  assert failed == {
+      ('v_ApplyEyeMakeup_g02_c01.avi', 'listed twice'),
+      ('v_YoYo_g04_c01.avi', 'missing'),
+      ('v_YoYo_g02_c01.avi', 'undecodable'),
+      ('v_YoYo_g03_c01.avi', 'empty')}
+  assert any(r['file'].endswith('trainlist01.txt:8 ApplyEyeMakeup/'
+                                'v_ApplyEyeMakeup_g02_c01.avi')
+             for r in rep['failed'])
+  assert [r['file'].split('/')[-1] for r in rep['unlisted']] == [
+      'v_YoYo_g09_c01.avi']
+
+
+def test_ucf101_records_and_case_quirk(ucf):
+  root, _ = ucf
+  source, meta = open_prepared(f'{root}/tfds', 'ucf101')
+  assert meta['classes'] == videos.UCF_CLASSES
+  names = dict(zip(meta['videos'], meta['labels']))
+  # Listed as HandstandPushups/v_HandstandPushups_*, on disk HandStand.
+  assert names['HandstandPushups/v_HandstandPushups_g01_c01.avi'] == 1
+  test1 = [meta['videos'][i] for i in meta['splits']['test1']]
+  assert sorted(test1) == sorted(f'{c}/v_{c}_g01_c01.avi'
+                                 for c in videos.UCF_CLASSES)
+  i = meta['videos'].index('ApplyEyeMakeup/v_ApplyEyeMakeup_g03_c01.avi')
+  rec = source[i]
+  assert int(rec['label']) == 0 and int(rec['num_frames']) == 24
+  assert len(rec['frames']) == 24 and (int(rec['height']),
+                                      int(rec['width'])) == (48, 64)
+  frame = pipeline.load_frames(rec, np.array([0]))[0]
+  assert frame.shape == (48, 64, 3)  # short side 48 < 256: kept
+
+
+def test_prepare_is_idempotent_and_limits_failures(ucf):
+  root, rep = ucf
+  code, err, again = prepare('--dataset=ucf101', f'--manual_dir={root}/raw',
+                             f'--data_dir={root}/tfds', '--max_failures=10')
+  assert code == 0 and 'already prepared' in err and again == rep
+  code, err, _ = prepare('--dataset=ucf101', f'--manual_dir={root}/raw',
+                         f'--data_dir={root}/tfds', '--max_failures=2')
+  assert code == 1 and '4 videos failed' in err
+
+
+def test_hmdb51_layout_and_report(tmp_path):
+  videos.hmdb51_tree(tmp_path / 'raw')
+  code, err, rep = prepare('--dataset=hmdb51', f'--manual_dir={tmp_path}/raw',
+                           f'--data_dir={tmp_path}/tfds')
+  assert code == 0, err
+  assert rep['num_classes'] == 2 and rep['failed'] == []
+  # per class per split: 1 test, 1 unused, 1 train.
+  assert rep['splits'] == {f'{r}{k}': 2 for k in (1, 2, 3)
+                           for r in ('train', 'test')}
+  _, meta = open_prepared(f'{tmp_path}/tfds', 'hmdb51')
+  test1 = {meta['videos'][i] for i in meta['splits']['test1']}
+  assert test1 == {
+      'brush_hair/Amazing_Hair_(Brushing)_&_Stuff!_brush_hair_f_nm_np1_ba_goo_0.avi',
+      "shoot_ball/Bob's_ball_shoot_ball_u_cm_np1_fr_med_1.avi"}
+
+
+def test_missing_split_file_and_unknown_class(tmp_path):
+  root = videos.ucf101_tree(tmp_path)
+  (root / 'ucfTrainTestlist' / 'testlist02.txt').unlink()
+  with pytest.raises(FileNotFoundError, match='missing split file .*'
+                     'testlist02.txt; download UCF101TrainTestSplits'):
+    layouts.ucf101(root)
+  videos.crlf(root / 'ucfTrainTestlist' / 'testlist02.txt',
+              ['Juggling/v_Juggling_g01_c01.avi'])
+  with pytest.raises(ValueError, match=r'testlist02.txt:1: class of '
+                     "'Juggling/v_Juggling_g01_c01.avi' is not in"):
+    layouts.ucf101(root)
+
+
+def test_custom_lists(tmp_path):
+  for cls in ('jump', 'run'):
+    for i in range(2):
+      videos.write_video(tmp_path / 'vids' / cls / f'{cls}{i}.mp4', 9)
+  (tmp_path / 'train.txt').write_text('jump/jump0.mp4 jump\nrun/run0.mp4 1\n')
+  (tmp_path / 'test.txt').write_text('jump/jump1.mp4 0\nrun/run1.mp4 run\n')
+  (tmp_path / 'classes.txt').write_text('jump\nrun\n')
+  lay = layouts.custom(tmp_path / 'vids', str(tmp_path / 'train.txt'),
+                       str(tmp_path / 'test.txt'),
+                       str(tmp_path / 'classes.txt'))
+  assert lay.classes == ['jump', 'run'] and not lay.problems
+  assert {e.name: (e.label, e.roles[0]) for e in lay.entries} == {
+      'jump/jump0.mp4': (0, 1), 'run/run0.mp4': (1, 1),
+      'jump/jump1.mp4': (0, 2), 'run/run1.mp4': (1, 2)}
+  tree = layouts.custom(tmp_path / 'vids', test_fraction=0.5)
+  assert tree.classes == ['jump', 'run'] and len(tree.entries) == 4
+
+
+def test_train_sampling_one_frame_per_segment():
+  rng = np.random.default_rng(0)
+  for n in (8, 9, 30, 301):
+    for _ in range(20):
+      idx = sampling.train_indices(n, 8, rng)
+      seg = np.floor(np.arange(9) * n / 8)
+      assert np.all((idx >= seg[:-1]) & (idx < seg[1:]))
+
+
+def test_test_sampling_middle_and_short_videos():
+  np.testing.assert_array_equal(sampling.test_indices(80, 8)[0],
+                                np.arange(8) * 10 + 5)
+  np.testing.assert_array_equal(sampling.train_indices(3, 8, None),
+                                [0, 0, 0, 1, 1, 1, 2, 2])
+  assert sampling.test_indices(3, 8).max() <= 2
+  assert sampling.test_indices(1, 8, views=10).shape == (10, 8)
+
+
+def test_train_crop_inside_same_for_all_frames_and_flip():
+  # Frames whose pixel value encodes (frame, x): the crop is read back.
+  t, h, w = 4, 256, 340
+  x = np.broadcast_to(np.arange(w)[None, None, :, None] % 100,
+                      (t, h, w, 3)).astype(np.uint8).copy()
+  x += (np.arange(t) * 40)[:, None, None, None].astype(np.uint8)
+  for seed in range(30):
+    rng = np.random.default_rng(seed)
+    box = transforms.multiscale_box(h, w, rng, resize_short=256,
+                                    crop_size=224, scales=(1, .875, .75, .66))
+    y0, x0, ch, cw = box
+    assert 0 <= y0 and y0 + ch <= h and 0 <= x0 and x0 + cw <= w
+    assert ch in (256, 224, 192, 168) and cw in (256, 224, 192, 168)
+    clip = transforms.train_clip(x, np.random.default_rng(seed),
+                                 resize_short=256, crop_size=224,
+                                 scales=(1, .875, .75, .66))
+    assert clip.shape == (t, 224, 224, 3)
+    d = clip.astype(int) - (np.arange(t) * 40)[:, None, None, None]
+    np.testing.assert_allclose(d[0], d[-1], atol=1)  # same crop and flip
+  flips = set()
+  for seed in range(20):
+    c = transforms.train_clip(x[:1], np.random.default_rng(seed),
+                              resize_short=256, crop_size=224,
+                              scales=(1.0,), max_distort=0)
+    flips.add(bool(c[0, 0, 0, 0] > c[0, 0, -1, 0]))
+  assert flips == {True, False}  # both orientations occur
+
+
+def test_test_crop_is_centered():
+  x = np.zeros((2, 240, 320, 3), np.uint8)
+  x[:, 120, 160] = 255
+  out = transforms.test_clips(x, resize_short=240, crop_size=224)
+  assert out.shape == (1, 2, 224, 224, 3)
+  assert out[0, 0, 112, 112, 0] == 255
+  assert transforms.test_clips(x, resize_short=240, crop_size=224,
+                               crops=3).shape == (3, 2, 224, 224, 3)
+
+
+def test_synthetic_twins_share_per_frame_statistics():
+  """Class 2m+1 is class 2m's random video played backwards: for the same
+  draw the frames are the same multiset, so single frames cannot tell twins
+  apart (TSN is capped near 50%)."""
+  for i in range(20):
+    frames, label = synthetic.render(i, seed=3)
+    fwd = synthetic.motion_frames(np.random.default_rng([3, i]), label // 2,
+                                  64, 16)
+    want = fwd[::-1] if label % 2 else fwd
+    np.testing.assert_array_equal(frames, want)
+    # And a forward video really moves: consecutive frames differ.
+    assert np.abs(np.diff(fwd.astype(int), axis=0)).sum() > 0
+  grow = synthetic.motion_frames(np.random.default_rng(0), 3, 64, 16)
+  bg = np.median(grow[0])
+  assert (np.abs(grow[0] - bg) > 60).sum() < (np.abs(grow[-1] - bg) > 60).sum()
+  assert synthetic.render(0)[0].shape == (16, 64, 64, 3)
+
+
+def small_data_cfg():
+  cfg = load_config('configs/synthetic.py').data
+  return cfg
+
+
+def test_pipeline_deterministic_and_resumable():
+  cfg = small_data_cfg()
+  split = pipeline.open_split(cfg, train=True)
+  ds = pipeline.train_dataset(split, cfg, 8, batch=4, seed=1)
+  it = iter(ds)
+  first = [next(it) for _ in range(2)]
+  state = it.get_state()
+  after = [next(it) for _ in range(2)]
+  it2 = iter(pipeline.train_dataset(split, cfg, 8, batch=4, seed=1))
+  np.testing.assert_array_equal(next(it2)['clips'], first[0]['clips'])
+  it2.set_state(state)
+  for a in after:
+    b = next(it2)
+    np.testing.assert_array_equal(a['clips'], b['clips'])
+    np.testing.assert_array_equal(a['label'], b['label'])
+  assert first[0]['clips'].shape == (4, 8, 56, 56, 3)
+  assert first[0]['clips'].dtype == np.uint8
+
+
+def test_pipeline_workers_match_in_process():
+  cfg = small_data_cfg()
+  split = pipeline.open_split(cfg, train=True)
+  a = next(iter(pipeline.train_dataset(split, cfg, 8, batch=2, seed=5)))
+  cfg.workers = 2
+  it = iter(pipeline.train_dataset(split, cfg, 8, batch=2, seed=5))
+  b = next(it)
+  np.testing.assert_array_equal(a['clips'], b['clips'])
+
+
+def test_bad_record_is_skipped_and_flagged():
+  cfg = small_data_cfg()
+  tf = pipeline.ClipTransform(cfg, 8, train=True)
+  bad = {'frames': [b'garbage'] * 10, 'label': 3}
+  out = tf((7, bad), np.random.default_rng(0))
+  assert not out['valid'] and out['clips'].shape == (8, 56, 56, 3)
+  empty = tf((8, {'frames': [], 'label': 1}), np.random.default_rng(0))
+  assert not empty['valid']
+
+
+def test_eval_pipeline_pads_last_batch_and_views():
+  cfg = small_data_cfg()
+  split = pipeline.open_split(cfg, train=False)
+  batches = list(pipeline.eval_dataset(split, cfg, 8, batch=7,
+                                       views=(2, 3), max_videos=10))
+  assert [b['clips'].shape for b in batches] == [(7, 6, 8, 56, 56, 3)] * 2
+  valid = np.concatenate([b['valid'] for b in batches])
+  assert valid.sum() == 10 and not valid[10:].any()
+  idx = np.concatenate([b['index'] for b in batches])[:10]
+  np.testing.assert_array_equal(idx, np.arange(10))

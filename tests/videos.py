@@ -1,0 +1,95 @@
+"""Writes real encoded videos and official-layout trees for the tests."""
+import pathlib
+
+import av
+import numpy as np
+
+
+def write_video(path, num_frames=20, size=(48, 64), seed=0, fps=25):
+  """An MPEG-4 video of a moving bright square; returns the frames."""
+  path = pathlib.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  h, w = size
+  rng = np.random.default_rng(seed)
+  base = rng.integers(0, 80, (h, w, 3)).astype(np.uint8)
+  frames = []
+  with av.open(str(path), 'w') as out:
+    stream = out.add_stream('mpeg4', rate=fps)
+    stream.width, stream.height, stream.pix_fmt = w, h, 'yuv420p'
+    for t in range(num_frames):
+      f = base.copy()
+      x = (t * 2) % (w - 10)
+      f[10:20, x:x + 10] = 250
+      frames.append(f)
+      for packet in stream.encode(av.VideoFrame.from_ndarray(f, 'rgb24')):
+        out.mux(packet)
+    for packet in stream.encode():
+      out.mux(packet)
+  return np.stack(frames)
+
+
+def crlf(path, lines):
+  path = pathlib.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  path.write_bytes(''.join(f'{ln}\r\n' for ln in lines).encode())
+
+
+UCF_CLASSES = ['ApplyEyeMakeup', 'HandstandPushups', 'YoYo']
+
+
+def ucf101_tree(root):
+  """A miniature UCF-101: 3 classes, groups g01-g03, the case quirk, a
+  corrupt and an empty video, a missing and an unlisted one, a duplicate."""
+  root = pathlib.Path(root)
+  vids = root / 'UCF101'
+  for c, cls in enumerate(UCF_CLASSES):
+    disk = 'HandStandPushups' if cls == 'HandstandPushups' else cls
+    for g in (1, 2, 3):
+      write_video(vids / cls / f'v_{disk}_g0{g}_c01.avi', 12 + 4 * g,
+                  seed=10 * c + g)
+  (vids / 'YoYo' / 'v_YoYo_g02_c01.avi').write_bytes(b'not a video' * 50)
+  (vids / 'YoYo' / 'v_YoYo_g03_c01.avi').write_bytes(b'')
+  write_video(vids / 'YoYo' / 'v_YoYo_g09_c01.avi', 8)  # unlisted
+  lists = root / 'ucfTrainTestlist'
+  crlf(lists / 'classInd.txt', [f'{i + 1} {c}' for i, c in
+                                enumerate(UCF_CLASSES)])
+  for k in (1, 2, 3):
+    test_g = k  # split k tests group k
+    train, test = [], []
+    for c, cls in enumerate(UCF_CLASSES):
+      for g in (1, 2, 3):
+        rel = f'{cls}/v_{cls}_g0{g}_c01.avi'
+        (test if g == test_g else train).append((rel, c + 1))
+    if k == 1:
+      train.append(('YoYo/v_YoYo_g04_c01.avi', 3))  # missing
+      train.append(('ApplyEyeMakeup/v_ApplyEyeMakeup_g02_c01.avi', 1))  # dup
+    crlf(lists / f'trainlist0{k}.txt', [f'{r} {l}' for r, l in train])
+    crlf(lists / f'testlist0{k}.txt', [r for r, _ in test])
+  return root
+
+
+HMDB_NAMES = {
+    'brush_hair': ["Amazing_Hair_(Brushing)_&_Stuff!_brush_hair_f_nm_np1_ba_goo_0.avi",
+                   "Bob's_hair_brush_hair_u_cm_np1_fr_med_1.avi",
+                   'hair3_brush_hair_h_nm_np1_le_goo_2.avi'],
+    'shoot_ball': ["Bob's_ball_shoot_ball_u_cm_np1_fr_med_1.avi",
+                   'ball_(2)_shoot_ball_f_cm_np1_ri_bad_0.avi',
+                   'ball3_shoot_ball_f_cm_np1_ri_bad_2.avi'],
+}
+
+
+def hmdb51_tree(root):
+  """A miniature HMDB51 under hmdb51_org/ with odd names; split k: video k-1
+  is test, video (k % 3) is unused, the rest train."""
+  root = pathlib.Path(root)
+  for c, (cls, names) in enumerate(HMDB_NAMES.items()):
+    for v, name in enumerate(names):
+      write_video(root / 'hmdb51_org' / cls / name, 10 + v, seed=c * 3 + v)
+    for k in (1, 2, 3):
+      lines = []
+      for v, name in enumerate(names):
+        role = 2 if v == k - 1 else (0 if v == k % 3 else 1)
+        lines.append(f'{name} {role} ')  # note the trailing space
+      crlf(root / 'testTrainMulti_7030_splits' /
+           f'{cls}_test_split{k}.txt', lines)
+  return root
