@@ -72,7 +72,8 @@ def motion_frames(rng: np.random.Generator, motion: int, size: int,
 
 
 def split_of(index: int) -> str:
-  return 'test1' if index % 5 == 4 else 'train1'
+  """Every fifth round of the ten classes is test: balanced splits."""
+  return 'test1' if (index // len(CLASSES)) % 5 == 4 else 'train1'
 
 
 class SyntheticSource:

@@ -1,0 +1,146 @@
+"""Evaluation: multi-view video accuracy, confusion matrix, saved scores.
+
+  python -m mstsm_jax.evaluate --workdir=DIR [--checkpoint=latest|best|STEP]
+      [--views=1x1|10x3] [--split=N] [--json]
+
+Views are `CLIPSxCROPS`: CLIPS temporal clips (offsets inside each segment)
+x CROPS spatial crops (1 center or 3 along the long side); a video's score is
+the mean of its views' logits (TSM's test protocol). Writes into
+DIR/eval/<split>_<views>/: metrics.json, per_class.csv, confusion.csv and
+confusion.png (class names on the axes), scores.npz (video names, labels,
+scores) for late fusion.
+"""
+from __future__ import annotations
+
+import json
+import pathlib
+import sys
+import time
+
+import jax
+import numpy as np
+import tqdm
+from absl import flags
+from jax.experimental import multihost_utils
+
+from mstsm_jax import checkpoint, metrics, sharding
+from mstsm_jax.data import pipeline
+
+LOG = sys.stderr
+
+
+def parse_views(views: str) -> tuple[int, int]:
+  clips, _, crops = views.partition('x')
+  if not (clips.isdigit() and crops in ('1', '3') and int(clips) > 0):
+    raise ValueError(f'views={views!r}: expected CLIPSxCROPS with CROPS 1 '
+                     'or 3, e.g. 1x1 or 10x3')
+  return int(clips), int(crops)
+
+
+def predict_split(eval_fn, variables, split, config, mesh, views=(1, 1),
+                  max_videos: int = 0, progress: bool = True) -> dict:
+  """Scores every video of `split`: {'scores', 'labels', 'videos'}."""
+  batch = config.eval.batch_size
+  n_dev = mesh.devices.size
+  batch = max(n_dev, batch // n_dev * n_dev)
+  per_host = batch // jax.process_count()
+  ds = pipeline.eval_dataset(split, config.data, config.model.num_segments,
+                             per_host, views, jax.process_index(),
+                             jax.process_count(), max_videos)
+  n = min(len(split.source), max_videos or len(split.source))
+  scores = np.zeros((n, config.model.num_classes), np.float32)
+  seen = np.zeros(n, bool)
+  skipped = 0
+  with tqdm.tqdm(total=-(-n // jax.process_count()), unit='video',
+                 file=LOG, desc='eval', leave=False,
+                 disable=not progress or jax.process_index() > 0) as bar:
+    for b in ds:
+      out = np.asarray(eval_fn(variables, sharding.put_batch(b, mesh)))
+      idx, ok = b['index'], b['valid']
+      if jax.process_count() > 1:  # rows of `out` come in process order
+        idx, ok = multihost_utils.process_allgather((idx, ok), tiled=True)
+      real = idx >= 0
+      scores[idx[real]] = out[real]
+      seen[idx[real]] = True
+      skipped += int((~ok & real).sum())
+      bar.update(int((b['index'] >= 0).sum()))
+  return {'scores': scores, 'labels': split.labels[:n],
+          'videos': split.videos[:n], 'skipped': skipped, 'seen': seen}
+
+
+def summarize(pred: dict, classes, out_dir=None) -> dict:
+  """Metrics of predicted scores; writes the files when `out_dir` is set."""
+  res = metrics.classification_metrics(pred['scores'], pred['labels'],
+                                       len(classes))
+  summary = {k: res[k] for k in ('top1', 'top5', 'mean_class_acc',
+                                 'videos')}
+  summary['skipped'] = pred.get('skipped', 0)
+  if out_dir is not None and jax.process_index() == 0:
+    out = pathlib.Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = metrics.write_confusion(out / 'confusion', res['confusion'],
+                                    classes)
+    with open(out / 'per_class.csv', 'w') as f:
+      f.write('class,accuracy,videos\n')
+      for name, acc, sup in zip(classes, res['per_class'],
+                                res['confusion'].sum(1)):
+        f.write(f'"{name}",{acc:.6f},{sup}\n')
+    np.savez(out / 'scores.npz', videos=np.asarray(pred['videos']),
+             labels=pred['labels'], scores=pred['scores'],
+             classes=np.asarray(classes))
+    summary['files'] = files + [str(out / 'per_class.csv'),
+                                str(out / 'scores.npz')]
+    (out / 'metrics.json').write_text(json.dumps(summary, indent=1))
+  return summary
+
+
+def format_result(res: dict) -> str:
+  return (f'top-1 {100 * res["top1"]:.2f}%  top-5 {100 * res["top5"]:.2f}%  '
+          f'mean class {100 * res["mean_class_acc"]:.2f}%  '
+          f'({res["videos"]} videos' + (f', {res["skipped"]} unreadable'
+                                       if res.get('skipped') else '') + ')')
+
+
+def main(argv):
+  del argv
+  from mstsm_jax import cli
+  from mstsm_jax.models.mstsm import build_model
+  from mstsm_jax.train_step import jit_steps
+  FLAGS = flags.FLAGS
+  config, channels, variables, step = checkpoint.load_variables(
+      FLAGS.workdir, FLAGS.checkpoint)
+  config = config.unlock() if hasattr(config, 'unlock') else config
+  if FLAGS.split:
+    config.data.split = FLAGS.split
+  if FLAGS.data_dir:
+    config.data.data_dir = FLAGS.data_dir
+  views = parse_views(FLAGS.views or config.eval.views)
+  model = build_model(config.model, channels)
+  mesh = sharding.make_mesh()
+  variables = jax.device_put(variables, sharding.replicated(mesh))
+  _, eval_fn = jit_steps(model, None, None, config, mesh)
+  split = pipeline.open_split(config.data, train=False)
+  t0 = time.time()
+  pred = predict_split(eval_fn, variables, split, config, mesh, views,
+                       config.eval.max_videos)
+  name = f'test{config.data.split}_{views[0]}x{views[1]}'
+  res = summarize(pred, split.classes,
+                  pathlib.Path(FLAGS.workdir) / 'eval' / name)
+  res.update(step=step, views=f'{views[0]}x{views[1]}',
+             split=config.data.split, seconds=round(time.time() - t0, 1))
+  print(f'{name} @ step {step}: {format_result(res)}', file=LOG)
+  for f in res.get('files', []):
+    print(f'  wrote {f}', file=LOG)
+  cli.emit_json(res)
+
+
+if __name__ == '__main__':
+  from mstsm_jax import cli
+  flags.DEFINE_string('workdir', None, 'model directory (training workdir)')
+  flags.DEFINE_string('checkpoint', '', 'latest (default), best or a step')
+  flags.DEFINE_string('views', '', 'CLIPSxCROPS, default config.eval.views')
+  flags.DEFINE_integer('split', 0, 'official split (default: the trained)')
+  flags.DEFINE_string('data_dir', '', 'override config.data.data_dir')
+  flags.mark_flag_as_required('workdir')
+  cli.define_json()
+  cli.run(main)

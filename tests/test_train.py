@@ -1,0 +1,227 @@
+"""Trainer: sharded == single device, exact resume, BN modes, schedule,
+decay mask, overfitting, metrics and SIGTERM (on 8 fake CPU devices)."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mstsm_jax import metrics, sharding
+from mstsm_jax.config_lib import load_config
+from mstsm_jax.data import pipeline
+from mstsm_jax.models.mstsm import build_model
+from mstsm_jax.optimizer import (decay_mask, lr_multipliers, lr_schedule,
+                                 make_optimizer)
+from mstsm_jax.train import train_and_evaluate
+from mstsm_jax.train_step import create_state, jit_steps
+
+TINY = {'model.stage_sizes': (1, 1, 1, 1), 'model.width': 8,
+        'model.tfdem_width': 8, 'data.synthetic_size': 36,
+        'data.resize_short': 36, 'data.crop_size': 32,
+        'data.synthetic_videos': 80, 'train.batch_size': 8,
+        'eval.batch_size': 8, 'train.log_every_steps': 2}
+TINY_ARGS = [f'--config.{k}={v}' for k, v in TINY.items()]
+
+
+def tiny_config(variant='mstsm_tfdem', **extra):
+  return load_config(f'configs/synthetic.py:{variant}', {**TINY, **extra})
+
+
+def setup(config, devices):
+  mesh = sharding.make_mesh(devices)
+  model = build_model(config.model)
+  shape = (1, 8, 32, 32, 3)
+  params = jax.eval_shape(model.init, jax.random.key(0),
+                          jnp.zeros(shape))['params']
+  tx, schedule = make_optimizer(config.train, config.model, params, 10)
+  state = jax.jit(lambda r: create_state(model, tx, r, shape),
+                  out_shardings=sharding.replicated(mesh))(jax.random.key(0))
+  train_fn, _ = jit_steps(model, tx, schedule, config, mesh)
+  return mesh, state, train_fn
+
+
+def batches(config, n):
+  split = pipeline.open_split(config.data, train=True)
+  it = iter(pipeline.train_dataset(split, config.data, 8,
+                                   config.train.batch_size, seed=0))
+  return [next(it) for _ in range(n)]
+
+
+def test_sharded_step_equals_single_device():
+  config = tiny_config()
+  data = batches(config, 2)
+  results = []
+  for devices in (jax.devices()[:1], jax.devices()[:4]):
+    mesh, state, train_fn = setup(config, devices)
+    for b in data:
+      state, _ = train_fn(state, sharding.put_batch(b, mesh))
+    results.append(jax.device_get(state))
+  one, four = results
+  assert len(jax.devices()) == 8
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5,
+                                                       rtol=1e-4),
+               (one.params, one.batch_stats), (four.params, four.batch_stats))
+
+
+def test_frozen_and_partial_bn_through_the_optimizer():
+  for mode in ('frozen', 'partial'):
+    config = tiny_config(**{'model.bn_mode': mode})
+    mesh, state, train_fn = setup(config, jax.devices()[:1])
+    before = jax.device_get(state)
+    state, _ = train_fn(state, sharding.put_batch(batches(config, 1)[0],
+                                                  mesh))
+    after = jax.device_get(state)
+    bb, ba = before.params['backbone'], after.params['backbone']
+    stats_b, stats_a = (before.batch_stats['backbone'],
+                        after.batch_stats['backbone'])
+    for name in ('bn1', 'layer2_0'):
+      sub = ('bn1',) if name == 'bn1' else ('layer2_0', 'bn2')
+      pb, pa, sb, sa = bb, ba, stats_b, stats_a
+      for k in sub:
+        pb, pa, sb, sa = pb[k], pa[k], sb[k], sa[k]
+      first = name == 'bn1' and mode == 'partial'
+      # Frozen means bit-identical; learning means some change.
+      assert (not np.array_equal(pb['scale'], pa['scale'])) == first, (
+          mode, name)
+      assert (not np.array_equal(sb['mean'], sa['mean'])) == first, (
+          mode, name)
+    # convs still learn
+    assert not np.allclose(bb['layer1_0']['conv1']['kernel'],
+                           ba['layer1_0']['conv1']['kernel'])
+
+
+def test_lr_schedule_boundaries_and_warmup():
+  cfg = load_config('configs/ucf101.py').train
+  sched = lr_schedule(cfg, steps_per_epoch=100)
+  assert float(sched(0)) == pytest.approx(2.5e-4)
+  assert float(sched(999)) == pytest.approx(2.5e-4)
+  assert float(sched(1000)) == pytest.approx(2.5e-5)
+  assert float(sched(2000)) == pytest.approx(2.5e-6)
+  cfg.warmup_epochs = 1.0
+  sched = lr_schedule(cfg, steps_per_epoch=100)
+  assert float(sched(0)) == pytest.approx(2.5e-6, rel=1e-4)
+  # linear from lr / warmup_steps at step 0 to lr at the end of warmup
+  assert float(sched(50)) == pytest.approx(2.5e-6 + 0.5 * (2.5e-4 - 2.5e-6),
+                                           rel=1e-4)
+  assert float(sched(100)) == pytest.approx(2.5e-4)
+
+
+def test_weight_decay_mask_and_lr_multipliers():
+  config = tiny_config()
+  model = build_model(config.model)
+  params = jax.eval_shape(model.init, jax.random.key(0),
+                          jnp.zeros((1, 8, 32, 32, 3)))['params']
+  mask = decay_mask(params)
+  assert mask['backbone']['conv1']['kernel'] is True
+  assert mask['fc']['kernel'] is True and mask['fc']['bias'] is False
+  assert mask['backbone']['bn1']['scale'] is False
+  assert mask['tfdem']['conv_reduce']['bias'] is False
+  mult = lr_multipliers(params, bn_mode='train', fc_lr_mult=5,
+                        bias_lr_mult=2)
+  assert mult['fc']['kernel'] == 5 and mult['fc']['bias'] == 10
+  assert mult['tfdem']['conv_diff']['bias'] == 2
+  assert mult['backbone']['bn1']['bias'] == 1
+  # Decay acts on the gradient like torch's SGD(weight_decay): one step
+  # with zero gradient and lr 1 moves a kernel by -wd * w and a bias not.
+  import optax
+  tx = optax.chain(optax.add_decayed_weights(0.5, {'k': True, 'b': False}),
+                   optax.sgd(1.0))
+  p = {'k': jnp.ones(2), 'b': jnp.ones(2)}
+  upd, _ = tx.update(jax.tree.map(jnp.zeros_like, p), tx.init(p), p)
+  np.testing.assert_allclose(upd['k'], -0.5)
+  np.testing.assert_allclose(upd['b'], 0.0)
+
+
+def test_loss_falls_overfitting_one_batch():
+  config = tiny_config(**{'train.lr': 0.05, 'model.dropout': 0.0,
+                          'model.bn_mode': 'train'})
+  mesh, state, train_fn = setup(config, jax.devices()[:2])
+  b = sharding.put_batch(batches(config, 1)[0], mesh)
+  losses = []
+  for _ in range(25):
+    state, m = train_fn(state, b)
+    losses.append(float(m['loss']))
+  assert losses[-1] < 0.5 * losses[0], losses
+
+
+def test_nonfinite_step_is_not_applied():
+  config = tiny_config()
+  mesh, state, train_fn = setup(config, jax.devices()[:1])
+  b = batches(config, 1)[0]
+  before = jax.device_get(state)
+  config.data.std = (0.0, 0.0, 0.0)  # division by zero -> inf inputs
+  _, _, bad_fn = setup(config, jax.devices()[:1])
+  new, m = bad_fn(state, sharding.put_batch(b, mesh))
+  assert int(m['nonfinite']) == 1
+  after = jax.device_get(new)
+  assert int(after.step) == int(before.step)
+  jax.tree.map(np.testing.assert_array_equal, before.params, after.params)
+
+
+def test_metrics_against_hand_computation():
+  scores = np.array([[0.9, 0.1, 0.0], [0.2, 0.5, 0.3], [0.1, 0.3, 0.6],
+                     [0.5, 0.4, 0.1]])
+  labels = np.array([0, 2, 2, 1])
+  r = metrics.classification_metrics(scores, labels, 3)
+  assert r['top1'] == pytest.approx(0.5)  # videos 0 and 2
+  k = min(5, 3)
+  assert r['top5'] == 1.0 and k == 3
+  # per class: 0 -> 1/1, 1 -> 0/1, 2 -> 1/2
+  np.testing.assert_allclose(r['per_class'], [1.0, 0.0, 0.5])
+  assert r['mean_class_acc'] == pytest.approx(0.5)
+  np.testing.assert_array_equal(r['confusion'],
+                                [[1, 0, 0], [1, 0, 0], [0, 1, 1]])
+  top2 = metrics.classification_metrics(np.pad(scores, ((0, 0), (0, 3))),
+                                        labels, 6)
+  assert top2['top5'] == 1.0
+
+
+def test_resume_equals_straight_run(tmp_path):
+  """N steps straight == N/2, a restart in the same workdir, N/2 more."""
+  extra = {'train.epochs': 1, 'train.checkpoint_every_steps': 3,
+           'train.eval_every_epochs': 0, 'eval.max_videos': 8}
+  straight = tiny_config(**extra, **{'train.max_steps': 6})
+  train_and_evaluate(straight, tmp_path / 'a')
+  first = tiny_config(**extra, **{'train.max_steps': 3})
+  train_and_evaluate(first, tmp_path / 'b')
+  second = tiny_config(**extra, **{'train.max_steps': 6})
+  train_and_evaluate(second, tmp_path / 'b')
+  from mstsm_jax.checkpoint import load_variables
+  _, _, va, sa = load_variables(tmp_path / 'a')
+  _, _, vb, sb = load_variables(tmp_path / 'b')
+  assert sa == sb == 6
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6),
+               va, vb)
+  la = [json.loads(x) for x in open(tmp_path / 'a' / 'metrics.jsonl')]
+  lb = [json.loads(x) for x in open(tmp_path / 'b' / 'metrics.jsonl')]
+  loss = lambda rows: {r['step']: r['loss'] for r in rows if 'loss' in r}
+  assert loss(la)[6] == pytest.approx(loss(lb)[6], rel=1e-5)  # same data
+
+
+def test_sigterm_saves_a_restorable_checkpoint(tmp_path):
+  env = dict(os.environ, PYTHONUNBUFFERED='1')
+  cmd = [sys.executable, '-m', 'mstsm_jax.train',
+         '--config=configs/synthetic.py', f'--workdir={tmp_path}',
+         '--config.train.epochs=50', '--config.train.eval_every_epochs=0',
+         '--config.train.checkpoint_every_steps=100000', *TINY_ARGS]
+  proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env)
+  deadline = time.time() + 120
+  seen = ''
+  while time.time() < deadline:
+    line = proc.stderr.readline()
+    seen += line
+    if 'loss=' in line or (tmp_path / 'metrics.jsonl').exists():
+      break
+  proc.send_signal(signal.SIGTERM)
+  _, err = proc.communicate(timeout=120)
+  assert proc.returncode == 0, seen + err
+  assert 'SIGTERM: saved step' in err
+  from mstsm_jax.checkpoint import load_variables
+  _, _, variables, step = load_variables(tmp_path)
+  assert step > 0 and 'backbone' in variables['params']
