@@ -153,3 +153,10 @@ def merge_variables(init, loaded, *, reinit=('fc',)):
     merged[key] = jax.numpy.asarray(src, value.dtype)
   report['unused'] = sorted(set(flat_loaded) - set(flat_init))
   return traverse_util.unflatten_dict(merged, sep='/'), report
+
+
+def write_classes(workdir, classes) -> None:
+  """classes.json: the class names `predict` prints."""
+  if jax.process_index() == 0 and classes:
+    (pathlib.Path(workdir) / 'classes.json').write_text(
+        json.dumps(list(classes)))

@@ -136,6 +136,7 @@ def train_and_evaluate(config, workdir) -> dict:
   # ---------------------------------------------------------- checkpoint
   mngr = checkpoint.manager(workdir, tc.keep_checkpoints)
   checkpoint.write_config(workdir, config, channels)
+  checkpoint.write_classes(workdir, classes)
   start = mngr.latest_step()
   if start is None:
     variables = None

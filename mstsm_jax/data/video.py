@@ -50,8 +50,9 @@ def decode_jpeg(data: bytes) -> np.ndarray:
 
 
 def read_video(path: str, short_side: int = 256, fps: float = 0.0,
-               quality: int = 90) -> dict:
-  """Decodes every frame (or `fps` frames per second) to JPEG bytes.
+               quality: int = 90, as_jpeg: bool = True) -> dict:
+  """Decodes every frame (or `fps` frames per second) to JPEG bytes
+  (`as_jpeg=False`: one uint8 `[F, H, W, 3]` array).
 
   Returns {'frames': [bytes], 'fps', 'height', 'width', 'num_frames'}, with
   the original height/width and the stored frame rate.
@@ -79,7 +80,7 @@ def read_video(path: str, short_side: int = 256, fps: float = 0.0,
         size = rgb.shape[:2]
         if short_side and min(size) > short_side:  # 256 at most, no upscale
           rgb = resize_short(rgb, short_side)
-        frames.append(encode_jpeg(rgb, quality))
+        frames.append(encode_jpeg(rgb, quality) if as_jpeg else rgb)
   except VideoError:
     raise
   except (av.FFmpegError, ValueError, OSError) as e:
@@ -88,5 +89,6 @@ def read_video(path: str, short_side: int = 256, fps: float = 0.0,
     # A truncated tail: keep the frames that decoded (common in the wild).
   if not frames:
     raise VideoError(path, 'zero frames', 'no frame could be decoded')
-  return {'frames': frames, 'fps': src_fps / keep_every,
+  return {'frames': frames if as_jpeg else np.stack(frames),
+          'fps': src_fps / keep_every,
           'height': size[0], 'width': size[1], 'num_frames': len(frames)}
