@@ -56,6 +56,9 @@ def open_split(data_cfg, train: bool) -> Split:
         'train1' if train else 'test1', data_cfg.synthetic_videos,
         data_cfg.synthetic_seed, data_cfg.synthetic_size,
         data_cfg.synthetic_frames)
+    if not len(src):
+      raise ValueError(f'synthetic {name} is empty with data.synthetic_videos'
+                       f'={data_cfg.synthetic_videos}; use at least 50')
     names = [f'{synthetic.CLASSES[i % 10]}/synthetic_{i:05d}'
              for i in src.ids]
     return Split(src, src.classes, names,

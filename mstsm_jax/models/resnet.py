@@ -30,12 +30,14 @@ conv_init = nn.initializers.variance_scaling(2.0, 'fan_out', 'normal')
 
 @dataclasses.dataclass(frozen=True)
 class BlockSpec:
-  """Widths of one bottleneck: conv1/conv2 width and merged input channels.
+  """Widths of one bottleneck: conv1's and conv2's outputs (equal when
+  dense; output pruning narrows conv1 only) and merged input channels.
 
   `merge` lists channel indices of conv1's input (after the temporal module)
   that are averaged into one channel (prune.py, input averaging); () = none.
   """
-  mid: int
+  width1: int
+  width2: int
   merge: tuple[int, ...] = ()
 
 
@@ -50,7 +52,7 @@ class ChannelSpec:
   def dense(cls, stage_sizes: Sequence[int], width: int) -> 'ChannelSpec':
     mids = [width * 2**i for i in range(len(stage_sizes))]
     return cls(
-        blocks=tuple(tuple(BlockSpec(m) for _ in range(n))
+        blocks=tuple(tuple(BlockSpec(m, m) for _ in range(n))
                      for m, n in zip(mids, stage_sizes)),
         out=tuple(4 * m for m in mids), stem=width)
 
@@ -72,13 +74,15 @@ class ChannelSpec:
   def to_json(self) -> str:
     return json.dumps({
         'stem': self.stem, 'out': list(self.out),
-        'blocks': [[{'mid': b.mid, 'merge': list(b.merge)} for b in stage]
+        'blocks': [[{'width1': b.width1, 'width2': b.width2,
+                     'merge': list(b.merge)} for b in stage]
                    for stage in self.blocks]}, indent=1)
 
   @classmethod
   def from_json(cls, text: str) -> 'ChannelSpec':
     d = json.loads(text)
-    return cls(blocks=tuple(tuple(BlockSpec(b['mid'], tuple(b['merge']))
+    return cls(blocks=tuple(tuple(BlockSpec(b['width1'], b['width2'],
+                                            tuple(b['merge']))
                                   for b in stage) for stage in d['blocks']),
                out=tuple(d['out']), stem=d['stem'])
 
@@ -118,8 +122,9 @@ class Bottleneck(nn.Module):
     y = temporal_module(x, self.shift)
     if self.spec.merge:
       y = merge_channels(y, self.spec.merge)
-    y = nn.relu(self.norm(name='bn1')(conv(self.spec.mid, 1, name='conv1')(y)))
-    y = conv(self.spec.mid, 3, self.strides, name='conv2')(y)
+    y = conv(self.spec.width1, 1, name='conv1')(y)
+    y = nn.relu(self.norm(name='bn1')(y))
+    y = conv(self.spec.width2, 3, self.strides, name='conv2')(y)
     y = nn.relu(self.norm(name='bn2')(y))
     y = self.norm(name='bn3')(conv(self.out_features, 1, name='conv3')(y))
     residual = x
