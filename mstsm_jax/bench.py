@@ -1,0 +1,262 @@
+"""Throughput benchmark: prints a table (and --json) of what was measured.
+
+  python -m mstsm_jax.bench --config=configs/ucf101.py:mstsm_tfdem \
+      [--batch=16,64] [--what=train,infer,latency,data,e2e] [--json]
+      [--data_dir=DIR] [--workers=1,2] [--steps=10] [--repeats=3]
+
+train    clips/s of forward + backward + SGD update on device-resident
+         uint8 clips (normalised on device), state donated
+infer    clips/s of the jitted eval forward
+latency  batch-1 inference, ms p50 / p90
+data     clips/s of the grain training pipeline (decode, sample, augment,
+         batch) per worker count; on --data_dir's prepared dataset or, by
+         default, on generated UCF-like 320x240 JPEG videos
+e2e      training clips/s fed by the real pipeline (needs train too)
+Timing: compile and warm-up excluded (compile time reported), each repeat
+times `steps` calls ended by block_until_ready, the median repeat counts.
+Peak device memory comes from the device's allocator statistics (GPU/TPU).
+"""
+from __future__ import annotations
+
+import platform
+import statistics
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import flags
+
+from mstsm_jax import sharding
+from mstsm_jax.data import pipeline, video
+from mstsm_jax.models.mstsm import build_model
+from mstsm_jax.optimizer import make_optimizer
+from mstsm_jax.train_step import create_state, jit_steps
+
+LOG = sys.stderr
+WHAT = ('train', 'infer', 'latency', 'data', 'e2e')
+
+
+def timed(fn, steps: int, repeats: int) -> float:
+  """Median seconds per call over `repeats` runs of `steps` calls."""
+  out = []
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    r = None
+    for _ in range(steps):
+      r = fn()
+    jax.block_until_ready(r)
+    out.append((time.perf_counter() - t0) / steps)
+  return statistics.median(out)
+
+
+def peak_memory_gb():
+  stats = jax.devices()[0].memory_stats() or {}
+  peak = stats.get('peak_bytes_in_use')
+  return round(peak / 2**30, 2) if peak else None
+
+
+class JpegVideos:
+  """UCF-like source: `n` videos of `frames` 320x240 JPEG frames (textured,
+  moving content, so JPEG sizes and decode cost are realistic)."""
+
+  def __init__(self, n=32, frames=90, size=(240, 320), seed=0):
+    rng = np.random.default_rng(seed)
+    h, w = size
+    base = cv2_blur(rng.integers(0, 256, (h + 64, w + 64, 3), np.uint8))
+    self.videos = []
+    for i in range(n):
+      jpgs = [video.encode_jpeg(np.ascontiguousarray(
+          base[(i + t) % 64:(i + t) % 64 + h, t % 64:t % 64 + w]))
+              for t in range(frames)]
+      self.videos.append({'frames': jpgs, 'label': i % 10})
+
+  def __len__(self):
+    return len(self.videos)
+
+  def __getitem__(self, i):
+    return self.videos[i]
+
+
+def cv2_blur(img):
+  import cv2
+  return cv2.GaussianBlur(img, (5, 5), 1.5)
+
+
+def bench_data(config, batch, workers, steps, data_dir):
+  """Training-pipeline clips/s for each worker count."""
+  cfg = config.data
+  if data_dir:
+    cfg.data_dir = data_dir
+    split = pipeline.open_split(cfg, train=True)
+    source_desc = f'{cfg.dataset} at {data_dir}'
+  else:
+    src = JpegVideos()
+    split = pipeline.Split(src, [str(i) for i in range(10)],
+                           [str(i) for i in range(len(src))],
+                           np.arange(len(src)) % 10)
+    source_desc = 'generated 320x240 JPEG videos, 90 frames'
+  rows = []
+  for w in workers:
+    cfg.workers = w
+    it = iter(pipeline.train_dataset(split, cfg, config.model.num_segments,
+                                     batch, seed=0))
+    # Start-up and the prefetch buffers are excluded: drain them, then time
+    # enough batches for the steady-state rate.
+    for _ in range(w * cfg.prefetch + 1):
+      next(it)
+    n = max(steps, 4 * (w * cfg.prefetch + 1))
+    t0 = time.perf_counter()
+    for _ in range(n):
+      next(it)
+    dt = time.perf_counter() - t0
+    rows.append({'workers': w, 'clips_s': batch * n / dt})
+    del it
+  return rows, source_desc
+
+
+def main(argv):
+  del argv
+  from mstsm_jax import cli
+  FLAGS = flags.FLAGS
+  config = FLAGS.config
+  what = FLAGS.what.split(',')
+  bad = set(what) - set(WHAT)
+  if bad:
+    raise ValueError(f'--what={FLAGS.what}: unknown {sorted(bad)}; valid: '
+                     f'{",".join(WHAT)}')
+  batches = [int(b) for b in FLAGS.batch.split(',')]
+  dev = jax.devices()[0]
+  print(f'device: {dev.device_kind} x{jax.device_count()} ({dev.platform}); '
+        f'jax {jax.__version__}, python {platform.python_version()}; '
+        f'{config.variant} {config.model.backbone} T='
+        f'{config.model.num_segments} {config.data.crop_size}px '
+        f'{config.model.dtype}', file=LOG)
+  mesh = sharding.make_mesh()
+  model = build_model(config.model)
+  t, s = config.model.num_segments, config.data.crop_size
+  rows, result = [], {'device': dev.device_kind, 'platform': dev.platform,
+                      'jax': jax.__version__, 'variant': config.variant,
+                      'dtype': config.model.dtype}
+  for b in batches:
+    row = {'batch': b}
+    shape = (b, t, s, s, 3)
+    params = jax.eval_shape(model.init, jax.random.key(0),
+                            jnp.zeros((1, t, s, s, 3)))['params']
+    tx, schedule = make_optimizer(config.train, config.model, params, 1000)
+    rep = sharding.replicated(mesh)
+    state = jax.jit(lambda r: create_state(model, tx, r, (1, t, s, s, 3)),
+                    out_shardings=rep)(jax.random.key(0))
+    config.eval.batch_size = b
+    train_fn, eval_fn = jit_steps(model, tx, schedule, config, mesh)
+    rng = np.random.default_rng(0)
+    batch = sharding.put_batch({
+        'clips': rng.integers(0, 256, shape, np.uint8),
+        'label': rng.integers(0, config.model.num_classes, b).astype(
+            np.int32),
+        'valid': np.ones(b, bool), 'index': np.arange(b, dtype=np.int32)},
+        mesh)
+    if 'train' in what or 'e2e' in what:
+      t0 = time.perf_counter()
+      compiled = train_fn.lower(state, batch).compile()
+      row['compile_s'] = time.perf_counter() - t0
+      holder = {'state': state}
+
+      def step():
+        holder['state'], m = compiled(holder['state'], batch)
+        return m['loss']
+      for _ in range(2):
+        step()
+      sec = timed(step, FLAGS.steps, FLAGS.repeats)
+      row['train_clips_s'] = b / sec
+      row['train_ms'] = 1e3 * sec
+      state = holder['state']
+    if 'e2e' in what:
+      holder = {'state': state}
+      src = JpegVideos()
+      split = pipeline.Split(src, [str(i) for i in range(10)],
+                             [str(i) for i in range(len(src))],
+                             np.arange(len(src)) % 10)
+      if FLAGS.data_dir:
+        config.data.data_dir = FLAGS.data_dir
+        split = pipeline.open_split(config.data, train=True)
+      config.data.workers = max(int(w) for w in FLAGS.workers.split(','))
+      it = iter(pipeline.train_dataset(split, config.data, t, b, seed=0))
+      holder['state'], _ = compiled(holder['state'],
+                                    sharding.put_batch(next(it), mesh))
+
+      def real_step():
+        holder['state'], m = compiled(holder['state'],
+                                      sharding.put_batch(next(it), mesh))
+        return m['loss']
+      sec = timed(real_step, FLAGS.steps, FLAGS.repeats)
+      row['e2e_clips_s'] = b / sec
+      state = holder['state']
+    variables = {'params': state.params, 'batch_stats': state.batch_stats}
+    if 'infer' in what:
+      views = dict(batch)
+      views['clips'] = batch['clips'][:, None]
+      infer = eval_fn.lower(variables, views).compile()
+      jax.block_until_ready(infer(variables, views))
+      sec = timed(lambda: infer(variables, views), FLAGS.steps,
+                  FLAGS.repeats)
+      row['infer_clips_s'] = b / sec
+    row['peak_mem_gb'] = peak_memory_gb()
+    rows.append(row)
+  if 'latency' in what:
+    fwd = jax.jit(lambda v, x: model.apply(v, x, train=False)[0])
+    x = jnp.zeros((1, t, s, s, 3), jnp.float32)
+    jax.block_until_ready(fwd(variables, x))
+    lat = []
+    for _ in range(max(20, FLAGS.steps)):
+      t0 = time.perf_counter()
+      jax.block_until_ready(fwd(variables, x))
+      lat.append(1e3 * (time.perf_counter() - t0))
+    result['latency_ms_p50'] = float(np.percentile(lat, 50))
+    result['latency_ms_p90'] = float(np.percentile(lat, 90))
+  if 'data' in what:
+    workers = [int(w) for w in FLAGS.workers.split(',')]
+    data_rows, desc = bench_data(config, batches[0], workers, FLAGS.steps,
+                                 FLAGS.data_dir)
+    result['data'] = data_rows
+    result['data_source'] = desc
+  # ------------------------------------------------------------ report
+  cols = [('batch', 'batch', '{:d}'), ('train_clips_s', 'train clips/s',
+                                       '{:.1f}'),
+          ('train_ms', 'train ms/step', '{:.1f}'),
+          ('infer_clips_s', 'infer clips/s', '{:.1f}'),
+          ('e2e_clips_s', 'e2e clips/s', '{:.1f}'),
+          ('compile_s', 'compile s', '{:.1f}'),
+          ('peak_mem_gb', 'peak GiB', '{}')]
+  cols = [c for c in cols if any(c[0] in r for r in rows)]
+  print(' | '.join(f'{h:>14}' for _, h, _ in cols))
+  for r in rows:
+    print(' | '.join(f'{(f.format(r[k]) if r.get(k) is not None else "-"):>14}'
+                     for k, _, f in cols))
+  if 'latency_ms_p50' in result:
+    print(f'batch-1 latency: p50 {result["latency_ms_p50"]:.1f} ms, '
+          f'p90 {result["latency_ms_p90"]:.1f} ms')
+  if 'data' in result:
+    print(f'input pipeline ({result["data_source"]}, batch {batches[0]}, '
+          f'{t}x{s}px, full augmentation):')
+    for r in result['data']:
+      print(f'  {r["workers"]:>3} workers: {r["clips_s"]:8.1f} clips/s')
+  result['rows'] = rows
+  main_row = rows[-1] if rows else {}
+  result['train_clips_s'] = main_row.get('train_clips_s')
+  result['infer_clips_s'] = main_row.get('infer_clips_s')
+  cli.emit_json(result)
+
+
+if __name__ == '__main__':
+  from mstsm_jax import cli
+  cli.define_config()
+  cli.define_json()
+  flags.DEFINE_string('batch', '16,64', 'comma-separated clip batch sizes')
+  flags.DEFINE_string('what', 'train,infer,latency', ','.join(WHAT))
+  flags.DEFINE_string('data_dir', '', 'prepared dataset for data/e2e')
+  flags.DEFINE_string('workers', '0,1,2', 'grain worker counts for data')
+  flags.DEFINE_integer('steps', 10, 'calls per timed repeat')
+  flags.DEFINE_integer('repeats', 3, 'timed repeats (median)')
+  cli.run(main)
