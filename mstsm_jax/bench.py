@@ -136,17 +136,18 @@ def main(argv):
   mesh = sharding.make_mesh()
   model = build_model(config.model)
   t, s = config.model.num_segments, config.data.crop_size
+  ch = pipeline.in_channels(config.data)
   rows, result = [], {'device': dev.device_kind, 'platform': dev.platform,
                       'jax': jax.__version__, 'variant': config.variant,
                       'dtype': config.model.dtype}
   for b in batches:
     row = {'batch': b}
-    shape = (b, t, s, s, 3)
+    shape = (b, t, s, s, ch)
     params = jax.eval_shape(model.init, jax.random.key(0),
-                            jnp.zeros((1, t, s, s, 3)))['params']
+                            jnp.zeros((1, t, s, s, ch)))['params']
     tx, schedule = make_optimizer(config.train, config.model, params, 1000)
     rep = sharding.replicated(mesh)
-    state = jax.jit(lambda r: create_state(model, tx, r, (1, t, s, s, 3)),
+    state = jax.jit(lambda r: create_state(model, tx, r, (1, t, s, s, ch)),
                     out_shardings=rep)(jax.random.key(0))
     config.eval.batch_size = b
     train_fn, eval_fn = jit_steps(model, tx, schedule, config, mesh)
@@ -169,6 +170,13 @@ def main(argv):
       for _ in range(2):
         step()
       sec = timed(step, FLAGS.steps, FLAGS.repeats)
+      if FLAGS.profile:  # a trace of a few steps for TensorBoard / Perfetto
+        jax.block_until_ready(step())
+        with jax.profiler.trace(f'{FLAGS.profile}/batch{b}'):
+          for _ in range(3):
+            r = step()
+          jax.block_until_ready(r)
+        print(f'profile: {FLAGS.profile}/batch{b}', file=LOG)
       row['train_clips_s'] = b / sec
       row['train_ms'] = 1e3 * sec
       state = holder['state']
@@ -206,7 +214,7 @@ def main(argv):
     rows.append(row)
   if 'latency' in what:
     fwd = jax.jit(lambda v, x: model.apply(v, x, train=False)[0])
-    x = jnp.zeros((1, t, s, s, 3), jnp.float32)
+    x = jnp.zeros((1, t, s, s, ch), jnp.float32)
     jax.block_until_ready(fwd(variables, x))
     lat = []
     for _ in range(max(20, FLAGS.steps)):
@@ -259,4 +267,6 @@ if __name__ == '__main__':
   flags.DEFINE_string('workers', '0,1,2', 'grain worker counts for data')
   flags.DEFINE_integer('steps', 10, 'calls per timed repeat')
   flags.DEFINE_integer('repeats', 3, 'timed repeats (median)')
+  flags.DEFINE_string('profile', '', 'write a jax.profiler trace of 3 train '
+                      'steps per batch size here')
   cli.run(main)

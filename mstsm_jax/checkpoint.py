@@ -19,6 +19,7 @@ import pathlib
 import grain
 import jax
 import ml_collections
+import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 
@@ -121,20 +122,48 @@ def write_model(out_dir, config, variables, channels=None, step: int = 0):
   mngr.close()
 
 
+SHIFTED_CONVS = ('conv1/kernel', 'expand_conv/kernel')  # see temporal module
+STEM_CONVS = ('params/backbone/conv1/kernel', 'params/backbone/stem_conv/kernel')
+
+
+def adapt(key: str, src, shape):
+  """A checkpoint kernel adapted to the model's `shape`, or None.
+
+  - The channels MSTSM concatenates to a block's first conv get zero
+    weights, so a TSM checkpoint computes the same as `mstsm`.
+  - A stem conv with another input count (RGB -> 10 flow channels) gets
+    the RGB kernel averaged over its inputs and replicated (TSN's
+    cross-modality initialisation).
+  """
+  src = np.asarray(src)
+  if src.ndim != 4 or src.shape[:2] != tuple(shape[:2]) or (
+      src.shape[3] != shape[3]):
+    return None
+  if key.endswith(SHIFTED_CONVS) and shape[2] > src.shape[2] and (
+      key not in STEM_CONVS):
+    pad = np.zeros((*src.shape[:2], shape[2] - src.shape[2], shape[3]),
+                   src.dtype)
+    return np.concatenate([src, pad], axis=2)
+  if key in STEM_CONVS:
+    return np.repeat(src.mean(axis=2, keepdims=True), shape[2], axis=2)
+  return None
+
+
 def merge_variables(init, loaded, *, reinit=('fc',)):
   """Fills the model's freshly initialised variables from `loaded`.
 
   Returns (merged, report). Leaves present in both with equal shapes are
-  taken; leaves missing from `loaded` keep their init (reported as missing);
-  leaves of `loaded` the model lacks are reported as unused. A shape
-  mismatch is a ValueError naming the key and both shapes, except under a
-  top-level module in `reinit` (a classifier with another class count),
-  which is re-initialised with a message.
+  taken (or adapted, see `adapt`); leaves missing from `loaded` keep their
+  init (reported as missing); leaves of `loaded` the model lacks are
+  reported as unused. A shape mismatch is a ValueError naming the key and
+  both shapes, except under a top-level module in `reinit` (a classifier
+  with another class count), which is re-initialised with a message.
   """
   from flax import traverse_util
   flat_init = traverse_util.flatten_dict(init, sep='/')
   flat_loaded = traverse_util.flatten_dict(loaded, sep='/')
-  merged, report = {}, {'missing': [], 'unused': [], 'reinitialised': []}
+  merged, report = {}, {'missing': [], 'unused': [], 'reinitialised': [],
+                        'adapted': []}
   for key, value in flat_init.items():
     if key not in flat_loaded:
       merged[key] = value
@@ -142,6 +171,12 @@ def merge_variables(init, loaded, *, reinit=('fc',)):
       continue
     src = flat_loaded[key]
     if tuple(src.shape) != tuple(value.shape):
+      adapted = adapt(key, src, value.shape)
+      if adapted is not None:
+        merged[key] = jax.numpy.asarray(adapted, value.dtype)
+        report['adapted'].append(f'{key}: {tuple(src.shape)} -> '
+                                 f'{tuple(value.shape)}')
+        continue
       if key.split('/')[1] in reinit:
         merged[key] = value
         report['reinitialised'].append(

@@ -41,7 +41,7 @@ def base_config(dataset: str, num_classes: int,
   c.init_from = ''  # checkpoint dir (convert/train/prune output) to start from
 
   c.model = m = ml_collections.ConfigDict()
-  m.backbone = 'resnet50'
+  m.backbone = 'resnet50'  # resnet50 | efficientnet_b0
   m.stage_sizes = ()  # () = the backbone's (3, 4, 6, 3); smaller for tests
   m.width = 0  # 0 = the backbone's (64); stage widths are width * 2**i
   m.num_classes = num_classes
@@ -51,8 +51,9 @@ def base_config(dataset: str, num_classes: int,
   m.r_two = 1 / 16  # two-unit shift ratio (concatenate)
   m.r_three = 1 / 16  # three-unit ratio (mstsm3 only)
   m.tfdem = tfdem  # feature-difference branch with its own loss
-  m.tfdem_tap = 'layer1'  # backbone stage feeding TFDEM (stem|layer1..4)
-  m.tfdem_width = 128
+  m.tfdem_tap = ''  # stage feeding TFDEM; '' = layer1 (resnet50),
+  # features_3 (efficientnet_b0)
+  m.tfdem_width = 0  # 0 = 128 (resnet50), 160 (efficientnet_b0)
   m.tfdem_reduce_stride = 2  # stride of TFDEM's 1x1 conv (then upsampled)
   m.tfdem_conv_stride = 2  # stride of TFDEM's 3x3 conv on D_t
   m.tfdem_weight = 1.0  # L = CE(main) + tfdem_weight * CE(TFDEM)
@@ -79,6 +80,10 @@ def base_config(dataset: str, num_classes: int,
   d.synthetic_seed = 0
   d.mean = (0.485, 0.456, 0.406)  # ImageNet normalisation, on device
   d.std = (0.229, 0.224, 0.225)
+  d.modality = 'rgb'  # rgb | flow (prepare --flow=tvl1|farneback)
+  d.flow_stack = 5  # flow: consecutive (x, y) pairs per segment
+  d.flow_mean = 0.5  # flow normalisation (TSN/TSM)
+  d.flow_std = 0.226
 
   c.train = t = ml_collections.ConfigDict()
   t.batch_size = 16  # clips per step, global over all devices

@@ -1,5 +1,8 @@
 """PyTorch checkpoints -> a model directory (orbax), with numeric parity.
 
+ResNet-50 in three key formats, and torchvision's efficientnet_b0
+(`--config.model.backbone=efficientnet_b0`).
+
   python -m mstsm_jax.convert --input=TSM_kinetics_RGB_resnet50_shift8_blockres_avg_segment8_e50.pth \
       --config=configs/ucf101.py:mstsm_tfdem --output=ckpt/tsm_k400 [--strict]
 
@@ -31,6 +34,9 @@ from mstsm_jax import checkpoint
 from mstsm_jax.models.mstsm import build_model
 
 FORMATS = ('auto', 'torchvision', 'tsm', 'mmaction2')
+BN_LEAVES = {'weight': ('params', 'scale'), 'bias': ('params', 'bias'),
+             'running_mean': ('batch_stats', 'mean'),
+             'running_var': ('batch_stats', 'var')}
 LOG = sys.stderr
 
 
@@ -67,6 +73,8 @@ def detect_format(sd: dict) -> str:
     return 'mmaction2'
   if 'conv1.weight' in sd and any(k.startswith('layer1.') for k in keys):
     return 'torchvision'
+  if 'features.0.0.weight' in sd:
+    return 'torchvision'  # efficientnet_b0
   raise ValueError('unrecognised checkpoint: expected torchvision '
                    "(conv1.weight), TSM ('module.base_model.*') or MMAction2 "
                    f"('backbone.*') keys; first keys: {keys[:4]}")
@@ -99,9 +107,6 @@ def to_torchvision_names(sd: dict, fmt: str) -> dict:
 def to_flax(sd: dict) -> dict:
   """torchvision names -> flat {'params/backbone/conv1/kernel': array}."""
   out = {}
-  bn_leaf = {'weight': ('params', 'scale'), 'bias': ('params', 'bias'),
-             'running_mean': ('batch_stats', 'mean'),
-             'running_var': ('batch_stats', 'var')}
   for k, v in sd.items():
     parts = k.split('.')
     if parts[0] == 'fc':
@@ -121,27 +126,51 @@ def to_flax(sd: dict) -> dict:
       continue
     if 'conv' in path.split('/')[-1] and leaf == 'weight':
       out[f'params/{path}/kernel'] = v.transpose(2, 3, 1, 0)  # OIHW->HWIO
-    elif leaf in bn_leaf:
-      coll, name = bn_leaf[leaf]
+    elif leaf in BN_LEAVES:
+      coll, name = BN_LEAVES[leaf]
       out[f'{coll}/{path}/{name}'] = v
     else:
       out[f'unknown/{k}'] = v
   return out
 
 
-def pad_concat_inputs(flat: dict, target: dict) -> dict:
-  """Zero weights for the channels MSTSM appends to each conv1's input."""
-  from flax import traverse_util
-  tgt = traverse_util.flatten_dict(target, sep='/')
-  for k, v in flat.items():
-    t = tgt.get(k)
-    if (t is not None and k.endswith('conv1/kernel') and v.ndim == 4
-        and t.shape[:2] == v.shape[:2] and t.shape[3] == v.shape[3]
-        and t.shape[2] > v.shape[2]):
-      pad = np.zeros((*v.shape[:2], t.shape[2] - v.shape[2], v.shape[3]),
-                     v.dtype)
-      flat[k] = np.concatenate([v, pad], axis=2)
-  return flat
+def efficientnet_to_flax(sd: dict) -> dict:
+  """torchvision efficientnet_b0 names -> flat flax keys (models/
+  efficientnet.py): features.0 stem, features.{1-7}.{i}.block.{j} MBConvs,
+  features.8 head conv, classifier.1 the classifier."""
+  out = {}
+  for k, v in sd.items():
+    parts = k.split('.')
+    if parts[0] == 'classifier':
+      leaf = 'kernel' if parts[-1] == 'weight' else 'bias'
+      out[f'params/fc/{leaf}'] = v.T if leaf == 'kernel' else v
+      continue
+    if parts[0] != 'features':
+      out[f'unknown/{k}'] = v
+      continue
+    s = int(parts[1])
+    if s in (0, 8):
+      name = {0: 'stem', 8: 'head'}[s]
+      mod, sub, leaf = f'backbone/{name}', parts[2], parts[-1]
+      layer = f'{mod}_{"conv" if sub == "0" else "bn"}'
+    else:
+      roles = ['dw', 'se', 'project'] if s == 1 else [
+          'expand', 'dw', 'se', 'project']
+      role = roles[int(parts[4])]
+      mod = f'backbone/features_{s}_{parts[2]}'
+      if role == 'se':
+        layer, leaf = f'{mod}/se_{parts[5]}', parts[-1]
+        out[f'params/{layer}/{"kernel" if leaf == "weight" else "bias"}'] = (
+            v.transpose(2, 3, 1, 0) if leaf == 'weight' else v)
+        continue
+      layer = f'{mod}/{role}_{"conv" if parts[5] == "0" else "bn"}'
+      leaf = parts[-1]
+    if layer.endswith('conv') and leaf == 'weight':
+      out[f'params/{layer}/kernel'] = v.transpose(2, 3, 1, 0)
+    else:
+      coll, name = BN_LEAVES[leaf]
+      out[f'{coll}/{layer}/{name}'] = v
+  return out
 
 
 def convert(input_path: str, config, fmt: str = 'auto', strict: bool = False,
@@ -151,12 +180,18 @@ def convert(input_path: str, config, fmt: str = 'auto', strict: bool = False,
     raise ValueError(f'--format={fmt}; valid: {", ".join(FORMATS)}')
   sd = load_torch(input_path)
   fmt = detect_format(sd) if fmt == 'auto' else fmt
-  flat = to_flax(to_torchvision_names(sd, fmt))
+  effnet = 'features.0.0.weight' in sd
+  if effnet != (config.model.backbone == 'efficientnet_b0'):
+    raise ValueError(
+        f'{input_path} is a {"efficientnet_b0" if effnet else "ResNet"} '
+        f'checkpoint but config.model.backbone={config.model.backbone}; pass '
+        f'--config.model.backbone={"efficientnet_b0" if effnet else "resnet50"}')
+  flat = efficientnet_to_flax(sd) if effnet else to_flax(
+      to_torchvision_names(sd, fmt))
   model = build_model(config.model)
   s = config.data.crop_size
   init = jax.jit(model.init)(jax.random.key(seed), jnp.zeros(
       (1, config.model.num_segments, s, s, 3)))
-  flat = pad_concat_inputs(flat, init)
   from flax import traverse_util
   loaded = traverse_util.unflatten_dict(flat, sep='/')
   merged, report = checkpoint.merge_variables(init, loaded, reinit=('fc',))
@@ -183,6 +218,8 @@ def main(argv):
   for r in report['reinitialised']:
     print(f'  classifier re-initialised (class count differs): {r}',
           file=LOG)
+  for r in report['adapted']:
+    print(f'  adapted: {r}', file=LOG)
   if report['new_branch']:
     print(f'  TFDEM freshly initialised ({len(report["new_branch"])} '
           'tensors)', file=LOG)

@@ -27,6 +27,9 @@ def lr_schedule(cfg, steps_per_epoch: int) -> optax.Schedule:
       [optax.linear_schedule(cfg.lr / warm, cfg.lr, warm), decay], [warm])
 
 
+STEM_BN = ('bn1', 'stem_bn')  # ResNet, EfficientNet
+
+
 def path_names(path) -> tuple[str, ...]:
   return tuple(getattr(p, 'key', str(p)) for p in path)
 
@@ -40,14 +43,14 @@ def decay_mask(params):
 def lr_multipliers(params, *, bn_mode: str, fc_lr_mult: float = 1.0,
                    bias_lr_mult: float = 1.0):
   """Per-leaf lr scale: 0 for frozen BN affine parameters of the backbone
-  (all under 'frozen', all but the stem's bn1 under 'partial')."""
+  (all under 'frozen', all but the stem's first BN under 'partial')."""
   def mult(path, _):
     names = path_names(path)
     layer, leaf = names[-2], names[-1]
     is_bn = 'bn' in layer and leaf in ('scale', 'bias')
     if is_bn and names[0] == 'backbone' and (
         bn_mode == 'frozen' or
-        (bn_mode == 'partial' and names[1:3] != ('bn1', leaf))):
+        (bn_mode == 'partial' and names[1] not in STEM_BN)):
       return 0.0
     m = fc_lr_mult if names[0] == 'fc' else 1.0
     return m * (bias_lr_mult if leaf == 'bias' and not is_bn else 1.0)

@@ -26,6 +26,9 @@ LOG = sys.stderr
 def clip_views(path: str, predictor, views=(1, 1)) -> np.ndarray:
   """A video file -> normalised float32 views `[V, T, S, S, 3]`."""
   cfg = predictor.config
+  if cfg.data.modality != 'rgb':
+    raise ValueError('predict decodes RGB videos; a flow model needs '
+                     'prepared flow (use evaluate)')
   rec = video.read_video(path, cfg.data.resize_short, as_jpeg=False)
   rec['label'] = 0
   tf = pipeline.ClipTransform(cfg.data, cfg.model.num_segments, train=False,
@@ -33,9 +36,9 @@ def clip_views(path: str, predictor, views=(1, 1)) -> np.ndarray:
   out = tf((0, rec))
   if not out['valid']:
     raise video.VideoError(path, 'undecodable')
-  mean = np.asarray(cfg.data.mean, np.float32) * 255
-  std = np.asarray(cfg.data.std, np.float32) * 255
-  return (out['clips'].astype(np.float32) - mean) / std
+  mean, std = pipeline.norm_stats(cfg.data)
+  return ((out['clips'].astype(np.float32) - np.float32(mean) * 255)
+          / (np.float32(std) * 255))
 
 
 def main(argv):

@@ -33,6 +33,8 @@ flags.DEFINE_float('fps', 0.0, 'store this many frames per second (0 = all)')
 flags.DEFINE_float('max_failures', 0.01, 'failed videos allowed: a fraction '
                    'of the listed videos if < 1, else a count')
 flags.DEFINE_bool('overwrite', False, 'rebuild even if prepared')
+flags.DEFINE_enum('flow', '', ['', 'tvl1', 'farneback'], 'also store optical '
+                  'flow of every frame pair (TV-L1 as TSN, or Farneback)')
 flags.DEFINE_string('train_list', '', 'custom: "path label" train list')
 flags.DEFINE_string('test_list', '', 'custom: "path label" test list')
 flags.DEFINE_string('classes_file', '', 'custom: class names, one per line')
@@ -102,7 +104,7 @@ def main(argv):
     layout = read_layout()
     b = builder.make_builder(FLAGS.dataset, FLAGS.data_dir, layout=layout,
                              short_side=FLAGS.short_side, fps=FLAGS.fps,
-                             workers=FLAGS.workers)
+                             workers=FLAGS.workers, flow=FLAGS.flow)
     b.download_and_prepare(download_config=builder.tfds.download.
                            DownloadConfig(manual_dir=FLAGS.manual_dir,
                                                         try_download_gcs=False))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 import json
 import math
+import re
 
 import flax.linen as nn
 import jax
@@ -24,9 +25,13 @@ from mstsm_jax.models.resnet import ChannelSpec
 
 
 def stage_of(path: tuple[str, ...]) -> str:
-  """('backbone', 'layer1_0', 'conv1') -> 'layer1'; stem, tfdem, head."""
+  """('backbone', 'layer1_0', 'conv1') -> 'layer1'; ('backbone',
+  'features_3_1', ...) -> 'features_3'; stem, head (classifier), tfdem."""
   if path[0] == 'backbone':
-    return path[1].split('_')[0] if path[1].startswith('layer') else 'stem'
+    m = re.match(r'(layer\d|features_\d)', path[1])
+    if m:
+      return m.group(1)
+    return 'features_8' if path[1].startswith('head_') else 'stem'
   return {'fc': 'head'}.get(path[0], path[0])
 
 
@@ -59,9 +64,8 @@ def analyse(model_cfg, channels: ChannelSpec | None = None,
   for path, leaf in flat:
     names = tuple(p.key for p in path)
     params[stage_of(names)] += int(np.prod(leaf.shape))
-  order = ['stem', 'layer1', 'layer2', 'layer3', 'layer4', 'head', 'tfdem']
-  stages = {s: (params[s], macs[s] / t) for s in order
-            if s in params or s in macs}
+  order = list(macs) + [s for s in params if s not in macs]  # run order
+  stages = {s: (params[s], macs[s] / t) for s in order}
   return {'params': sum(params.values()),
           'macs_per_frame': sum(macs.values()) / t,
           'num_segments': t, 'image_size': image_size, 'stages': stages}
@@ -70,10 +74,10 @@ def analyse(model_cfg, channels: ChannelSpec | None = None,
 def format_table(res: dict, title: str = '') -> str:
   t = res['num_segments']
   lines = [title] if title else []
-  lines.append(f'{"stage":<8} {"params":>12} {"GMACs/frame":>12}')
+  lines.append(f'{"stage":<10} {"params":>12} {"GMACs/frame":>12}')
   for name, (p, m) in res['stages'].items():
-    lines.append(f'{name:<8} {p:>12,} {m / 1e9:>12.3f}')
-  lines.append(f'{"total":<8} {res["params"]:>12,} '
+    lines.append(f'{name:<10} {p:>12,} {m / 1e9:>12.3f}')
+  lines.append(f'{"total":<10} {res["params"]:>12,} '
                f'{res["macs_per_frame"] / 1e9:>12.3f}')
   lines.append(f'GFLOPs (multiply-adds) at {res["image_size"]}x'
                f'{res["image_size"]}: {res["macs_per_frame"] / 1e9:.3f} per '

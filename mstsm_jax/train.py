@@ -79,6 +79,8 @@ def init_from_checkpoint(config, model_vars):
   print(f'initialised from {config.init_from} (step {step})', file=LOG)
   for r in report['reinitialised']:
     print(f'  re-initialised (class count differs) {r}', file=LOG)
+  for r in report['adapted']:
+    print(f'  adapted {r}', file=LOG)
   if report['missing']:
     print(f'  {len(report["missing"])} new tensors keep their init, e.g. '
           f'{report["missing"][:3]}', file=LOG)
@@ -126,7 +128,8 @@ def train_and_evaluate(config, workdir) -> dict:
   channels = channels or checkpoint.read_channels(workdir)
   model = build_model(config.model, channels)
   s = config.data.crop_size
-  clip_shape = (1, config.model.num_segments, s, s, 3)
+  clip_shape = (1, config.model.num_segments, s, s,
+                pipeline.in_channels(config.data))
   abstract_vars = jax.eval_shape(model.init, jax.random.key(0),
                                  jnp.zeros(clip_shape))
   tx, schedule = make_optimizer(tc, config.model, abstract_vars['params'],

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from mstsm_jax.data.pipeline import normalize
+from mstsm_jax.data.pipeline import norm_stats, normalize
 from mstsm_jax.models.mstsm import DTYPES
 
 
@@ -52,8 +52,7 @@ def train_step(state: TrainState, batch, *, model, tx, schedule, config):
   """One SGD step on a global batch {'clips' uint8, 'label', 'valid'}."""
   m, t = config.model, config.train
   rng = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
-  x = normalize(batch['clips'], config.data.mean, config.data.std,
-                DTYPES[m.dtype])
+  x = normalize(batch['clips'], *norm_stats(config.data), DTYPES[m.dtype])
   valid = batch['valid'].astype(jnp.float32)
   n_valid = jnp.maximum(valid.sum(), 1.0)
 
@@ -95,8 +94,8 @@ def eval_step(variables, batch, *, model, config):
   V views."""
   clips = batch['clips']
   b, v = clips.shape[:2]
-  x = normalize(clips.reshape(b * v, *clips.shape[2:]), config.data.mean,
-                config.data.std, DTYPES[config.model.dtype])
+  x = normalize(clips.reshape(b * v, *clips.shape[2:]),
+                *norm_stats(config.data), DTYPES[config.model.dtype])
   logits, aux = model.apply(variables, x, train=False)
   if config.model.tfdem_fuse and aux is not None:
     logits = jax.nn.softmax(logits) + jax.nn.softmax(aux)

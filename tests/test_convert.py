@@ -197,3 +197,56 @@ def test_cli_to_predict(reference, tmp_path):
   assert len(res['top5']) == 5 and res['top5'][0]['class'].startswith('Class')
   probs = [t['probability'] for t in res['top5']]
   assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0001
+
+
+@pytest.fixture(scope='module')
+def effnet_reference(tmp_path_factory):
+  d = tmp_path_factory.mktemp('effnet')
+  torch.manual_seed(0)
+  model = torchvision.models.efficientnet_b0(num_classes=101)
+  g = torch.Generator().manual_seed(2)
+  with torch.no_grad():
+    for m in model.modules():
+      if isinstance(m, torch.nn.BatchNorm2d):
+        n = m.num_features
+        m.running_mean.copy_(torch.randn(n, generator=g) * 0.1)
+        m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
+        m.weight.copy_(torch.rand(n, generator=g) * 0.5 + 0.5)
+        m.bias.copy_(torch.randn(n, generator=g) * 0.1)
+    model.classifier[1].weight.normal_(0, 0.05, generator=g)
+  model.eval()
+  torch.save(model.state_dict(), d / 'efficientnet_b0.pth')
+  x = np.random.default_rng(1).normal(size=(2, T, 64, 64, 3)).astype(
+      np.float32)
+  xt = torch.from_numpy(x.reshape(2 * T, 64, 64, 3)).permute(0, 3, 1, 2)
+  with torch.no_grad():
+    tsn = model(xt).view(2, T, -1).mean(1).numpy()
+    for m in model.modules():  # the shift before the expand conv
+      if type(m).__name__ == 'MBConv' and m.use_res_connect:
+        m.block[0] = Shifted(m.block[0])
+    tsm = model(xt).view(2, T, -1).mean(1).numpy()
+  return {'file': d / 'efficientnet_b0.pth', 'x': x, 'tsn': tsn, 'tsm': tsm}
+
+
+@pytest.mark.parametrize('variant,want', [('tsn', 'tsn'), ('tsm', 'tsm'),
+                                          ('mstsm_tfdem', 'tsm')])
+def test_efficientnet_parity(effnet_reference, variant, want):
+  from mstsm_jax.models.mstsm import build_model
+  config = load_config(f'configs/ucf101.py:{variant}',
+                       {'model.backbone': 'efficientnet_b0'})
+  variables, report, fmt = convert.convert(str(effnet_reference['file']),
+                                           config)
+  assert fmt == 'torchvision' and not report['missing']
+  assert not report['unused']
+  logits, _ = jax.jit(lambda v, x: build_model(config.model).apply(
+      v, x, train=False))(variables, effnet_reference['x'])
+  diff = max_rel_diff(np.asarray(logits), effnet_reference[want])
+  print(f'efficientnet_b0 -> {variant}: {diff:.2e}')
+  assert diff <= 1e-3
+
+
+def test_backbone_mismatch_is_clear(effnet_reference):
+  with pytest.raises(ValueError, match='is a efficientnet_b0 checkpoint but '
+                     'config.model.backbone=resnet50'):
+    convert.convert(str(effnet_reference['file']),
+                    load_config('configs/ucf101.py:tsn'))

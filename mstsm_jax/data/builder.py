@@ -24,9 +24,12 @@ NAMES = {'ucf101': 'ucf101_frames', 'hmdb51': 'hmdb51_frames',
          'custom': 'custom_frames', 'synthetic': 'synthetic_motions'}
 
 
-def features() -> tfds.features.FeaturesDict:
+def features(flow: bool = False) -> tfds.features.FeaturesDict:
   text = tfds.features.Tensor(shape=(), dtype=np.object_)
+  extra = {'flow_x': tfds.features.Sequence(text),  # grayscale JPEG,
+           'flow_y': tfds.features.Sequence(text)} if flow else {}  # 128 = 0
   return tfds.features.FeaturesDict({
+      **extra,
       'frames': tfds.features.Sequence(text),  # JPEG bytes, RGB
       'label': tfds.features.Scalar(np.int64),
       'class_name': text,
@@ -39,12 +42,19 @@ def features() -> tfds.features.FeaturesDict:
 
 
 def decode_job(job):
-  """Worker: (index, path, short_side, fps) -> (index, record | error)."""
-  i, path, short_side, fps = job
+  """Worker: (index, path, short_side, fps, flow method) -> (index, record
+  | error); with a flow method also the flow of every frame pair."""
+  i, path, short_side, fps, flow_method = job
   try:
-    return i, video.read_video(path, short_side, fps)
+    rec = video.read_video(path, short_side, fps, as_jpeg=not flow_method)
   except video.VideoError as e:
     return i, {'file': path, 'reason': e.reason, 'detail': e.detail}
+  if flow_method:
+    from mstsm_jax.data import flow
+    frames = rec['frames']
+    rec['flow_x'], rec['flow_y'] = flow.video_flow(frames, flow_method)
+    rec['frames'] = [video.encode_jpeg(f) for f in frames]
+  return i, rec
 
 
 class FramesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
@@ -53,13 +63,14 @@ class FramesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   MANUAL_DOWNLOAD_INSTRUCTIONS = 'See README "Data": the official archives.'
 
   def __init__(self, *, layout: Layout | None = None, short_side: int = 256,
-               fps: float = 0.0, workers: int = 1, **kwargs):
+               fps: float = 0.0, workers: int = 1, flow: str = '', **kwargs):
     self.layout, self.short_side, self.fps = layout, short_side, fps
-    self.workers = workers
+    self.workers, self.flow = workers, flow
     super().__init__(file_format='array_record', **kwargs)
 
   def _info(self):
-    return tfds.core.DatasetInfo(builder=self, features=features(),
+    return tfds.core.DatasetInfo(builder=self,
+                                 features=features(bool(self.flow)),
                                  disable_shuffling=True,
                                  metadata=tfds.core.MetadataDict())
 
@@ -69,7 +80,7 @@ class FramesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
   def _generate_examples(self):
     layout = self.layout
-    jobs = [(i, e.path, self.short_side, self.fps)
+    jobs = [(i, e.path, self.short_side, self.fps, self.flow)
             for i, e in enumerate(layout.entries) if e.path]
     failed = [p for p in layout.problems if p['reason'] != 'unlisted']
     position = {}  # entry index -> record index
@@ -87,8 +98,9 @@ class FramesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         position[i] = len(position)
         names.append(e.name)
         labels.append(e.label)
+        flows = {k: rec[k] for k in ('flow_x', 'flow_y') if k in rec}
         yield f'{position[i]:08d}', {
-            'frames': rec['frames'], 'label': e.label,
+            **flows, 'frames': rec['frames'], 'label': e.label,
             'class_name': e.class_name, 'video': e.name,
             'num_frames': rec['num_frames'], 'fps': rec['fps'],
             'height': rec['height'], 'width': rec['width']}
@@ -101,7 +113,7 @@ class FramesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                      if p['reason'] == 'unlisted'],
         'listed': len(layout.entries),
         'videos': names, 'labels': labels,
-        'short_side': self.short_side, 'fps': self.fps,
+        'short_side': self.short_side, 'fps': self.fps, 'flow': self.flow,
     })
 
 

@@ -23,7 +23,7 @@ import grain
 import jax.numpy as jnp
 import numpy as np
 
-from mstsm_jax.data import sampling, synthetic, transforms
+from mstsm_jax.data import flow, sampling, synthetic, transforms
 from mstsm_jax.data.video import decode_jpeg
 
 
@@ -89,8 +89,41 @@ def load_frames(record, indices) -> np.ndarray:
   return out.reshape(*indices.shape, *out.shape[1:])
 
 
+def load_flow(record, starts: np.ndarray, stack: int) -> np.ndarray:
+  """Flow stacks from `starts` (any shape): uint8 `[*starts.shape, H, W,
+  2 * stack]`, channels x1, y1, ..., x_stack, y_stack."""
+  n = len(record['flow_x'])
+  idx = np.minimum(starts[..., None] + np.arange(stack), n - 1)
+  cache = {}
+  for j in np.unique(idx):
+    cache[int(j)] = np.stack([flow.decode_gray(record['flow_x'][int(j)]),
+                              flow.decode_gray(record['flow_y'][int(j)])], -1)
+  out = np.stack([cache[int(j)] for j in idx.reshape(-1)])
+  out = out.reshape(*idx.shape, *out.shape[1:])  # [..., stack, H, W, 2]
+  out = np.moveaxis(out, -4, -2)  # [..., H, W, stack, 2]
+  return out.reshape(*out.shape[:-2], 2 * stack)
+
+
+def in_channels(data_cfg) -> int:
+  """Input channels: 3 (RGB) or 2 x flow_stack (flow)."""
+  if data_cfg.modality not in ('rgb', 'flow'):
+    raise ValueError(f'data.modality={data_cfg.modality!r}; valid: rgb, flow')
+  return 3 if data_cfg.modality == 'rgb' else 2 * data_cfg.flow_stack
+
+
+def norm_stats(data_cfg):
+  """(mean, std) in [0, 1] units for the modality."""
+  if data_cfg.modality == 'flow':
+    return data_cfg.flow_mean, data_cfg.flow_std
+  return tuple(data_cfg.mean), tuple(data_cfg.std)
+
+
 class ClipTransform:
-  """record -> element; `views` = (temporal clips, spatial crops) at test."""
+  """record -> element; `views` = (temporal clips, spatial crops) at test.
+
+  RGB: one frame per segment. Flow: `flow_stack` consecutive (x, y) pairs
+  per segment; a flip also negates x.
+  """
 
   def __init__(self, data_cfg, num_segments: int, train: bool,
                views: tuple[int, int] = (1, 1)):
@@ -100,26 +133,37 @@ class ClipTransform:
         data_cfg.max_distort
     self.flip, self.t, self.train, self.views = (data_cfg.flip, num_segments,
                                                  train, views)
+    self.channels = in_channels(data_cfg)
+    self.stack = data_cfg.flow_stack if data_cfg.modality == 'flow' else 0
 
   def shape(self):
     s = self.cfg['crop_size']
     v = () if self.train else (self.views[0] * self.views[1],)
-    return (*v, self.t, s, s, 3)
+    return (*v, self.t, s, s, self.channels)
+
+  def load(self, record, indices):
+    if self.stack:
+      return load_flow(record, indices, self.stack)
+    return load_frames(record, indices)
 
   def __call__(self, item, rng=None):
     i, record = item
     try:
-      n = len(record['frames'])
+      n = len(record['flow_x'] if self.stack else record['frames'])
       if n == 0:
-        raise ValueError('video has no frames')
+        raise ValueError('video has no frames' if not self.stack else
+                         'video has no flow (prepare --flow=...)')
+      if self.stack:  # positions where a whole stack starts
+        n = max(n - self.stack + 1, 1)
       if self.train:
-        frames = load_frames(record, sampling.train_indices(n, self.t, rng))
+        frames = self.load(record, sampling.train_indices(n, self.t, rng))
         clips = transforms.train_clip(
             frames, rng, scales=self.scales, max_distort=self.max_distort,
-            flip=self.flip, **self.cfg)
+            flip=self.flip, flip_fn=flow.flip_flow if self.stack else None,
+            **self.cfg)
       else:
         idx = sampling.test_indices(n, self.t, self.views[0])
-        frames = load_frames(record, idx)
+        frames = self.load(record, idx)
         clips = np.concatenate([transforms.test_clips(
             f, crops=self.views[1], **self.cfg) for f in frames])
       valid = True

@@ -21,9 +21,9 @@ def crop_and_resize(frames, box, out: int) -> np.ndarray:
   """frames `[T, H, W, 3]`, box (y, x, h, w) in pixels -> `[T, out, out, 3]`."""
   y, x, h, w = box
   interp = cv2.INTER_AREA if min(h, w) > out else cv2.INTER_LINEAR
-  return np.stack([cv2.resize(np.ascontiguousarray(f[y:y + h, x:x + w]),
-                              (out, out), interpolation=interp)
-                   for f in frames])
+  out_frames = [cv2.resize(np.ascontiguousarray(f[y:y + h, x:x + w]),
+                           (out, out), interpolation=interp) for f in frames]
+  return np.stack([o.reshape(out, out, -1) for o in out_frames])
 
 
 def multiscale_box(h: int, w: int, rng: np.random.Generator, *,
@@ -46,14 +46,15 @@ def multiscale_box(h: int, w: int, rng: np.random.Generator, *,
 
 
 def train_clip(frames, rng, *, resize_short, crop_size, scales,
-               max_distort=1, flip=True) -> np.ndarray:
-  """`[T, H, W, 3]` uint8 -> `[T, crop, crop, 3]` uint8, one box for all."""
+               max_distort=1, flip=True, flip_fn=None) -> np.ndarray:
+  """`[T, H, W, C]` uint8 -> `[T, crop, crop, C]` uint8, one box for all;
+  `flip_fn` replaces the plain mirror (flow negates x)."""
   box = multiscale_box(*frames.shape[1:3], rng, resize_short=resize_short,
                        crop_size=crop_size, scales=scales,
                        max_distort=max_distort)
   out = crop_and_resize(frames, box, crop_size)
   if flip and rng.random() < 0.5:
-    out = out[:, :, ::-1]
+    out = flip_fn(out) if flip_fn else out[:, :, ::-1]
   return np.ascontiguousarray(out)
 
 

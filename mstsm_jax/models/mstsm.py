@@ -13,11 +13,17 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from mstsm_jax.models.efficientnet import EfficientNetB0
 from mstsm_jax.models.resnet import ChannelSpec, ResNet, batch_norm
 from mstsm_jax.models.tfdem import TFDEM
 from mstsm_jax.ops.shift import ShiftSpec
 
-BACKBONES = {'resnet50': dict(stage_sizes=(3, 4, 6, 3), width=64)}
+# Per backbone: default widths and where TFDEM taps (SPEC §3; README notes).
+BACKBONES = {
+    'resnet50': dict(stage_sizes=(3, 4, 6, 3), width=64, tfdem_tap='layer1',
+                     tfdem_width=128),
+    'efficientnet_b0': dict(tfdem_tap='features_3', tfdem_width=160),
+}
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
 BN_MODES = ('train', 'frozen', 'partial')
 
@@ -31,17 +37,23 @@ class MSTSMNet(nn.Module):
   'tfdem_diff') for visualisation.
   """
   num_classes: int
-  channels: ChannelSpec
-  shift: ShiftSpec
+  backbone: nn.Module  # ResNet or EfficientNetB0, called (x, train, taps)
   tfdem: bool = True
   tfdem_tap: str = 'layer1'
   tfdem_width: int = 128
   tfdem_reduce_stride: int = 2
   tfdem_conv_stride: int = 2
   dropout: float = 0.5
-  bn_mode: str = 'frozen'
   bn_momentum: float = 0.9
   dtype: Any = jnp.float32
+
+  @property
+  def shift(self) -> ShiftSpec:
+    return self.backbone.shift
+
+  @property
+  def channels(self) -> ChannelSpec | None:
+    return getattr(self.backbone, 'channels', None)
 
   @nn.compact
   def __call__(self, clips, train: bool = False):
@@ -50,9 +62,8 @@ class MSTSMNet(nn.Module):
       raise ValueError(f'clips have {t} frames but the model was built for '
                        f'num_segments={self.shift.num_segments}')
     x = clips.reshape(n * t, *clips.shape[2:])
-    feats, taps = ResNet(self.channels, self.shift, self.bn_mode,
-                         self.bn_momentum, self.dtype, name='backbone')(
-                             x, train, (self.tfdem_tap,) if self.tfdem else ())
+    feats, taps = self.backbone(x, train,
+                                (self.tfdem_tap,) if self.tfdem else ())
     feats = nn.Dropout(self.dropout, deterministic=not train)(feats)
     logits = nn.Dense(self.num_classes, dtype=self.dtype,
                       param_dtype=jnp.float32,
@@ -77,23 +88,31 @@ def build_model(cfg: ml_collections.ConfigDict,
   """Builds the network of a `config.model`, dense unless `channels` given."""
   if cfg.backbone not in BACKBONES:
     raise ValueError(f'unknown backbone {cfg.backbone!r}; valid: '
-                     f'{", ".join(BACKBONES)} (efficientnet_b0: issue 9)')
+                     f'{", ".join(BACKBONES)}')
   if cfg.bn_mode not in BN_MODES:
     raise ValueError(f'bn_mode={cfg.bn_mode!r}; valid: {", ".join(BN_MODES)}')
   if cfg.dtype not in DTYPES:
     raise ValueError(f'dtype={cfg.dtype!r}; valid: {", ".join(DTYPES)}')
-  stage_sizes = tuple(cfg.stage_sizes) or BACKBONES[cfg.backbone][
-      'stage_sizes']
-  width = cfg.width or BACKBONES[cfg.backbone]['width']
-  channels = channels or ChannelSpec.dense(stage_sizes, width)
+  defaults = BACKBONES[cfg.backbone]
   shift = ShiftSpec(cfg.temporal, cfg.num_segments, cfg.r_one, cfg.r_two,
                     cfg.r_three)
-  for c in (channels.stem,) + channels.out:
-    shift.out_channels(c)  # validates the shift widths at every block input
-  return MSTSMNet(cfg.num_classes, channels, shift, cfg.tfdem, cfg.tfdem_tap,
-                  cfg.tfdem_width, cfg.tfdem_reduce_stride,
-                  cfg.tfdem_conv_stride, cfg.dropout, cfg.bn_mode,
-                  cfg.bn_momentum, DTYPES[cfg.dtype])
+  dtype = DTYPES[cfg.dtype]
+  if cfg.backbone == 'resnet50':
+    stage_sizes = tuple(cfg.stage_sizes) or defaults['stage_sizes']
+    channels = channels or ChannelSpec.dense(stage_sizes,
+                                             cfg.width or defaults['width'])
+    for c in (channels.stem,) + channels.out:
+      shift.out_channels(c)  # validates the shift widths at block inputs
+    backbone = ResNet(channels, shift, cfg.bn_mode, cfg.bn_momentum, dtype)
+  else:
+    if channels is not None:
+      raise ValueError('a pruning channel spec applies to resnet50 only')
+    backbone = EfficientNetB0(shift, cfg.bn_mode, cfg.bn_momentum, dtype)
+  return MSTSMNet(cfg.num_classes, backbone, cfg.tfdem,
+                  cfg.tfdem_tap or defaults['tfdem_tap'],
+                  cfg.tfdem_width or defaults['tfdem_width'],
+                  cfg.tfdem_reduce_stride, cfg.tfdem_conv_stride, cfg.dropout,
+                  cfg.bn_momentum, dtype)
 
 
 def total_loss(logits, tfdem_logits, labels, tfdem_weight: float = 1.0,
