@@ -120,7 +120,16 @@ def main(argv):
   del argv
   from mstsm_jax import cli
   FLAGS = flags.FLAGS
-  config = FLAGS.config
+  config, channels = FLAGS.config, None
+  if FLAGS.checkpoint:  # a model directory's config and (pruned) widths
+    from mstsm_jax import checkpoint
+    config = checkpoint.read_config(FLAGS.checkpoint)
+    channels = checkpoint.read_channels(FLAGS.checkpoint)
+    if FLAGS.config is not None:
+      config.model.dtype = FLAGS.config.model.dtype
+      config.data.crop_size = FLAGS.config.data.crop_size
+  if config is None:
+    raise ValueError('--config or --checkpoint is required')
   what = FLAGS.what.split(',')
   bad = set(what) - set(WHAT)
   if bad:
@@ -134,7 +143,7 @@ def main(argv):
         f'{config.model.num_segments} {config.data.crop_size}px '
         f'{config.model.dtype}', file=LOG)
   mesh = sharding.make_mesh()
-  model = build_model(config.model)
+  model = build_model(config.model, channels)
   t, s = config.model.num_segments, config.data.crop_size
   ch = pipeline.in_channels(config.data)
   rows, result = [], {'device': dev.device_kind, 'platform': dev.platform,
@@ -259,8 +268,11 @@ def main(argv):
 
 if __name__ == '__main__':
   from mstsm_jax import cli
-  cli.define_config()
+  cli.define_config(required=False)
   cli.define_json()
+  flags.DEFINE_string('checkpoint', '', 'benchmark this model directory\'s '
+                      'architecture (e.g. a pruned one) instead of --config; '
+                      '--config still sets dtype and crop size')
   flags.DEFINE_string('batch', '16,64', 'comma-separated clip batch sizes')
   flags.DEFINE_string('what', 'train,infer,latency', ','.join(WHAT))
   flags.DEFINE_string('data_dir', '', 'prepared dataset for data/e2e')

@@ -68,6 +68,21 @@ def predict_split(eval_fn, variables, split, config, mesh, views=(1, 1),
           'videos': split.videos[:n], 'skipped': skipped, 'seen': seen}
 
 
+def write_maps(model, variables, split, config, out_dir) -> list[str]:
+  """The TFDEM feature-difference PNG for the split's first video."""
+  from mstsm_jax import visualize
+  if jax.process_index() or not model.tfdem:
+    return []
+  clip = visualize.first_clip(split, config.data, config.model.num_segments)
+  if clip is None:
+    return []
+  path = visualize.tfdem_maps(model, variables, clip, config.data,
+                              pathlib.Path(out_dir) / 'tfdem_maps.png',
+                              f'{split.videos[0]}: TFDEM feature '
+                              'differences')
+  return [path] if path else []
+
+
 def summarize(pred: dict, classes, out_dir=None) -> dict:
   """Metrics of predicted scores; writes the files when `out_dir` is set."""
   res = metrics.classification_metrics(pred['scores'], pred['labels'],
@@ -124,8 +139,10 @@ def main(argv):
   pred = predict_split(eval_fn, variables, split, config, mesh, views,
                        config.eval.max_videos)
   name = f'test{config.data.split}_{views[0]}x{views[1]}'
-  res = summarize(pred, split.classes,
-                  pathlib.Path(FLAGS.workdir) / 'eval' / name)
+  out_dir = pathlib.Path(FLAGS.workdir) / 'eval' / name
+  res = summarize(pred, split.classes, out_dir)
+  res['files'] = res.get('files', []) + write_maps(model, variables, split,
+                                                   config, out_dir)
   res.update(step=step, views=f'{views[0]}x{views[1]}',
              split=config.data.split, seconds=round(time.time() - t0, 1))
   print(f'{name} @ step {step}: {format_result(res)}', file=LOG)

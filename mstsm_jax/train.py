@@ -265,6 +265,8 @@ def train_and_evaluate(config, workdir) -> dict:
   views = evaluate.parse_views(config.eval.views)
   name = f'test{config.data.split}_{views[0]}x{views[1]}'
   res = run_eval(views, workdir / 'eval' / name, progress=True)
+  res['files'] = res.get('files', []) + evaluate.write_maps(
+      model, variables_of(state), test_split, config, workdir / 'eval' / name)
   writer.write(step, {f'eval_{k}': res[k] for k in
                       ('top1', 'top5', 'mean_class_acc')})
   if res['top1'] > best['top1'] or best['step'] == step:

@@ -68,6 +68,7 @@ def test_train_evaluate_views_and_splits(tmp_path):
   assert set(res) >= {'top1', 'top5', 'mean_class_acc', 'steps', 'seconds'}
   assert res['steps'] == 3
   assert (w / 'eval' / 'test1_1x1' / 'confusion.png').is_file()
+  assert (w / 'eval' / 'test1_1x1' / 'tfdem_maps.png').is_file()
   assert (w / 'curves.png').is_file() and (w / 'metrics.jsonl').is_file()
   assert list((w / 'tensorboard').glob('events.out.tfevents.*'))
   r = run('mstsm_jax.evaluate', f'--workdir={w}', '--views=2x3', '--json')

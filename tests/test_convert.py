@@ -41,12 +41,10 @@ class Shifted(torch.nn.Module):
     return self.net(tsm_shift(x))
 
 
-@pytest.fixture(scope='module')
-def reference(tmp_path_factory):
-  d = tmp_path_factory.mktemp('torch')
-  torch.manual_seed(0)
-  model = torchvision.models.resnet50(num_classes=101)
-  g = torch.Generator().manual_seed(1)
+def randomize(model, head, seed):
+  """Random BN statistics and affine parameters (so that converting them
+  matters), a visible classifier; eval mode."""
+  g = torch.Generator().manual_seed(seed)
   with torch.no_grad():
     for m in model.modules():
       if isinstance(m, torch.nn.BatchNorm2d):
@@ -55,8 +53,16 @@ def reference(tmp_path_factory):
         m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
         m.weight.copy_(torch.rand(n, generator=g) * 0.5 + 0.5)
         m.bias.copy_(torch.randn(n, generator=g) * 0.1)
-    model.fc.weight.normal_(0, 0.05, generator=g)
+    head.weight.normal_(0, 0.05, generator=g)
   model.eval()
+
+
+@pytest.fixture(scope='module')
+def reference(tmp_path_factory):
+  d = tmp_path_factory.mktemp('torch')
+  torch.manual_seed(0)
+  model = torchvision.models.resnet50(num_classes=101)
+  randomize(model, model.fc, seed=1)
   sd = model.state_dict()
   files = {'torchvision': d / 'resnet50.pth', 'tsm': d / 'tsm.pth',
            'mmaction2': d / 'mmaction2.pth'}
@@ -204,17 +210,7 @@ def effnet_reference(tmp_path_factory):
   d = tmp_path_factory.mktemp('effnet')
   torch.manual_seed(0)
   model = torchvision.models.efficientnet_b0(num_classes=101)
-  g = torch.Generator().manual_seed(2)
-  with torch.no_grad():
-    for m in model.modules():
-      if isinstance(m, torch.nn.BatchNorm2d):
-        n = m.num_features
-        m.running_mean.copy_(torch.randn(n, generator=g) * 0.1)
-        m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
-        m.weight.copy_(torch.rand(n, generator=g) * 0.5 + 0.5)
-        m.bias.copy_(torch.randn(n, generator=g) * 0.1)
-    model.classifier[1].weight.normal_(0, 0.05, generator=g)
-  model.eval()
+  randomize(model, model.classifier[1], seed=2)
   torch.save(model.state_dict(), d / 'efficientnet_b0.pth')
   x = np.random.default_rng(1).normal(size=(2, T, 64, 64, 3)).astype(
       np.float32)

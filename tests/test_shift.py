@@ -169,3 +169,17 @@ def test_frame_difference(x):
   v = x.reshape(3, 8, 3, 2, 64)
   np.testing.assert_allclose(d[:, :-1], v[:, :-1] - v[:, 1:], atol=1e-6)
   np.testing.assert_array_equal(d[:, -1], v[:, -1])  # last keeps its own
+
+
+@pytest.mark.parametrize('kind', S.KINDS)
+def test_lowers_to_slices_and_concats_only(kind):
+  """No gathers, scatters, selects or masks: XLA can fuse the shift into
+  the neighbouring ops."""
+  x = jnp.zeros((16, 8, 8, 64), jnp.bfloat16)
+  text = jax.jit(lambda a: S.temporal_module(a, S.ShiftSpec(kind, 8))).lower(
+      x).as_text()
+  ops = {ln.split('=', 1)[1].split()[0].split('(')[0]
+         for ln in text.splitlines() if '= stablehlo.' in ln}
+  assert ops <= {'stablehlo.slice', 'stablehlo.concatenate',
+                 'stablehlo.reshape', 'stablehlo.broadcast_in_dim',
+                 'stablehlo.constant'}, ops

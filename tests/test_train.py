@@ -148,6 +148,7 @@ def test_loss_falls_overfitting_one_batch():
     state, m = train_fn(state, b)
     losses.append(float(m['loss']))
   assert losses[-1] < 0.5 * losses[0], losses
+  assert train_fn._cache_size() == 1  # one compilation: no retracing
 
 
 def test_nonfinite_step_is_not_applied():

@@ -33,8 +33,7 @@ class MSTSMNet(nn.Module):
 
   Both logits are float32 `[N, classes]`: per-frame logits averaged over the
   T segments (TSN consensus). With `train`, dropout is active and BN follows
-  `bn_mode`. The TFDEM difference maps are sown as ('intermediates',
-  'tfdem_diff') for visualisation.
+  `bn_mode`. TFDEM sows its features and differences (visualize.py).
   """
   num_classes: int
   backbone: nn.Module  # ResNet or EfficientNetB0, called (x, train, taps)
@@ -74,12 +73,11 @@ class MSTSMNet(nn.Module):
       return logits, None
     # TFDEM is a new branch: its BNs always learn (bn_mode is for the
     # pretrained backbone).
-    tfdem_logits, diff = TFDEM(
+    tfdem_logits = TFDEM(
         self.num_classes, t, batch_norm(not train, self.bn_momentum,
                                         self.dtype),
         self.tfdem_width, self.tfdem_reduce_stride, self.tfdem_conv_stride,
         self.dtype, name='tfdem')(taps[self.tfdem_tap])
-    self.sow('intermediates', 'tfdem_diff', diff)
     return logits, tfdem_logits
 
 

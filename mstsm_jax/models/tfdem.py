@@ -34,12 +34,16 @@ class TFDEM(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    """Returns (`[N, classes]` float32 logits, `[N*T, H, W, width]` D_t)."""
+    """Returns `[N, classes]` float32 logits; sows ('intermediates',
+    'features') F_t and ('intermediates', 'diff') D_t, `[N*T, h, w, width]`
+    at the reduced resolution, for visualisation."""
     nt, h, w, _ = x.shape
     y = conv_layer(self.width, 1, self.reduce_stride, name='conv_reduce',
                    dtype=self.dtype, use_bias=True)(x)
     y = nn.relu(self.norm(name='bn_reduce')(y))
     d = frame_difference(y, self.num_segments)
+    self.sow('intermediates', 'features', y)
+    self.sow('intermediates', 'diff', d)
     d = jax.image.resize(d, (nt, h, w, self.width), 'bilinear')
     y = conv_layer(self.width, 3, self.conv_stride, name='conv_diff',
                    dtype=self.dtype, use_bias=True)(d)
@@ -51,4 +55,4 @@ class TFDEM(nn.Module):
                       name='fc')(y)
     logits = logits.astype(jnp.float32).reshape(
         nt // self.num_segments, self.num_segments, -1)
-    return logits.mean(axis=1), d
+    return logits.mean(axis=1)

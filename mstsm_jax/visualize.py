@@ -1,0 +1,65 @@
+"""Feature-difference maps as PNG (paper Figure 6).
+
+Top row: the sampled frames; middle: TFDEM's features F_t (mean |F| over
+channels); bottom: the differences D_t = F_t - F_{t+1} (the last frame keeps
+its own features), where the moving regions light up.
+"""
+from __future__ import annotations
+
+import pathlib
+
+import jax
+import numpy as np
+
+from mstsm_jax.data import pipeline
+
+
+def tfdem_maps(model, variables, clip: np.ndarray, data_cfg, path,
+               title: str = '') -> str | None:
+  """clip: uint8 `[T, H, W, 3]` -> writes `path` (PNG); None without TFDEM
+  or for flow input."""
+  if not model.tfdem or clip.shape[-1] != 3:
+    return None
+  import matplotlib
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt
+  x = pipeline.normalize(clip[None], *pipeline.norm_stats(data_cfg))
+  _, inter = jax.jit(lambda v, a: model.apply(
+      v, a, train=False, mutable=['intermediates']))(variables, x)
+  feats = np.abs(np.asarray(inter['intermediates']['tfdem']['features'][0],
+                            np.float32)).mean(-1)
+  diffs = np.abs(np.asarray(inter['intermediates']['tfdem']['diff'][0],
+                            np.float32)).mean(-1)
+  t = clip.shape[0]
+  fig, axes = plt.subplots(3, t, figsize=(1.6 * t, 5.2))
+  rows = (('frame', clip), ('|F_t|', feats), ('|F_t - F_t+1|', diffs))
+  for r, (label, images) in enumerate(rows):
+    vmax = None if r == 0 else float(np.percentile(images, 99.5)) or 1.0
+    for i in range(t):
+      ax = axes[r, i]
+      ax.imshow(images[i], cmap=None if r == 0 else 'magma', vmin=0,
+                vmax=vmax)
+      ax.set_xticks([])
+      ax.set_yticks([])
+      if i == 0:
+        ax.set_ylabel(label, fontsize=8)
+      if r == 0:
+        ax.set_title(f't={i + 1}', fontsize=8)
+  axes[2, t - 1].set_xlabel('last: own F', fontsize=7)
+  fig.suptitle(title or 'TFDEM feature differences', fontsize=9)
+  fig.tight_layout()
+  path = pathlib.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+  return str(path)
+
+
+def first_clip(split, data_cfg, num_segments: int) -> np.ndarray | None:
+  """The test-time clip of the split's first readable video."""
+  tf = pipeline.ClipTransform(data_cfg, num_segments, train=False)
+  for i in range(min(len(split.source), 8)):
+    out = tf((i, split.source[i]))
+    if out['valid']:
+      return out['clips'][0]
+  return None
