@@ -12,7 +12,7 @@ import os
 import sys
 import traceback
 
-from absl import app, flags
+from absl import app, flags, logging
 from ml_collections import config_flags
 
 FLAGS = flags.FLAGS
@@ -41,6 +41,7 @@ def run(main) -> None:
   Set MSTSM_TRACEBACK=1 for the full traceback.
   """
   def wrapped(argv):
+    logging.set_verbosity(logging.WARNING)  # orbax/jax INFO lines are noise
     try:
       return main(argv)
     except (ValueError, FileNotFoundError, KeyError) as e:

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import tqdm
-from absl import flags, logging
+from absl import flags
 
 from mstsm_jax import checkpoint, evaluate, metrics, sharding
 from mstsm_jax.data import pipeline
@@ -291,7 +291,6 @@ def main(argv):
   FLAGS = flags.FLAGS
   if FLAGS.distributed:
     jax.distributed.initialize()
-  logging.set_verbosity(logging.WARNING)
   res = train_and_evaluate(FLAGS.config, FLAGS.workdir)
   if res.get('preempted'):
     cli.emit_json(res)

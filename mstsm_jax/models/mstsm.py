@@ -89,6 +89,10 @@ def build_model(cfg: ml_collections.ConfigDict,
                      f'{", ".join(BACKBONES)}')
   if cfg.bn_mode not in BN_MODES:
     raise ValueError(f'bn_mode={cfg.bn_mode!r}; valid: {", ".join(BN_MODES)}')
+  if cfg.num_classes <= 0:
+    raise ValueError(f'model.num_classes={cfg.num_classes}: set '
+                     '--config.model.num_classes (prepare prints it; train '
+                     'fills it from the dataset)')
   if cfg.dtype not in DTYPES:
     raise ValueError(f'dtype={cfg.dtype!r}; valid: {", ".join(DTYPES)}')
   defaults = BACKBONES[cfg.backbone]
