@@ -253,3 +253,22 @@ def test_eval_pipeline_pads_last_batch_and_views():
   assert valid.sum() == 10 and not valid[10:].any()
   idx = np.concatenate([b['index'] for b in batches])[:10]
   np.testing.assert_array_equal(idx, np.arange(10))
+
+
+def test_synthetic_as_prepared_tfds_dataset(tmp_path):
+  code, err, rep = prepare('--dataset=synthetic', '--num_videos=60',
+                           f'--data_dir={tmp_path}')
+  assert code == 0, err
+  assert rep['splits'] == {'train1': 50, 'test1': 10}
+  assert rep['num_classes'] == 10 and rep['failed'] == []
+  cfg = small_data_cfg()
+  cfg.data_dir = str(tmp_path)
+  split = pipeline.open_split(cfg, train=False)
+  assert split.classes == list(synthetic.CLASSES)
+  assert split.videos[0] == 'move_right/synthetic_00040'
+  # The stored JPEG frames decode to (nearly) the rendered ones.
+  rec = split.source[0]
+  frames, label = synthetic.render(40)
+  got = pipeline.load_frames(rec, np.arange(16))
+  assert int(rec['label']) == label
+  assert np.abs(got.astype(int) - frames.astype(int)).mean() < 6
