@@ -11,7 +11,6 @@ reports it on the other half.
 """
 from __future__ import annotations
 
-import json
 import sys
 
 import numpy as np

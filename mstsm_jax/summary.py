@@ -11,7 +11,6 @@ counted. Counted exactly from shapes under `jax.eval_shape`.
 from __future__ import annotations
 
 import collections
-import json
 import math
 import re
 

@@ -1,6 +1,5 @@
 """The command-line contracts: module names, flags and --json last lines."""
 import json
-import pathlib
 import subprocess
 import sys
 
@@ -52,9 +51,10 @@ def test_unknown_variant():
 
 def test_bench_cpu_json():
   r = run('mstsm_jax.bench', '--config=configs/synthetic.py', *TINY,
-          '--batch=8', '--what=train,infer,latency', '--steps=2',
-          '--repeats=1', '--json')
+          '--config.model.dtype=bfloat16', '--batch=8',
+          '--what=train,infer,latency', '--steps=2', '--repeats=1', '--json')
   res = last_json(r)
+  assert res['dtype'] == 'bfloat16'
   assert res['train_clips_s'] > 0 and res['infer_clips_s'] > 0
   assert res['latency_ms_p50'] > 0 and res['rows'][0]['compile_s'] > 0
   assert 'train clips/s' in r.stdout

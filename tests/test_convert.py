@@ -12,7 +12,7 @@ import pytest
 torch = pytest.importorskip('torch')
 torchvision = pytest.importorskip('torchvision')
 
-from mstsm_jax import checkpoint, convert, inference  # noqa: E402
+from mstsm_jax import convert, inference  # noqa: E402
 from mstsm_jax.config_lib import load_config  # noqa: E402
 
 T = 8

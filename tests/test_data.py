@@ -107,6 +107,18 @@ def test_missing_split_file_and_unknown_class(tmp_path):
     layouts.ucf101(root)
 
 
+def test_read_video_fps_and_short_side(tmp_path):
+  from mstsm_jax.data import video
+  videos.write_video(tmp_path / 'v.avi', 20, size=(300, 400), fps=25)
+  full = video.read_video(str(tmp_path / 'v.avi'))
+  assert full['num_frames'] == 20 and (full['height'], full['width']) == (
+      300, 400)
+  assert video.decode_jpeg(full['frames'][0]).shape == (256, 341, 3)
+  five = video.read_video(str(tmp_path / 'v.avi'), fps=5, as_jpeg=False)
+  assert five['num_frames'] == 4 and five['fps'] == pytest.approx(5.0)
+  assert five['frames'].shape == (4, 256, 341, 3)
+
+
 def test_custom_lists(tmp_path):
   for cls in ('jump', 'run'):
     for i in range(2):

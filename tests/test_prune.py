@@ -7,13 +7,11 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
 from mstsm_jax import checkpoint, prune
 from mstsm_jax.config_lib import load_config
 from mstsm_jax.models.mstsm import build_model
 from mstsm_jax.models.resnet import BlockSpec, Bottleneck, batch_norm
-from mstsm_jax.ops.shift import ShiftSpec
 
 
 def test_geometric_median_and_ranking_brute_force():
@@ -48,7 +46,6 @@ def test_output_pruning_is_exact_for_duplicate_kernels():
   model = build_model(config.model)
   v = init_vars(model)
   r_out = 4
-  rng = np.random.default_rng(1)
   for name in model.channels.block_names():
     p = v['params']['backbone'][name]
     s = v['batch_stats']['backbone'][name]

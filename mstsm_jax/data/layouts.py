@@ -178,7 +178,7 @@ def hmdb51(manual_dir: str | os.PathLike) -> Layout:
   return finish(classes, listed, videos, root, problems, 3)
 
 
-def parse_list(path: pathlib.Path, classes: list[str] | None):
+def parse_list(path: pathlib.Path):
   """TSM-style "relative/path.mp4 label" lines; label an index or a name."""
   rows = []
   for no, text in read_lines(path):
@@ -216,7 +216,7 @@ def custom(manual_dir: str | os.PathLike, train_list: str = '',
         path = pathlib.Path(lst)
         if not path.is_file():
           raise FileNotFoundError(f'missing split file {path}')
-        rows += [(role, path, *r) for r in parse_list(path, classes)]
+        rows += [(role, path, *r) for r in parse_list(path)]
     if classes is None:
       names = {lab if lab and not lab.isdigit() else rel.split('/')[0]
                for _, _, _, rel, lab in rows}
