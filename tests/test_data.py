@@ -265,6 +265,13 @@ def test_eval_pipeline_pads_last_batch_and_views():
   assert valid.sum() == 10 and not valid[10:].any()
   idx = np.concatenate([b['index'] for b in batches])[:10]
   np.testing.assert_array_equal(idx, np.arange(10))
+  # 9 videos on 4 processes (3, 2, 2, 2): each runs 2 batches of 2.
+  for p in range(4):
+    got = list(pipeline.eval_dataset(split, cfg, 8, batch=2, process_index=p,
+                                     process_count=4, max_videos=9))
+    assert len(got) == 2
+    idx = np.concatenate([b['index'] for b in got])
+    np.testing.assert_array_equal(idx[idx >= 0], np.arange(p, 9, 4))
 
 
 def test_synthetic_as_prepared_tfds_dataset(tmp_path):

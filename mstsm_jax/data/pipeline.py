@@ -211,13 +211,16 @@ def train_dataset(split: Split, data_cfg, num_segments: int, batch: int,
 def eval_dataset(split: Split, data_cfg, num_segments: int, batch: int,
                  views=(1, 1), process_index: int = 0,
                  process_count: int = 1, max_videos: int = 0):
-  """This process's share of the split, in order, the last batch padded
-  with valid=False elements."""
+  """This process's share of the split, in order, padded with
+  valid=False elements (index -1) to the same number of batches on every
+  process."""
   ds = indexed(split.source)
   if max_videos:
     ds = ds[:max_videos]
+  # Every process runs the same number of batches (the step is collective).
+  per_process = -(-len(ds) // process_count)
   ds = ds[process_index::process_count]
-  pad = -len(ds) % batch
+  pad = -(-per_process // batch) * batch - len(ds)
   tf = ClipTransform(data_cfg, num_segments, train=False, views=views)
   ds = ds.map(tf)
   if pad:
