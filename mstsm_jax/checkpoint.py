@@ -100,12 +100,21 @@ def resolve_step(workdir, checkpoint: str = '') -> int:
 
 def load_variables(workdir, checkpoint: str = ''):
   """(config, channel spec or None, {'params', 'batch_stats'}, step) of a
-  model directory, restored as host arrays without a target."""
+  model directory, replicated over this process's devices."""
   config = read_config(workdir)
   step = resolve_step(workdir, checkpoint)
   mngr = manager(workdir, read_only=True)
+  # Restore onto this process's devices, whatever topology saved it (a run
+  # on 8 GPUs evaluated, pruned or converted on one device).
+  path = pathlib.Path(workdir).absolute() / 'checkpoints' / str(step)
+  meta = ocp.StandardCheckpointer().metadata(path / 'state').item_metadata
+  rep = jax.sharding.NamedSharding(
+      jax.make_mesh((jax.device_count(),), ('data',)),
+      jax.sharding.PartitionSpec())
+  target = jax.tree.map(
+      lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=rep), meta)
   restored = mngr.restore(step, args=ocp.args.Composite(
-      state=ocp.args.StandardRestore()))
+      state=ocp.args.StandardRestore(target)))
   state = restored['state']
   variables = {'params': state['params'],
                'batch_stats': state.get('batch_stats', {})}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import pathlib
 import signal
 import sys
@@ -290,7 +291,14 @@ def main(argv):
   from mstsm_jax import cli
   FLAGS = flags.FLAGS
   if FLAGS.distributed:
-    jax.distributed.initialize()
+    # SLURM / TPU / Kubernetes are detected; elsewhere set
+    # JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID.
+    env = os.environ
+    jax.distributed.initialize(
+        num_processes=int(env['JAX_NUM_PROCESSES'])
+        if 'JAX_NUM_PROCESSES' in env else None,
+        process_id=int(env['JAX_PROCESS_ID'])
+        if 'JAX_PROCESS_ID' in env else None)
   res = train_and_evaluate(FLAGS.config, FLAGS.workdir)
   if res.get('preempted'):
     cli.emit_json(res)

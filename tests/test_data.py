@@ -291,3 +291,17 @@ def test_synthetic_as_prepared_tfds_dataset(tmp_path):
   got = pipeline.load_frames(rec, np.arange(16))
   assert int(rec['label']) == label
   assert np.abs(got.astype(int) - frames.astype(int)).mean() < 6
+
+
+def test_process_shards_partition_the_single_process_stream():
+  """Host p of 2 gets elements p, p+2, ... of the one-host stream, with the
+  same augmentation (seeded by the global index)."""
+  cfg = small_data_cfg()
+  split = pipeline.open_split(cfg, train=True)
+  one = next(iter(pipeline.train_dataset(split, cfg, 8, batch=4, seed=3)))
+  for p in range(2):
+    part = next(iter(pipeline.train_dataset(split, cfg, 8, batch=2, seed=3,
+                                            process_index=p,
+                                            process_count=2)))
+    np.testing.assert_array_equal(part['clips'], one['clips'][p::2])
+    np.testing.assert_array_equal(part['index'], one['index'][p::2])

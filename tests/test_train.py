@@ -226,3 +226,42 @@ def test_sigterm_saves_a_restorable_checkpoint(tmp_path):
   from mstsm_jax.checkpoint import load_variables
   _, _, variables, step = load_variables(tmp_path)
   assert step > 0 and 'backbone' in variables['params']
+
+
+def test_two_processes_equal_one_process(tmp_path):
+  """Multi-host on one machine: 2 processes x 2 CPU devices (jax.distributed
+  with gloo collectives, per-process input shards) reach the parameters of
+  1 process x 4 devices."""
+  import socket
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    port = s.getsockname()[1]
+  # No dropout: its masks follow a clip's position in the global batch,
+  # which interleaves the processes' shards.
+  args = ['--config=configs/synthetic.py', *TINY_ARGS,
+          '--config.train.max_steps=3', '--config.train.eval_every_epochs=0',
+          '--config.eval.max_videos=8', '--config.model.dropout=0.0']
+  def launch(workdir, devices, pid=None):
+    env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count='
+               f'{devices}')
+    extra = []
+    if pid is not None:
+      env.update(JAX_COORDINATOR_ADDRESS=f'127.0.0.1:{port}',
+                 JAX_NUM_PROCESSES='2', JAX_PROCESS_ID=str(pid))
+      extra = ['--distributed']
+    return subprocess.Popen([sys.executable, '-m', 'mstsm_jax.train',
+                             f'--workdir={workdir}', *extra, *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+  procs = [launch(tmp_path / 'multi', 2, pid) for pid in (0, 1)]
+  procs.append(launch(tmp_path / 'single', 4))
+  for p in procs:
+    _, err = p.communicate(timeout=300)
+    assert p.returncode == 0, err[-2000:]
+  from mstsm_jax.checkpoint import load_variables
+  _, _, multi, s1 = load_variables(tmp_path / 'multi')
+  _, _, single, s2 = load_variables(tmp_path / 'single')
+  assert s1 == s2 == 3
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=2e-5,
+                                                       rtol=1e-4),
+               multi, single)

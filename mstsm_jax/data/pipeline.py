@@ -202,8 +202,11 @@ def train_dataset(split: Split, data_cfg, num_segments: int, batch: int,
                   seed: int, process_index: int = 0, process_count: int = 1):
   """Infinite shuffled (reshuffled every epoch) per-process batches."""
   ds = indexed(split.source).seed(seed).shuffle().repeat()
-  ds = ds[process_index::process_count]
   ds = ds.random_map(ClipTransform(data_cfg, num_segments, train=True))
+  # Slice after random_map (lazy: each process decodes only its share) so
+  # augmentation is seeded by the global element index: hosts draw
+  # independent crops, and any host count sees the same clips.
+  ds = ds[process_index::process_count]
   ds = ds.batch(batch, drop_remainder=True)
   return iter_dataset(ds, data_cfg)
 
