@@ -99,8 +99,8 @@ def resolve_step(workdir, checkpoint: str = '') -> int:
 
 
 def load_variables(workdir, checkpoint: str = ''):
-  """(config, channel spec or None, {'params', 'batch_stats'}, step) of a
-  model directory, replicated over this process's devices."""
+  """(config, channel spec or None, {'params', 'batch_stats'} as numpy,
+  step) of a model directory; callers place them (`jax.device_put`)."""
   config = read_config(workdir)
   step = resolve_step(workdir, checkpoint)
   mngr = manager(workdir, read_only=True)
@@ -108,16 +108,14 @@ def load_variables(workdir, checkpoint: str = ''):
   # on 8 GPUs evaluated, pruned or converted on one device).
   path = pathlib.Path(workdir).absolute() / 'checkpoints' / str(step)
   meta = ocp.StandardCheckpointer().metadata(path / 'state').item_metadata
-  rep = jax.sharding.NamedSharding(
-      jax.make_mesh((jax.device_count(),), ('data',)),
-      jax.sharding.PartitionSpec())
+  one = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
   target = jax.tree.map(
-      lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=rep), meta)
+      lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=one), meta)
   restored = mngr.restore(step, args=ocp.args.Composite(
       state=ocp.args.StandardRestore(target)))
   state = restored['state']
-  variables = {'params': state['params'],
-               'batch_stats': state.get('batch_stats', {})}
+  variables = jax.device_get({'params': state['params'],
+                              'batch_stats': state.get('batch_stats', {})})
   return config, read_channels(workdir), variables, step
 
 
