@@ -133,6 +133,12 @@ def test_custom_lists(tmp_path):
   assert {e.name: (e.label, e.roles[0]) for e in lay.entries} == {
       'jump/jump0.mp4': (0, 1), 'run/run0.mp4': (1, 1),
       'jump/jump1.mp4': (0, 2), 'run/run1.mp4': (1, 2)}
+  (tmp_path / 'test2.txt').write_text('jump/jump1.mp4 0\njump/jump0.mp4 0\n')
+  dup = layouts.custom(tmp_path / 'vids', str(tmp_path / 'train.txt'),
+                       str(tmp_path / 'test2.txt'),
+                       str(tmp_path / 'classes.txt'))
+  assert [p['reason'] for p in dup.problems] == ['listed twice', 'unlisted']
+  assert dup.problems[0]['file'].endswith('test2.txt:2 jump/jump0.mp4')
   tree = layouts.custom(tmp_path / 'vids', test_fraction=0.5)
   assert tree.classes == ['jump', 'run'] and len(tree.entries) == 4
 

@@ -69,6 +69,20 @@ def scan_videos(root: pathlib.Path) -> dict[str, pathlib.Path]:
   return found
 
 
+def add_listed(listed: dict, seen: set, problems: list, where: str, rel: str,
+               label: int, class_name: str, split: int, role: int,
+               num_splits: int) -> None:
+  """Records `rel` with `role` in `split`, or reports it as listed twice
+  when `seen` (the names of the list being read) already holds it."""
+  key = rel.lower()
+  if key in seen:
+    problems.append({'file': f'{where} {rel}', 'reason': 'listed twice'})
+    return
+  seen.add(key)
+  listed.setdefault(key, Entry('', rel, label, class_name,
+                               [0] * num_splits)).roles[split] = role
+
+
 def find_dir(manual_dir: pathlib.Path, name: str, hint: str) -> pathlib.Path:
   for cand in (manual_dir / name, *manual_dir.glob(f'*/{name}')):
     if cand.is_dir():
@@ -129,15 +143,8 @@ def ucf101(manual_dir: str | os.PathLike) -> Layout:
         if lab and lab.strip() != str(label + 1):
           raise ValueError(f'{path}:{no}: label {lab.strip()} does not match '
                            f'{classes[label]} = {label + 1} in {ind}')
-        key = rel.lower()
-        if key in seen:
-          problems.append({'file': f'{path}:{no} {rel}',
-                           'reason': 'listed twice'})
-          continue
-        seen.add(key)
-        e = listed.setdefault(key, Entry('', rel, label, classes[label],
-                                         [0, 0, 0]))
-        e.roles[k] = role
+        add_listed(listed, seen, problems, f'{path}:{no}', rel, label,
+                   classes[label], k, role, 3)
   return finish(classes, listed, scan_videos(root), root, problems, 3)
 
 
@@ -164,15 +171,8 @@ def hmdb51(manual_dir: str | os.PathLike) -> Layout:
         if role not in ('0', '1', '2') or not name:
           raise ValueError(f'{path}:{no}: expected "<video>.avi <0|1|2>", '
                            f'got {text!r}')
-        rel = f'{cls}/{name.strip()}'
-        key = rel.lower()
-        if key in seen:
-          problems.append({'file': f'{path}:{no} {name}',
-                           'reason': 'listed twice'})
-          continue
-        seen.add(key)
-        e = listed.setdefault(key, Entry('', rel, label, cls, [0, 0, 0]))
-        e.roles[k] = int(role)
+        add_listed(listed, seen, problems, f'{path}:{no}',
+                   f'{cls}/{name.strip()}', label, cls, k, int(role), 3)
   videos = {k: v for k, v in scan_videos(root).items()
             if not k.startswith('testtrainmulti_7030_splits/')}
   return finish(classes, listed, videos, root, problems, 3)
@@ -224,6 +224,7 @@ def custom(manual_dir: str | os.PathLike, train_list: str = '',
         n = max(int(lab) for *_, lab in rows) + 1
         names = {f'class_{i:03d}' for i in range(n)}
       classes = sorted(names)
+    seen = set()  # one split: a video in both lists is listed twice
     for role, path, no, rel, lab in rows:
       if lab.isdigit():
         label = int(lab)
@@ -236,13 +237,8 @@ def custom(manual_dir: str | os.PathLike, train_list: str = '',
           raise ValueError(f'{path}:{no}: class {name!r} is not one of '
                            f'{len(classes)} classes')
         label = classes.index(name)
-      key = rel.lower()
-      if key in listed and listed[key].roles[0]:
-        problems.append({'file': f'{path}:{no} {rel}',
-                         'reason': 'listed twice'})
-        continue
-      e = listed.setdefault(key, Entry('', rel, label, classes[label], [0]))
-      e.roles[0] = role
+      add_listed(listed, seen, problems, f'{path}:{no}', rel, label,
+                 classes[label], 0, role, 1)
     return finish(classes, listed, videos, root, problems, 1)
   folders = sorted({k.split('/')[0] for k in videos if '/' in k})
   by_lower = {c.lower(): c for c in sorted(p.name for p in root.iterdir()
