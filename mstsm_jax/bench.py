@@ -84,19 +84,23 @@ def cv2_blur(img):
   return cv2.GaussianBlur(img, (5, 5), 1.5)
 
 
-def bench_data(config, batch, workers, steps, data_dir):
+def bench_split(config, data_dir: str):
+  """(train split, description): `data_dir`'s prepared dataset or the
+  generated UCF-like JPEG videos."""
+  if data_dir:
+    config.data.data_dir = data_dir
+    return (pipeline.open_split(config.data, train=True),
+            f'{config.data.dataset} at {data_dir}')
+  src = JpegVideos()
+  return (pipeline.Split(src, [str(i) for i in range(10)],
+                         [str(i) for i in range(len(src))],
+                         np.arange(len(src)) % 10),
+          'generated 320x240 JPEG videos, 90 frames')
+
+
+def bench_data(config, split, batch, workers, steps):
   """Training-pipeline clips/s for each worker count."""
   cfg = config.data
-  if data_dir:
-    cfg.data_dir = data_dir
-    split = pipeline.open_split(cfg, train=True)
-    source_desc = f'{cfg.dataset} at {data_dir}'
-  else:
-    src = JpegVideos()
-    split = pipeline.Split(src, [str(i) for i in range(10)],
-                           [str(i) for i in range(len(src))],
-                           np.arange(len(src)) % 10)
-    source_desc = 'generated 320x240 JPEG videos, 90 frames'
   rows = []
   for w in workers:
     cfg.workers = w
@@ -113,7 +117,7 @@ def bench_data(config, batch, workers, steps, data_dir):
     dt = time.perf_counter() - t0
     rows.append({'workers': w, 'clips_s': batch * n / dt})
     del it
-  return rows, source_desc
+  return rows
 
 
 def main(argv):
@@ -142,6 +146,14 @@ def main(argv):
         f'{config.variant} {config.model.backbone} T='
         f'{config.model.num_segments} {config.data.crop_size}px '
         f'{config.model.dtype}', file=LOG)
+  cache = {}
+
+  def data_split(with_desc=False):
+    """The input split, built once (generating videos takes seconds)."""
+    if not cache:
+      cache['split'] = bench_split(config, FLAGS.data_dir)
+    return cache['split'] if with_desc else cache['split'][0]
+
   mesh = sharding.make_mesh()
   model = build_model(config.model, channels)
   t, s = config.model.num_segments, config.data.crop_size
@@ -191,13 +203,7 @@ def main(argv):
       state = holder['state']
     if 'e2e' in what:
       holder = {'state': state}
-      src = JpegVideos()
-      split = pipeline.Split(src, [str(i) for i in range(10)],
-                             [str(i) for i in range(len(src))],
-                             np.arange(len(src)) % 10)
-      if FLAGS.data_dir:
-        config.data.data_dir = FLAGS.data_dir
-        split = pipeline.open_split(config.data, train=True)
+      split = data_split()
       config.data.workers = max(int(w) for w in FLAGS.workers.split(','))
       it = iter(pipeline.train_dataset(split, config.data, t, b, seed=0))
       holder['state'], _ = compiled(holder['state'],
@@ -234,9 +240,9 @@ def main(argv):
     result['latency_ms_p90'] = float(np.percentile(lat, 90))
   if 'data' in what:
     workers = [int(w) for w in FLAGS.workers.split(',')]
-    data_rows, desc = bench_data(config, batches[0], workers, FLAGS.steps,
-                                 FLAGS.data_dir)
-    result['data'] = data_rows
+    split, desc = data_split(with_desc=True)
+    result['data'] = bench_data(config, split, batches[0], workers,
+                                FLAGS.steps)
     result['data_source'] = desc
   # ------------------------------------------------------------ report
   cols = [('batch', 'batch', '{:d}'), ('train_clips_s', 'train clips/s',

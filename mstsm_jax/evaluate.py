@@ -49,7 +49,6 @@ def predict_split(eval_fn, variables, split, config, mesh, views=(1, 1),
                              jax.process_count(), max_videos)
   n = min(len(split.source), max_videos or len(split.source))
   scores = np.zeros((n, config.model.num_classes), np.float32)
-  seen = np.zeros(n, bool)
   skipped = 0
   with tqdm.tqdm(total=-(-n // jax.process_count()), unit='video',
                  file=LOG, desc='eval', leave=False,
@@ -61,11 +60,10 @@ def predict_split(eval_fn, variables, split, config, mesh, views=(1, 1),
         idx, ok = multihost_utils.process_allgather((idx, ok), tiled=True)
       real = idx >= 0
       scores[idx[real]] = out[real]
-      seen[idx[real]] = True
       skipped += int((~ok & real).sum())
       bar.update(int((b['index'] >= 0).sum()))
   return {'scores': scores, 'labels': split.labels[:n],
-          'videos': split.videos[:n], 'skipped': skipped, 'seen': seen}
+          'videos': split.videos[:n], 'skipped': skipped}
 
 
 def write_maps(model, variables, split, config, out_dir) -> list[str]:
@@ -109,6 +107,23 @@ def summarize(pred: dict, classes, out_dir=None) -> dict:
   return summary
 
 
+def report_dir(workdir, config, views) -> pathlib.Path:
+  return (pathlib.Path(workdir) / 'eval' /
+          f'test{config.data.split}_{views[0]}x{views[1]}')
+
+
+def full_report(eval_fn, model, variables, split, config, mesh, views,
+                out_dir) -> dict:
+  """Scores `split` with `views` and writes every result file (metrics,
+  confusion, per-class, scores.npz, TFDEM maps) into `out_dir`."""
+  pred = predict_split(eval_fn, variables, split, config, mesh, views,
+                       config.eval.max_videos)
+  res = summarize(pred, split.classes, out_dir)
+  res['files'] = res.get('files', []) + write_maps(model, variables, split,
+                                                   config, out_dir)
+  return res
+
+
 def format_result(res: dict) -> str:
   return (f'top-1 {100 * res["top1"]:.2f}%  top-5 {100 * res["top5"]:.2f}%  '
           f'mean class {100 * res["mean_class_acc"]:.2f}%  '
@@ -124,7 +139,6 @@ def main(argv):
   FLAGS = flags.FLAGS
   config, channels, variables, step = checkpoint.load_variables(
       FLAGS.workdir, FLAGS.checkpoint)
-  config = config.unlock() if hasattr(config, 'unlock') else config
   if FLAGS.split:
     config.data.split = FLAGS.split
   if FLAGS.data_dir:
@@ -136,16 +150,12 @@ def main(argv):
   _, eval_fn = jit_steps(model, None, None, config, mesh)
   split = pipeline.open_split(config.data, train=False)
   t0 = time.time()
-  pred = predict_split(eval_fn, variables, split, config, mesh, views,
-                       config.eval.max_videos)
-  name = f'test{config.data.split}_{views[0]}x{views[1]}'
-  out_dir = pathlib.Path(FLAGS.workdir) / 'eval' / name
-  res = summarize(pred, split.classes, out_dir)
-  res['files'] = res.get('files', []) + write_maps(model, variables, split,
-                                                   config, out_dir)
+  out_dir = report_dir(FLAGS.workdir, config, views)
+  res = full_report(eval_fn, model, variables, split, config, mesh, views,
+                    out_dir)
   res.update(step=step, views=f'{views[0]}x{views[1]}',
              split=config.data.split, seconds=round(time.time() - t0, 1))
-  print(f'{name} @ step {step}: {format_result(res)}', file=LOG)
+  print(f'{out_dir.name} @ step {step}: {format_result(res)}', file=LOG)
   for f in res.get('files', []):
     print(f'  wrote {f}', file=LOG)
   cli.emit_json(res)

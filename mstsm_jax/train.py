@@ -172,11 +172,15 @@ def train_and_evaluate(config, workdir) -> dict:
   def variables_of(st: TrainState):
     return {'params': st.params, 'batch_stats': st.batch_stats}
 
-  def run_eval(views=(1, 1), out_dir=None, progress=False):
-    pred = evaluate.predict_split(eval_fn, variables_of(state), test_split,
-                                  config, mesh, views, config.eval.max_videos,
-                                  progress)
-    return evaluate.summarize(pred, classes, out_dir)
+  def log_eval(step, res):
+    """Writes the eval metrics and keeps best.json (top-1) up to date."""
+    nonlocal best
+    writer.write(step, {f'eval_{k}': res[k] for k in
+                        ('top1', 'top5', 'mean_class_acc')})
+    if res['top1'] > best['top1'] or best['step'] == step:
+      best = {'step': step, 'top1': res['top1']}
+      if jax.process_index() == 0:
+        best_path.write_text(json.dumps(best))
 
   # ---------------------------------------------------------------- loop
   stop = {'sigterm': False}
@@ -238,15 +242,12 @@ def train_and_evaluate(config, workdir) -> dict:
           step // steps_per_epoch) % tc.eval_every_epochs == 0 and (
               step < total_steps):
         flush(step)
-        res = run_eval()
-        writer.write(step, {f'eval_{k}': res[k] for k in
-                            ('top1', 'top5', 'mean_class_acc')})
+        res = evaluate.summarize(evaluate.predict_split(
+            eval_fn, variables_of(state), test_split, config, mesh,
+            max_videos=config.eval.max_videos, progress=False), classes)
+        log_eval(step, res)
         bar.write(f'epoch {step // steps_per_epoch} step {step}: '
                   f'{evaluate.format_result(res)}', file=LOG)
-        if res['top1'] > best['top1']:
-          best = {'step': step, 'top1': res['top1']}
-          if jax.process_index() == 0:
-            best_path.write_text(json.dumps(best))
         save(step, {'top1': res['top1']})
       elif epoch_end or step % tc.checkpoint_every_steps == 0:
         save(step)
@@ -264,16 +265,10 @@ def train_and_evaluate(config, workdir) -> dict:
 
   # ---------------------------------------------------------- final eval
   views = evaluate.parse_views(config.eval.views)
-  name = f'test{config.data.split}_{views[0]}x{views[1]}'
-  res = run_eval(views, workdir / 'eval' / name, progress=True)
-  res['files'] = res.get('files', []) + evaluate.write_maps(
-      model, variables_of(state), test_split, config, workdir / 'eval' / name)
-  writer.write(step, {f'eval_{k}': res[k] for k in
-                      ('top1', 'top5', 'mean_class_acc')})
-  if res['top1'] > best['top1'] or best['step'] == step:
-    best = {'step': step, 'top1': res['top1']}
-    if jax.process_index() == 0:
-      best_path.write_text(json.dumps(best))
+  res = evaluate.full_report(eval_fn, model, variables_of(state), test_split,
+                             config, mesh, views,
+                             evaluate.report_dir(workdir, config, views))
+  log_eval(step, res)
   if mngr.latest_step() != step:
     save(step, {'top1': res['top1']})
   mngr.wait_until_finished()

@@ -143,7 +143,7 @@ class SyntheticMotions(FramesBuilder, skip_registration=True):
                          desc='rendering synthetic_motions'):
       frames, label = synthetic.render(i, seed, size, num_frames)
       splits[synthetic.split_of(i)].append(i)
-      names.append(f'{synthetic.CLASSES[label]}/synthetic_{i:05d}')
+      names.append(synthetic.video_name(i))
       labels.append(label)
       yield f'{i:08d}', {
           'frames': [video.encode_jpeg(f) for f in frames], 'label': label,

@@ -59,10 +59,8 @@ def open_split(data_cfg, train: bool) -> Split:
     if not len(src):
       raise ValueError(f'synthetic {name} is empty with data.synthetic_videos'
                        f'={data_cfg.synthetic_videos}; use at least 50')
-    names = [f'{synthetic.CLASSES[i % 10]}/synthetic_{i:05d}'
-             for i in src.ids]
-    return Split(src, src.classes, names,
-                 np.array([i % len(synthetic.CLASSES) for i in src.ids]))
+    return Split(src, src.classes, [synthetic.video_name(i) for i in src.ids],
+                 np.array([synthetic.label_of(i) for i in src.ids]))
   from mstsm_jax.data.builder import open_prepared  # tfds only when needed
   source, meta = open_prepared(data_cfg.data_dir, data_cfg.dataset)
   if name not in meta['splits']:

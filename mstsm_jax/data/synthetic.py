@@ -21,9 +21,17 @@ CLASSES = ('move_right', 'move_left', 'move_down', 'move_up',
 SPLITS = {'train1': 1, 'test1': 2}
 
 
+def label_of(index: int) -> int:
+  return index % len(CLASSES)
+
+
+def video_name(index: int) -> str:
+  return f'{CLASSES[label_of(index)]}/synthetic_{index:05d}'
+
+
 def render(index: int, seed: int = 0, size: int = 64, num_frames: int = 16):
   """Video `index`: (uint8 `[F, size, size, 3]` RGB frames, label)."""
-  label = index % len(CLASSES)
+  label = label_of(index)
   frames = motion_frames(np.random.default_rng([seed, index]), label // 2,
                          size, num_frames)
   if label % 2:  # the twin: the same kind of video played backwards
@@ -98,7 +106,7 @@ class SyntheticSource:
     idx = self.ids[i]
     frames, label = render(idx, self.seed, self.size, self.num_frames)
     return {'frames': frames, 'label': label,
-            'video': f'{CLASSES[label]}/synthetic_{idx:05d}',
+            'video': video_name(idx),
             'num_frames': len(frames)}
 
 
