@@ -1,11 +1,7 @@
 """Your own videos, prepared with `prepare --dataset=custom`.
 
-Set the class count to your dataset's (prepare prints it):
-  python -m mstsm_jax.train --config=configs/custom.py \
-      --config.model.num_classes=10 --config.data.data_dir=$DATA ...
+The config lives in the package (mstsm_jax/configs/custom.py), so it also loads
+from any directory as --config=custom; this file keeps --config=configs/custom.py
+working from the repository root.
 """
-from mstsm_jax.config_lib import base_config
-
-
-def get_config(arg=None):
-  return base_config('custom', 0, arg)
+from mstsm_jax.configs.custom import get_config  # noqa: F401

@@ -1,10 +1,7 @@
 """HMDB51 (51 classes), the paper's second benchmark (SPEC §6).
 
-  python -m mstsm_jax.train --config=configs/hmdb51.py:mstsm_tfdem \
-      --workdir=runs/hmdb51_s1 --config.data.data_dir=$DATA
+The config lives in the package (mstsm_jax/configs/hmdb51.py), so it also loads
+from any directory as --config=hmdb51; this file keeps --config=configs/hmdb51.py
+working from the repository root.
 """
-from mstsm_jax.config_lib import base_config
-
-
-def get_config(arg=None):
-  return base_config('hmdb51', 51, arg)
+from mstsm_jax.configs.hmdb51 import get_config  # noqa: F401

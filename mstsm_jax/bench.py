@@ -1,4 +1,4 @@
-"""Throughput benchmark: prints a table (and --json) of what was measured.
+r"""Throughput benchmark: prints a table (and --json) of what was measured.
 
   python -m mstsm_jax.bench --config=configs/ucf101.py:mstsm_tfdem \
       [--batch=16,64] [--what=train,infer,latency,data,e2e] [--json]
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import platform
 import statistics
-import sys
 import time
 
 import jax
@@ -28,13 +27,15 @@ import jax.numpy as jnp
 import numpy as np
 from absl import flags
 
-from mstsm_jax import sharding
+from mstsm_jax import cli
 from mstsm_jax.data import pipeline, video
 from mstsm_jax.models.mstsm import build_model
-from mstsm_jax.optimizer import make_optimizer
-from mstsm_jax.train_step import create_state, jit_steps
+from mstsm_jax.models.task import in_channels
+from mstsm_jax.training import sharding
+from mstsm_jax.training.optimizer import make_optimizer
+from mstsm_jax.training.steps import create_state, jit_steps
+from mstsm_jax.console import LOG
 
-LOG = sys.stderr
 WHAT = ('train', 'infer', 'latency', 'data', 'e2e')
 
 
@@ -120,25 +121,30 @@ def bench_data(config, split, batch, workers, steps):
   return rows
 
 
-def main(argv):
+def main(fv, argv):
   del argv
-  from mstsm_jax import cli
-  FLAGS = flags.FLAGS
-  config, channels = FLAGS.config, None
+  import copy
+
+  class _Flags:  # attribute access to this job's flag values
+    def __getattr__(self, name):
+      return fv[name].value
+  FLAGS = _Flags()
+  config, channels = copy.deepcopy(FLAGS.config), None
   if FLAGS.checkpoint:  # a model directory's config and (pruned) widths
-    from mstsm_jax import checkpoint
+    from mstsm_jax.training import checkpoint
     config = checkpoint.read_config(FLAGS.checkpoint)
     channels = checkpoint.read_channels(FLAGS.checkpoint)
     if FLAGS.config is not None:
       config.model.dtype = FLAGS.config.model.dtype
       config.data.crop_size = FLAGS.config.data.crop_size
   if config is None:
-    raise ValueError('--config or --checkpoint is required')
+    raise cli.UsageError('--config or --checkpoint is required',
+                         'e.g. --config=configs/ucf101.py:mstsm_tfdem')
   what = FLAGS.what.split(',')
   bad = set(what) - set(WHAT)
   if bad:
-    raise ValueError(f'--what={FLAGS.what}: unknown {sorted(bad)}; valid: '
-                     f'{",".join(WHAT)}')
+    raise cli.UsageError(f'--what={FLAGS.what}: unknown {sorted(bad)}',
+                         f'valid: {",".join(WHAT)}')
   batches = [int(b) for b in FLAGS.batch.split(',')]
   dev = jax.devices()[0]
   print(f'device: {dev.device_kind} x{jax.device_count()} ({dev.platform}); '
@@ -157,7 +163,7 @@ def main(argv):
   mesh = sharding.make_mesh()
   model = build_model(config.model, channels)
   t, s = config.model.num_segments, config.data.crop_size
-  ch = pipeline.in_channels(config.data)
+  ch = in_channels(config.data)
   rows, result = [], {'device': dev.device_kind, 'platform': dev.platform,
                       'jax': jax.__version__, 'variant': config.variant,
                       'dtype': config.model.dtype}
@@ -269,22 +275,30 @@ def main(argv):
   main_row = rows[-1] if rows else {}
   result['train_clips_s'] = main_row.get('train_clips_s')
   result['infer_clips_s'] = main_row.get('infer_clips_s')
-  cli.emit_json(result)
+  cli.emit_json(fv, result)
+
+
+def define_flags(fv):
+  cli.define_config(fv, required=False)
+  cli.define_json(fv)
+  flags.DEFINE_string('checkpoint', '', 'benchmark this model directory\'s '
+                      'architecture (e.g. a pruned one) instead of --config; '
+                      '--config still sets dtype and crop size',
+                      flag_values=fv)
+  flags.DEFINE_string('batch', '16,64', 'comma-separated clip batch sizes',
+                      flag_values=fv)
+  flags.DEFINE_string('what', 'train,infer,latency', ','.join(WHAT),
+                      flag_values=fv)
+  flags.DEFINE_string('data_dir', '', 'prepared dataset for data/e2e',
+                      flag_values=fv)
+  flags.DEFINE_string('workers', '0,1,2', 'grain worker counts for data',
+                      flag_values=fv)
+  flags.DEFINE_integer('steps', 10, 'calls per timed repeat', flag_values=fv)
+  flags.DEFINE_integer('repeats', 3, 'timed repeats (median)',
+                       flag_values=fv)
+  flags.DEFINE_string('profile', '', 'write a jax.profiler trace of 3 train '
+                      'steps per batch size here', flag_values=fv)
 
 
 if __name__ == '__main__':
-  from mstsm_jax import cli
-  cli.define_config(required=False)
-  cli.define_json()
-  flags.DEFINE_string('checkpoint', '', 'benchmark this model directory\'s '
-                      'architecture (e.g. a pruned one) instead of --config; '
-                      '--config still sets dtype and crop size')
-  flags.DEFINE_string('batch', '16,64', 'comma-separated clip batch sizes')
-  flags.DEFINE_string('what', 'train,infer,latency', ','.join(WHAT))
-  flags.DEFINE_string('data_dir', '', 'prepared dataset for data/e2e')
-  flags.DEFINE_string('workers', '0,1,2', 'grain worker counts for data')
-  flags.DEFINE_integer('steps', 10, 'calls per timed repeat')
-  flags.DEFINE_integer('repeats', 3, 'timed repeats (median)')
-  flags.DEFINE_string('profile', '', 'write a jax.profiler trace of 3 train '
-                      'steps per batch size here')
-  cli.run(main)
+  cli.main_entry(define_flags, main, __doc__)

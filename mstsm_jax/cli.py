@@ -1,52 +1,199 @@
 """Command-line plumbing shared by the `python -m mstsm_jax.<job>` entries.
 
+Each job module defines `define_flags(fv)` and `main(fv, argv) -> exit code`
+and ends with `cli.main_entry(define_flags, main, __doc__)`. `invoke` runs a
+job on a fresh `FlagValues`, so tests call jobs in-process exactly as the
+command line does (exit code, stdout, stderr).
+
 Flags are absl's; `--config=configs/X.py[:variant]` is ml_collections'
 config file flag, so every field is overridable as `--config.a.b=value`
-(type-checked, and a misspelled key fails). With `--json` the last stdout line
-is one JSON object; progress bars and logs go to stderr.
+(type-checked). `configs/X.py` is found in the package when it is not a path
+from the current directory, and `--config=X[:variant]` names a packaged
+config. With `--json` the last stdout line is one JSON object; progress bars
+and logs go to stderr. Bad input (a `UsageError`, a misspelled config key, a
+bad flag value, a missing file) is one `error:` line and a `hint:` line on
+stderr and exit code 2; set MSTSM_TRACEBACK=1 for the traceback.
 """
 from __future__ import annotations
 
+import difflib
 import json
 import os
+import pathlib
+import re
 import sys
 import traceback
 
-from absl import app, flags, logging
+from absl import flags, logging
 from ml_collections import config_flags
 
-FLAGS = flags.FLAGS
+from mstsm_jax.errors import UsageError  # noqa: F401  (jobs raise cli.UsageError)
+
+HELP = ('-h', '--help', '--helpshort', '--helpfull', '-?')
+PACKAGED = pathlib.Path(__file__).parent / 'configs'
 
 
-def define_config(required: bool = True):
+_ARGV: list[str] = []  # the command line being parsed (config overrides)
+
+
+def define_config(fv: flags.FlagValues, required: bool = True) -> None:
   config_flags.DEFINE_config_file(
-      'config', None, 'config file, e.g. configs/ucf101.py:mstsm_tfdem',
-      lock_config=True)
+      'config', None, 'config file and variant, e.g. '
+      'configs/ucf101.py:mstsm_tfdem; fields override as --config.a.b=v',
+      flag_values=fv, lock_config=True, sys_argv=_ARGV)
   if required:
-    flags.mark_flag_as_required('config')
+    flags.mark_flag_as_required('config', flag_values=fv)
 
 
-def define_json():
-  flags.DEFINE_bool('json', False, 'end stdout with one JSON object')
+def define_json(fv: flags.FlagValues) -> None:
+  flags.DEFINE_bool('json', False, 'end stdout with one JSON object',
+                    flag_values=fv)
 
 
-def emit_json(obj) -> None:
-  if FLAGS.json:
+def emit_json(fv: flags.FlagValues, obj) -> None:
+  if fv['json'].value:
     print(json.dumps(obj), flush=True)
 
 
-def run(main) -> None:
-  """`app.run(main)`, turning bad input into a one-line error and exit 2.
+def config_path(spec: str) -> str:
+  """'configs/ucf101.py:tsn' as given when that file exists here, else the
+  packaged config of that name ('ucf101:tsn' works too)."""
+  path, sep, arg = spec.partition(':')
+  if pathlib.Path(path).expanduser().is_file():
+    return spec
+  name = pathlib.Path(path).name
+  name = name if name.endswith('.py') else f'{name}.py'
+  packaged = PACKAGED / name
+  if packaged.is_file() and not name.startswith('_'):
+    return f'{packaged}{sep}{arg}'
+  known = sorted(p.stem for p in PACKAGED.glob('[!_]*.py'))
+  raise UsageError(f'--config={spec}: config file {path} not found',
+                   f'give a path to a config file or one of {known}')
 
-  Set MSTSM_TRACEBACK=1 for the full traceback.
-  """
-  def wrapped(argv):
-    logging.set_verbosity(logging.WARNING)  # orbax/jax INFO lines are noise
-    try:
-      return main(argv)
-    except (ValueError, FileNotFoundError, KeyError) as e:
-      if os.environ.get('MSTSM_TRACEBACK'):
-        traceback.print_exc()
-      print(f'error: {e}', file=sys.stderr)
-      sys.exit(2)
-  app.run(wrapped)
+
+def _config_arg(argv: list[str]) -> tuple[int, str] | None:
+  for i, a in enumerate(argv):
+    if a.startswith('--config='):
+      return i, a[len('--config='):]
+    if a == '--config' and i + 1 < len(argv):
+      return i + 1, argv[i + 1]
+  return None
+
+
+def _override_keys(argv: list[str]) -> list[tuple[str, str]]:
+  out = []
+  for a in argv:
+    m = re.match(r'--config\.([^=\s]+)', a)
+    if m:
+      out.append((a, m.group(1)))
+  return out
+
+
+def check_overrides(argv: list[str], spec: str) -> None:
+  """Loads the config (a bad variant is a UsageError); a `--config.a.b=v`
+  naming no field is a UsageError with suggestions."""
+  from mstsm_jax.configs import load_config
+  config = load_config(spec)
+  for arg, key in _override_keys(argv):
+    node, done = config, []
+    for part in key.split('.'):
+      if '[' in part:
+        break
+      fields = list(node.keys()) if hasattr(node, 'keys') else []
+      if part not in fields:
+        where = '.'.join(done) or 'the config'
+        close = difflib.get_close_matches(part, fields, n=3)
+        raise UsageError(
+            f'{arg.split("=")[0]}: {where} has no field {part!r}',
+            (f'did you mean {" or ".join(close)}? ' if close else '')
+            + f'fields of {where}: {", ".join(fields)}')
+      node, done = node[part], done + [part]
+
+
+def resolve_config_arg(argv: list[str]) -> list[str]:
+  """argv with `--config=` pointing at a file that exists (see
+  `config_path`)."""
+  found = _config_arg(argv)
+  if not found:
+    return argv
+  i, spec = found
+  argv = list(argv)
+  resolved = config_path(spec)
+  argv[i] = (f'--config={resolved}' if argv[i].startswith('--config=')
+             else resolved)
+  return argv
+
+
+def _parse(fv: flags.FlagValues, argv: list[str]) -> list[str]:
+  found = _config_arg(argv)
+  if found and 'config' in fv:
+    check_overrides(argv, found[1])
+  try:
+    return fv(argv)
+  except flags.Error as e:
+    msg = str(e)
+    m = re.search(r'Flag --(\w+) must have a value other than None', msg)
+    if m:
+      raise UsageError(f'--{m.group(1)} is required',
+                       f'see python -m {_job(argv)} --help') from e
+    raise UsageError(msg.splitlines()[0],
+                     f'see python -m {_job(argv)} --help') from e
+
+
+def _job(argv) -> str:
+  path = pathlib.Path(argv[0]) if argv else pathlib.Path('job')
+  return f'mstsm_jax.{path.stem}' if path.suffix == '.py' else str(path)
+
+
+def usage(fv: flags.FlagValues, doc: str, argv) -> str:
+  """The job's docstring and every one of its flags."""
+  lines = [(doc or '').strip(), '', 'flags:']
+  seen = set()
+  for module_flags in fv.flags_by_module_dict().values():
+    for f in module_flags:
+      if f.name in seen:
+        continue
+      seen.add(f.name)
+      default = '' if f.default in (None, '') else f' (default: {f.default})'
+      req = ' (required)' if f.name in _required(fv) else ''
+      lines.append(f'  --{f.name}: {f.help}{default}{req}')
+  return '\n'.join(lines)
+
+
+def _required(fv) -> set[str]:
+  return {name for name in fv if any(
+      'must have a value other than None' in (v.message or '')
+      for v in fv[name].validators)}
+
+
+def invoke(define, main, argv, doc: str = '') -> int:
+  """Runs a job on fresh flags; returns its exit code (0 ok, 2 bad input)."""
+  fv = flags.FlagValues()
+  argv = list(argv)
+  try:
+    if not any(a in HELP for a in argv[1:]):
+      argv = resolve_config_arg(argv)
+    _ARGV[:] = argv  # ml_collections reads the overrides from here
+    define(fv)
+    if any(a in HELP for a in argv[1:]):
+      print(usage(fv, doc, argv))
+      return 0
+    rest = _parse(fv, argv)
+    return main(fv, rest) or 0
+  except (UsageError, ValueError, FileNotFoundError, PermissionError,
+          KeyError) as e:
+    if os.environ.get('MSTSM_TRACEBACK'):
+      traceback.print_exc()
+    message, hint = (e.message, e.hint) if isinstance(e, UsageError) else (
+        str(e).strip('"\''), '')
+    print(f'error: {message}', file=sys.stderr)
+    if hint:
+      print(f'hint: {hint}', file=sys.stderr)
+    return 2
+
+
+def main_entry(define, main, doc: str = '') -> None:
+  """`if __name__ == '__main__'` of every job."""
+  flags.FLAGS.mark_as_parsed()  # grain's worker processes read absl flags
+  logging.set_verbosity(logging.WARNING)  # orbax/jax INFO lines are noise
+  sys.exit(invoke(define, main, sys.argv, doc))

@@ -1,173 +1,87 @@
 """Evaluation: multi-view video accuracy, confusion matrix, saved scores.
 
   python -m mstsm_jax.evaluate --workdir=DIR [--checkpoint=latest|best|STEP]
-      [--views=1x1|10x3] [--split=N] [--json]
+      [--views=1x1|10x3] [--split=N] [--data_dir=DIR] [--json]
 
 Views are `CLIPSxCROPS`: CLIPS temporal clips (offsets inside each segment)
 x CROPS spatial crops (1 center or 3 along the long side); a video's score is
-the mean of its views' logits (TSM's test protocol). Writes into
-DIR/eval/<split>_<views>/: metrics.json, per_class.csv, confusion.csv and
-confusion.png (class names on the axes), scores.npz (video names, labels,
-scores) for late fusion.
+the mean of its views' scores (TSM's test protocol). The latest checkpoint's
+report goes to DIR/eval/test<split>_<views>/ (where `train` writes its final
+one); any other checkpoint's to DIR/eval/test<split>_<views>_step<N>/:
+metrics.json, per_class.csv, confusion.csv and confusion.png, scores.npz
+(video names, labels, scores) for late fusion, tfdem_maps.png.
 """
 from __future__ import annotations
 
-import json
-import pathlib
-import sys
 import time
 
-import jax
-import numpy as np
-import tqdm
 from absl import flags
-from jax.experimental import multihost_utils
 
-from mstsm_jax import checkpoint, metrics, sharding
-from mstsm_jax.data import pipeline
-
-LOG = sys.stderr
+from mstsm_jax import cli
+from mstsm_jax.console import LOG
 
 
-def parse_views(views: str) -> tuple[int, int]:
-  clips, _, crops = views.partition('x')
-  if not (clips.isdigit() and crops in ('1', '3') and int(clips) > 0):
-    raise ValueError(f'views={views!r}: expected CLIPSxCROPS with CROPS 1 '
-                     'or 3, e.g. 1x1 or 10x3')
-  return int(clips), int(crops)
+
+def define_flags(fv):
+  flags.DEFINE_string('workdir', None, 'model directory (training workdir)',
+                      flag_values=fv)
+  flags.DEFINE_string('checkpoint', '', 'latest (default), best or a step',
+                      flag_values=fv)
+  flags.DEFINE_string('views', '', 'CLIPSxCROPS, default config.eval.views',
+                      flag_values=fv)
+  flags.DEFINE_integer('split', 0, 'official split (default: the trained)',
+                       flag_values=fv)
+  flags.DEFINE_string('data_dir', '', 'override config.data.data_dir',
+                      flag_values=fv)
+  flags.mark_flag_as_required('workdir', flag_values=fv)
+  cli.define_json(fv)
 
 
-def predict_split(eval_fn, variables, split, config, mesh, views=(1, 1),
-                  max_videos: int = 0, progress: bool = True) -> dict:
-  """Scores every video of `split`: {'scores', 'labels', 'videos'}."""
-  batch = config.eval.batch_size
-  n_dev = mesh.devices.size
-  batch = max(n_dev, batch // n_dev * n_dev)
-  per_host = batch // jax.process_count()
-  ds = pipeline.eval_dataset(split, config.data, config.model.num_segments,
-                             per_host, views, jax.process_index(),
-                             jax.process_count(), max_videos)
-  n = min(len(split.source), max_videos or len(split.source))
-  scores = np.zeros((n, config.model.num_classes), np.float32)
-  skipped = 0
-  with tqdm.tqdm(total=-(-n // jax.process_count()), unit='video',
-                 file=LOG, desc='eval', leave=False,
-                 disable=not progress or jax.process_index() > 0) as bar:
-    for b in ds:
-      out = np.asarray(eval_fn(variables, sharding.put_batch(b, mesh)))
-      idx, ok = b['index'], b['valid']
-      if jax.process_count() > 1:  # rows of `out` come in process order
-        idx, ok = multihost_utils.process_allgather((idx, ok), tiled=True)
-      real = idx >= 0
-      scores[idx[real]] = out[real]
-      skipped += int((~ok & real).sum())
-      bar.update(int((b['index'] >= 0).sum()))
-  return {'scores': scores, 'labels': split.labels[:n],
-          'videos': split.videos[:n], 'skipped': skipped}
-
-
-def write_maps(model, variables, split, config, out_dir) -> list[str]:
-  """The TFDEM feature-difference PNG for the split's first video."""
-  from mstsm_jax import visualize
-  if jax.process_index() or not model.tfdem:
-    return []
-  clip = visualize.first_clip(split, config.data, config.model.num_segments)
-  if clip is None:
-    return []
-  path = visualize.tfdem_maps(model, variables, clip, config.data,
-                              pathlib.Path(out_dir) / 'tfdem_maps.png',
-                              f'{split.videos[0]}: TFDEM feature '
-                              'differences')
-  return [path] if path else []
-
-
-def summarize(pred: dict, classes, out_dir=None) -> dict:
-  """Metrics of predicted scores; writes the files when `out_dir` is set."""
-  res = metrics.classification_metrics(pred['scores'], pred['labels'],
-                                       len(classes))
-  summary = {k: res[k] for k in ('top1', 'top5', 'mean_class_acc',
-                                 'videos')}
-  summary['skipped'] = pred.get('skipped', 0)
-  if out_dir is not None and jax.process_index() == 0:
-    out = pathlib.Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    files = metrics.write_confusion(out / 'confusion', res['confusion'],
-                                    classes)
-    with open(out / 'per_class.csv', 'w') as f:
-      f.write('class,accuracy,videos\n')
-      for name, acc, sup in zip(classes, res['per_class'],
-                                res['confusion'].sum(1)):
-        f.write(f'"{name}",{acc:.6f},{sup}\n')
-    np.savez(out / 'scores.npz', videos=np.asarray(pred['videos']),
-             labels=pred['labels'], scores=pred['scores'],
-             classes=np.asarray(classes))
-    summary['files'] = files + [str(out / 'per_class.csv'),
-                                str(out / 'scores.npz')]
-    (out / 'metrics.json').write_text(json.dumps(summary, indent=1))
-  return summary
-
-
-def report_dir(workdir, config, views) -> pathlib.Path:
-  return (pathlib.Path(workdir) / 'eval' /
-          f'test{config.data.split}_{views[0]}x{views[1]}')
-
-
-def full_report(eval_fn, model, variables, split, config, mesh, views,
-                out_dir) -> dict:
-  """Scores `split` with `views` and writes every result file (metrics,
-  confusion, per-class, scores.npz, TFDEM maps) into `out_dir`."""
-  pred = predict_split(eval_fn, variables, split, config, mesh, views,
-                       config.eval.max_videos)
-  res = summarize(pred, split.classes, out_dir)
-  res['files'] = res.get('files', []) + write_maps(model, variables, split,
-                                                   config, out_dir)
-  return res
-
-
-def format_result(res: dict) -> str:
-  return (f'top-1 {100 * res["top1"]:.2f}%  top-5 {100 * res["top5"]:.2f}%  '
-          f'mean class {100 * res["mean_class_acc"]:.2f}%  '
-          f'({res["videos"]} videos' + (f', {res["skipped"]} unreadable'
-                                       if res.get('skipped') else '') + ')')
-
-
-def main(argv):
+def main(fv, argv):
   del argv
-  from mstsm_jax import cli
+  import jax
+
+  from mstsm_jax.data import pipeline
+  from mstsm_jax.evaluation import evaluator
   from mstsm_jax.models.mstsm import build_model
-  from mstsm_jax.train_step import jit_steps
-  FLAGS = flags.FLAGS
-  config, channels, variables, step = checkpoint.load_variables(
-      FLAGS.workdir, FLAGS.checkpoint)
-  if FLAGS.split:
-    config.data.split = FLAGS.split
-  if FLAGS.data_dir:
-    config.data.data_dir = FLAGS.data_dir
-  views = parse_views(FLAGS.views or config.eval.views)
+  from mstsm_jax.training import checkpoint, sharding
+  from mstsm_jax.training.steps import jit_steps
+  from mstsm_jax.training.workdir import check_writable
+  def derive(config):
+    """The run's config with this evaluation's split and data."""
+    if fv['split'].value:
+      config.data.split = fv['split'].value
+    if fv['data_dir'].value:
+      config.data.data_dir = fv['data_dir'].value
+    return config
+
+  workdir = fv['workdir'].value
+  config = derive(checkpoint.read_config(workdir))
+  latest = checkpoint.resolve_step(workdir, 'latest')
+  step = checkpoint.resolve_step(workdir, fv['checkpoint'].value)
+  views = evaluator.parse_views(fv['views'].value or config.eval.views)
+  out_dir = evaluator.report_dir(workdir, config, views,
+                                 None if step == latest else step)
+  check_writable(out_dir, 'evaluation folder')
+  split = pipeline.open_split(config.data, train=False)
+  _, channels, variables, step = checkpoint.load_variables(workdir,
+                                                          str(step))
   model = build_model(config.model, channels)
   mesh = sharding.make_mesh()
   variables = jax.device_put(variables, sharding.replicated(mesh))
   _, eval_fn = jit_steps(model, None, None, config, mesh)
-  split = pipeline.open_split(config.data, train=False)
   t0 = time.time()
-  out_dir = report_dir(FLAGS.workdir, config, views)
-  res = full_report(eval_fn, model, variables, split, config, mesh, views,
-                    out_dir)
+  res = evaluator.full_report(eval_fn, model, variables, split, config, mesh,
+                              views, out_dir)
   res.update(step=step, views=f'{views[0]}x{views[1]}',
-             split=config.data.split, seconds=round(time.time() - t0, 1))
-  print(f'{out_dir.name} @ step {step}: {format_result(res)}', file=LOG)
+             split=config.data.split, seconds=round(time.time() - t0, 1),
+             report_dir=str(out_dir))
+  print(f'{out_dir.name} @ step {step}: {evaluator.format_result(res)}',
+        file=LOG)
   for f in res.get('files', []):
     print(f'  wrote {f}', file=LOG)
-  cli.emit_json(res)
+  cli.emit_json(fv, res)
 
 
 if __name__ == '__main__':
-  from mstsm_jax import cli
-  flags.DEFINE_string('workdir', None, 'model directory (training workdir)')
-  flags.DEFINE_string('checkpoint', '', 'latest (default), best or a step')
-  flags.DEFINE_string('views', '', 'CLIPSxCROPS, default config.eval.views')
-  flags.DEFINE_integer('split', 0, 'official split (default: the trained)')
-  flags.DEFINE_string('data_dir', '', 'override config.data.data_dir')
-  flags.mark_flag_as_required('workdir')
-  cli.define_json()
-  cli.run(main)
+  cli.main_entry(define_flags, main, __doc__)

@@ -3,82 +3,82 @@
   python -m mstsm_jax.predict --checkpoint=DIR video1.avi [video2.mp4 ...]
       [--views=1x1] [--json]
 
-Each video is decoded (PyAV), sampled as at test time (middle frame of each
-of T segments; CLIPSxCROPS views averaged), normalised and classified; the
-top-5 class names are printed with their probabilities. With --json, one
-JSON object per video on stdout.
+Each video is decoded (PyAV), sampled and cropped exactly as `evaluate`
+does (middle frame of each of T segments; CLIPSxCROPS views averaged) and
+classified; the top-5 class names are printed with their probabilities.
+With --json, one JSON object per video on stdout. A video with fewer frames
+than segments is predicted with a warning (frames repeat); a video that
+cannot be read is reported and skipped; exit code 1 when none could be read.
 """
 from __future__ import annotations
 
 import json
-import sys
 
-import numpy as np
 from absl import flags
 
-from mstsm_jax import inference
-from mstsm_jax.data import pipeline, video
-from mstsm_jax.evaluate import parse_views
-
-LOG = sys.stderr
+from mstsm_jax import cli
+from mstsm_jax.console import LOG
 
 
-def clip_views(path: str, predictor, views=(1, 1)) -> np.ndarray:
-  """A video file -> normalised float32 views `[V, T, S, S, 3]`."""
-  cfg = predictor.config
-  if cfg.data.modality != 'rgb':
-    raise ValueError('predict decodes RGB videos; a flow model needs '
-                     'prepared flow (use evaluate)')
-  rec = video.read_video(path, cfg.data.resize_short, as_jpeg=False)
-  rec['label'] = 0
-  tf = pipeline.ClipTransform(cfg.data, cfg.model.num_segments, train=False,
-                              views=views)
-  out = tf((0, rec))
-  if not out['valid']:
-    raise video.VideoError(path, 'undecodable')
-  mean, std = pipeline.norm_stats(cfg.data)
-  return ((out['clips'].astype(np.float32) - np.float32(mean) * 255)
-          / (np.float32(std) * 255))
+
+def define_flags(fv):
+  flags.DEFINE_string('checkpoint', None, 'model directory', flag_values=fv)
+  flags.DEFINE_string('views', '1x1', 'CLIPSxCROPS test views',
+                      flag_values=fv)
+  flags.mark_flag_as_required('checkpoint', flag_values=fv)
+  cli.define_json(fv)
 
 
-def main(argv):
+def main(fv, argv):
+  import numpy as np
+
+  from mstsm_jax import inference
+  from mstsm_jax.data import video
+  from mstsm_jax.evaluation.evaluator import parse_views
+  from mstsm_jax.models import task
   paths = argv[1:]
   if not paths:
-    raise ValueError('give one or more video files after the flags')
-  FLAGS = flags.FLAGS
-  predictor = inference.load(FLAGS.checkpoint)
-  views = parse_views(FLAGS.views)
+    raise cli.UsageError('no video given',
+                         'put one or more video files after the flags')
+  views = parse_views(fv['views'].value)
+  predictor = inference.load(fv['checkpoint'].value)
+  cfg = predictor.config
+  read = 0
   for path in paths:
     try:
-      x = clip_views(path, predictor, views)
+      clips, frames = inference.read_video_views(path, cfg, views)
     except video.VideoError as e:
-      print(f'{path}: cannot read ({e.reason}{": " + e.detail if e.detail else ""})',
-            file=LOG)
-      if FLAGS.json:
-        print(json.dumps({'video': path, 'error': e.reason}))
+      print(f'{path}: cannot read ({e.reason}'
+            f'{": " + e.detail if e.detail else ""})', file=LOG)
+      if fv['json'].value:
+        print(json.dumps({'video': path, 'error': e.reason}), flush=True)
       continue
-    logits = predictor(x).mean(0)
-    if predictor.config.model.tfdem_fuse:
-      prob = logits / logits.sum()
-    else:
-      prob = np.exp(logits - logits.max())
-      prob /= prob.sum()
+    read += 1
+    t = cfg.model.num_segments
+    if frames < t:
+      print(f'{path}: warning: {frames} frame{"s" if frames > 1 else ""} '
+            f'for {t} segments; frames repeat, the temporal model sees '
+            'little or no motion', file=LOG)
+    x = np.asarray(task.normalize(clips, *task.norm_stats(cfg.data)))
+    prob = np.asarray(task.probabilities(predictor(x).mean(0),
+                                         fuse=cfg.model.tfdem_fuse))
     top = np.argsort(-prob)[:5]
-    result = {'video': path, 'top5': [
+    result = {'video': path, 'frames': int(frames), 'top5': [
         {'class': predictor.classes[i], 'index': int(i),
          'probability': round(float(prob[i]), 6)} for i in top]}
-    if FLAGS.json:
+    if frames < t:
+      result['warning'] = f'{frames} frames < {t} segments'
+    if fv['json'].value:
       print(json.dumps(result), flush=True)
     else:
       print(path)
       for r in result['top5']:
         print(f'  {100 * r["probability"]:6.2f}%  {r["class"]}')
+  if not read:
+    print(f'error: none of the {len(paths)} videos could be read', file=LOG)
+    return 1
+  return 0
 
 
 if __name__ == '__main__':
-  from mstsm_jax import cli
-  flags.DEFINE_string('checkpoint', None, 'model directory')
-  flags.DEFINE_string('views', '1x1', 'CLIPSxCROPS test views')
-  flags.mark_flag_as_required('checkpoint')
-  cli.define_json()
-  cli.run(main)
+  cli.main_entry(define_flags, main, __doc__)

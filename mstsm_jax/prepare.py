@@ -1,4 +1,4 @@
-"""Builds a prepared dataset from the official archives or your own videos.
+r"""Builds a prepared dataset from the official archives or your own videos.
 
   python -m mstsm_jax.prepare --dataset=ucf101 --manual_dir=~/ucf \
       --data_dir=~/tfds [--workers=16] [--json]
@@ -7,119 +7,179 @@ Decodes with PyAV in parallel workers, stores JPEG frames (short side <=
 256) in a tfds array_record dataset with every official split, and reports
 counts per split and class and every file that failed (missing, empty,
 undecodable, zero frames, listed twice) or was present but unlisted.
-Re-running reuses a finished build; `--overwrite` rebuilds. The exit code is
-1 when more than `--max_failures` videos failed.
+A class without training videos (an empty class folder, a list whose
+indices skip one) stops the build unless `--empty_classes=keep|drop`.
+Re-running with the same inputs reuses a finished build; other inputs need
+`--overwrite`. The exit code is 1 when more than `--max_failures` videos
+failed, 2 for bad input.
 """
 from __future__ import annotations
 
 import collections
 import os
 import shutil
-import sys
 
 from absl import flags
 
 from mstsm_jax import cli
-from mstsm_jax.data import builder, layouts, synthetic
+from mstsm_jax.console import LOG
 
-flags.DEFINE_enum('dataset', None, ['ucf101', 'hmdb51', 'custom',
-                                    'synthetic'], 'which dataset')
-flags.DEFINE_string('manual_dir', '', 'where the archives are extracted')
-flags.DEFINE_string('data_dir', None, 'output tfds data dir')
-flags.DEFINE_integer('workers', os.cpu_count() or 1, 'decoding processes')
-flags.DEFINE_integer('short_side', 256, 'store frames with this short side '
-                     '(0 = original size)')
-flags.DEFINE_float('fps', 0.0, 'store this many frames per second (0 = all)')
-flags.DEFINE_float('max_failures', 0.01, 'failed videos allowed: a fraction '
-                   'of the listed videos if < 1, else a count')
-flags.DEFINE_bool('overwrite', False, 'rebuild even if prepared')
-flags.DEFINE_enum('flow', '', ['', 'tvl1', 'farneback'], 'also store optical '
-                  'flow of every frame pair (TV-L1 as TSN, or Farneback)')
-flags.DEFINE_string('train_list', '', 'custom: "path label" train list')
-flags.DEFINE_string('test_list', '', 'custom: "path label" test list')
-flags.DEFINE_string('classes_file', '', 'custom: class names, one per line')
-flags.DEFINE_float('test_fraction', 0.2, 'custom without lists: test share')
-flags.DEFINE_integer('num_videos', 600, 'synthetic: videos to generate')
-flags.DEFINE_integer('seed', 0, 'synthetic: generator seed')
-FLAGS = flags.FLAGS
+# Inputs that define a build: a finished build is reused only for the same.
+BUILD_ARGS = ('manual_dir', 'train_list', 'test_list', 'classes_file',
+              'test_fraction', 'short_side', 'fps', 'flow', 'empty_classes',
+              'num_videos', 'seed')
 
 
-def read_layout():
-  if FLAGS.dataset == 'ucf101':
-    return layouts.ucf101(FLAGS.manual_dir)
-  if FLAGS.dataset == 'hmdb51':
-    return layouts.hmdb51(FLAGS.manual_dir)
-  return layouts.custom(FLAGS.manual_dir, FLAGS.train_list, FLAGS.test_list,
-                        FLAGS.classes_file, FLAGS.test_fraction)
+def define_flags(fv):
+  def_ = dict(flag_values=fv)
+  flags.DEFINE_enum('dataset', None, ['ucf101', 'hmdb51', 'custom',
+                                      'synthetic'], 'which dataset', **def_)
+  flags.DEFINE_string('manual_dir', '', 'where the archives are extracted',
+                      **def_)
+  flags.DEFINE_string('data_dir', None, 'output tfds data dir', **def_)
+  flags.DEFINE_integer('workers', os.cpu_count() or 1, 'decoding processes',
+                       **def_)
+  flags.DEFINE_integer('short_side', 256, 'store frames with this short '
+                       'side (0 = original size)', **def_)
+  flags.DEFINE_float('fps', 0.0, 'store this many frames per second '
+                     '(0 = all)', **def_)
+  flags.DEFINE_float('max_failures', 0.01, 'failed videos allowed: a '
+                     'fraction of the listed videos if < 1, else a count',
+                     **def_)
+  flags.DEFINE_bool('overwrite', False, 'rebuild even if prepared', **def_)
+  flags.DEFINE_enum('flow', '', ['', 'tvl1', 'farneback'], 'also store '
+                    'optical flow of every frame pair (TV-L1 as TSN, or '
+                    'Farneback)', **def_)
+  flags.DEFINE_string('train_list', '', 'custom: "path label" train list',
+                      **def_)
+  flags.DEFINE_string('test_list', '', 'custom: "path label" test list',
+                      **def_)
+  flags.DEFINE_string('classes_file', '', 'custom: class names, one per '
+                      'line', **def_)
+  flags.DEFINE_float('test_fraction', 0.2, 'custom without lists: test '
+                     'share', **def_)
+  flags.DEFINE_enum('empty_classes', 'error', ['error', 'keep', 'drop'],
+                    'a class without training videos: stop (error), keep '
+                    'it, or drop it and renumber the rest', **def_)
+  flags.DEFINE_integer('num_videos', 600, 'synthetic: videos to generate',
+                       **def_)
+  flags.DEFINE_integer('seed', 0, 'synthetic: generator seed', **def_)
+  flags.mark_flags_as_required(['dataset', 'data_dir'], **def_)
+  cli.define_json(fv)
 
 
-def report(meta: dict, source) -> dict:
+def read_layout(fv):
+  from mstsm_jax.data import layouts
+  v = {k: fv[k].value for k in ('dataset', 'manual_dir', 'train_list',
+                                 'test_list', 'classes_file')}
+  if v['dataset'] == 'ucf101':
+    layout = layouts.ucf101(v['manual_dir'])
+  elif v['dataset'] == 'hmdb51':
+    layout = layouts.hmdb51(v['manual_dir'])
+  else:
+    layout = layouts.custom(v['manual_dir'], v['train_list'], v['test_list'],
+                            v['classes_file'], fv['test_fraction'].value)
+  return layouts.apply_class_policy(layout, fv['empty_classes'].value,
+                                    v['classes_file'])
+
+
+def report(fv, meta: dict, source) -> dict:
   """The JSON report; also prints the human-readable tables to stderr."""
-  classes = meta['classes']
-  labels = meta['labels']
-  out = {'dataset': FLAGS.dataset,
-         'data_dir': str(builder.dataset_dir(FLAGS.data_dir, FLAGS.dataset)),
+  from mstsm_jax.data import builder
+  dataset, classes, labels = fv['dataset'].value, meta['classes'], \
+      meta['labels']
+  out = {'dataset': dataset,
+         'data_dir': str(builder.dataset_dir(fv['data_dir'].value, dataset)),
          'num_classes': len(classes), 'videos': len(source),
          'splits': {k: len(v) for k, v in meta['splits'].items()},
-         'failed': meta['failed'], 'unlisted': meta['unlisted']}
-  err = sys.stderr
-  print(f'{FLAGS.dataset}: {len(source)} videos, {len(classes)} classes -> '
-        f'{out["data_dir"]}', file=err)
+         'failed': meta['failed'], 'unlisted': meta['unlisted'],
+         'dropped': meta.get('dropped', []),
+         'empty_classes': meta.get('empty_classes', []),
+         'dropped_classes': meta.get('dropped_classes', [])}
+  print(f'{dataset}: {len(source)} videos, {len(classes)} classes -> '
+        f'{out["data_dir"]}', file=LOG)
   for name, members in meta['splits'].items():
-    print(f'  {name:<8} {len(members):>7} videos', file=err)
+    print(f'  {name:<8} {len(members):>7} videos', file=LOG)
   per_class = {}
   for name, members in meta['splits'].items():
     c = collections.Counter(labels[i] for i in members)
     per_class[name] = {cls: c[k] for k, cls in enumerate(classes)}
   out['per_class'] = per_class
-  print('  per class (' + ', '.join(meta['splits']) + '):', file=err)
+  print('  per class (' + ', '.join(meta['splits']) + '):', file=LOG)
   for cls in classes:
     row = ' '.join(f'{per_class[s][cls]:>6}' for s in meta['splits'])
-    print(f'    {cls:<32} {row}', file=err)
+    print(f'    {cls:<32} {row}', file=LOG)
+  untrained = [c for c in classes if not any(
+      per_class[s][c] for s in per_class if s.startswith('train'))]
+  out['classes_without_training_videos'] = untrained
+  for title, names in (('kept without training videos (--empty_classes='
+                        'keep)', out['empty_classes']),
+                       ('dropped (--empty_classes=drop)',
+                        out['dropped_classes']),
+                       ('without a decodable training video',
+                        [c for c in untrained
+                         if c not in out['empty_classes']])):
+    if names:
+      print(f'  classes {title}: {", ".join(names)}', file=LOG)
   for title, rows in (('failed', meta['failed']),
-                      ('present but unlisted', meta['unlisted'])):
-    print(f'  {title}: {len(rows)}', file=err)
+                      ('present but unlisted', meta['unlisted']),
+                      ('in a dropped class', out['dropped'])):
+    if rows or title != 'in a dropped class':
+      print(f'  {title}: {len(rows)}', file=LOG)
     for r in rows:
       print(f'    {r["reason"]:<12} {r["file"]}'
-            + (f' ({r["detail"]})' if r.get('detail') else ''), file=err)
+            + (f' ({r["detail"]})' if r.get('detail') else ''), file=LOG)
   return out
 
 
-def main(argv):
+def main(fv, argv):
   del argv
-  if not FLAGS.dataset or not FLAGS.data_dir:
-    raise ValueError('--dataset and --data_dir are required')
-  if FLAGS.dataset != 'synthetic' and not FLAGS.manual_dir:
-    raise ValueError(f'--manual_dir is required for {FLAGS.dataset}: the '
-                     'folder the archives were extracted to')
-  out_dir = builder.dataset_dir(FLAGS.data_dir, FLAGS.dataset)
-  if FLAGS.overwrite and out_dir.exists():
+  from mstsm_jax.data import builder, synthetic
+  dataset, data_dir = fv['dataset'].value, fv['data_dir'].value
+  manual_dir = fv['manual_dir'].value
+  if dataset != 'synthetic' and not manual_dir:
+    raise cli.UsageError(f'--manual_dir is required for {dataset}',
+                         'pass the folder the archives were extracted to')
+  args = {k: fv[k].value for k in BUILD_ARGS}
+  out_dir = builder.dataset_dir(data_dir, dataset)
+  if fv['overwrite'].value and out_dir.exists():
     shutil.rmtree(out_dir)
   if (out_dir / 'dataset_info.json').is_file():
-    print(f'{out_dir} is already prepared (--overwrite rebuilds)',
-          file=sys.stderr)
-  elif FLAGS.dataset == 'synthetic':
-    synthetic.build(FLAGS.data_dir, FLAGS.num_videos, FLAGS.seed)
+    _, meta = builder.open_prepared(data_dir, dataset)
+    before = meta.get('build_args', {})
+    diff = [f'--{k}={before.get(k)!r} -> {args[k]!r}' for k in BUILD_ARGS
+            if k in before and before[k] != args[k]]
+    if diff:
+      raise cli.UsageError(f'{out_dir} was prepared from other inputs: '
+                           + ', '.join(diff),
+                           'pass --overwrite to rebuild it, or another '
+                           '--data_dir')
+    print(f'{out_dir} is already prepared (--overwrite rebuilds)', file=LOG)
+  elif dataset == 'synthetic':
+    synthetic.build(data_dir, fv['num_videos'].value, fv['seed'].value,
+                    build_args=args)
   else:
-    layout = read_layout()
-    b = builder.make_builder(FLAGS.dataset, FLAGS.data_dir, layout=layout,
-                             short_side=FLAGS.short_side, fps=FLAGS.fps,
-                             workers=FLAGS.workers, flow=FLAGS.flow)
+    layout = read_layout(fv)  # bad lists stop here, before any decoding
+    b = builder.make_builder(dataset, data_dir, layout=layout,
+                             short_side=fv['short_side'].value,
+                             fps=fv['fps'].value,
+                             workers=fv['workers'].value,
+                             flow=fv['flow'].value, build_args=args)
     b.download_and_prepare(download_config=builder.tfds.download.
-                           DownloadConfig(manual_dir=FLAGS.manual_dir,
-                                                        try_download_gcs=False))
-  source, meta = builder.open_prepared(FLAGS.data_dir, FLAGS.dataset)
-  out = report(meta, source)
-  limit = FLAGS.max_failures
+                           DownloadConfig(manual_dir=manual_dir,
+                                          try_download_gcs=False))
+  source, meta = builder.open_prepared(data_dir, dataset)
+  out = report(fv, meta, source)
+  limit = fv['max_failures'].value
   allowed = limit * meta.get('listed', len(source)) if limit < 1 else limit
-  cli.emit_json(out)
+  cli.emit_json(fv, out)
   if len(meta['failed']) > allowed:
     print(f'error: {len(meta["failed"])} videos failed, more than '
           f'--max_failures={limit}; the dataset was written without them',
-          file=sys.stderr)
-    sys.exit(1)
+          file=LOG)
+    return 1
+  return 0
 
 
 if __name__ == '__main__':
-  cli.define_json()
-  cli.run(main)
+  cli.main_entry(define_flags, main, __doc__)

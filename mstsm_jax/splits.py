@@ -1,4 +1,4 @@
-"""Train and evaluate the three official splits; the paper's averaged table.
+r"""Train and evaluate the three official splits; the paper's averaged table.
 
   python -m mstsm_jax.splits --config=configs/ucf101.py:mstsm_tfdem \
       --workdir=runs/ucf101 [--splits=1,2,3] [--config.x=y] [--json]
@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import copy
 import pathlib
-import sys
 
 import numpy as np
 from absl import flags
 
 from mstsm_jax import cli
-from mstsm_jax.train import train_and_evaluate
+from mstsm_jax.console import LOG
 
 KEYS = ('top1', 'top5', 'mean_class_acc')
 
@@ -35,28 +34,36 @@ def table(rows: dict[int, dict]) -> str:
   return '\n'.join(lines)
 
 
-def main(argv):
+def define_flags(fv):
+  cli.define_config(fv)
+  cli.define_json(fv)
+  flags.DEFINE_string('workdir', None, 'parent of the per-split workdirs',
+                      flag_values=fv)
+  flags.DEFINE_string('splits', '1,2,3', 'comma-separated splits',
+                      flag_values=fv)
+  flags.mark_flag_as_required('workdir', flag_values=fv)
+
+
+def main(fv, argv):
   del argv
-  FLAGS = flags.FLAGS
-  splits = [int(s) for s in FLAGS.splits.split(',')]
+  from mstsm_jax.training.trainer import train_and_evaluate
+  arg = fv['splits'].value
+  if not all(s.strip() in ('1', '2', '3') for s in arg.split(',')):
+    raise cli.UsageError(f'--splits={arg}', 'give splits from 1, 2, 3, '
+                         'comma-separated')
   rows = {}
-  for k in splits:
-    config = copy.deepcopy(FLAGS.config)
+  for k in [int(s) for s in arg.split(',')]:
+    config = copy.deepcopy(fv['config'].value)
     config.data.split = k
-    print(f'=== split {k} ===', file=sys.stderr)
-    rows[k] = train_and_evaluate(config, pathlib.Path(FLAGS.workdir) /
+    print(f'=== split {k} ===', file=LOG)
+    rows[k] = train_and_evaluate(config, pathlib.Path(fv['workdir'].value) /
                                  f'split{k}')
-  print(table(rows), file=sys.stderr)
+  print(table(rows), file=LOG)
   out = {f'split{k}': {m: r[m] for m in KEYS} for k, r in rows.items()}
   out['mean'] = {m: float(np.mean([r[m] for r in rows.values()]))
                  for m in KEYS}
-  cli.emit_json(out)
+  cli.emit_json(fv, out)
 
 
 if __name__ == '__main__':
-  cli.define_config()
-  cli.define_json()
-  flags.DEFINE_string('workdir', None, 'parent of the per-split workdirs')
-  flags.DEFINE_string('splits', '1,2,3', 'comma-separated splits')
-  flags.mark_flag_as_required('workdir')
-  cli.run(main)
+  cli.main_entry(define_flags, main, __doc__)

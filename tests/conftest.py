@@ -1,10 +1,51 @@
-"""Test setup: 8 fake CPU devices (before jax is imported) and parsed flags."""
+"""Test setup: 8 fake CPU devices (before jax is imported), parsed absl
+flags, a persistent compilation cache shared with the subprocesses, and the
+`job` fixture that runs a `python -m mstsm_jax.<job>` in-process."""
+import dataclasses
+import importlib
 import os
+import pathlib
+import tempfile
 
 os.environ.setdefault('XLA_FLAGS', '--xla_force_host_platform_device_count=8')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+# Compiled programs are reused across tests and by the jobs the tests start
+# (same shapes, same flags), inside one run and across runs.
+os.environ.setdefault('JAX_COMPILATION_CACHE_DIR', str(
+    pathlib.Path(tempfile.gettempdir()) / 'mstsm_jax_test_cache'))
+os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0.5')
 
+import pytest  # noqa: E402
 from absl import flags  # noqa: E402
 
-# grain's mp_prefetch reads absl flags; tests do not go through app.run.
+# grain's mp_prefetch reads absl flags; tests do not go through main_entry.
 flags.FLAGS.mark_as_parsed()
+
+
+@dataclasses.dataclass
+class Result:
+  code: int
+  stdout: str
+  stderr: str
+
+  def json(self):
+    import json
+    return json.loads(self.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def job(capfd):
+  """job('train', '--config=...', code=0) -> Result: the job's `main` on
+  fresh flags, exactly as its command line runs it (exit code, stdout,
+  stderr), without a new process."""
+  from mstsm_jax import cli
+
+  def run(name, *args, code=0):
+    module = importlib.import_module(f'mstsm_jax.{name}')
+    capfd.readouterr()
+    rc = cli.invoke(module.define_flags, module.main, [f'{name}.py', *args],
+                    module.__doc__)
+    out, err = capfd.readouterr()
+    assert rc == code, f'exit {rc}, wanted {code}:\n{err[-3000:]}'
+    return Result(rc, out, err)
+  return run

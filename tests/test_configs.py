@@ -3,7 +3,7 @@ import glob
 
 import pytest
 
-from mstsm_jax.config_lib import VARIANTS, load_config
+from mstsm_jax.configs import VARIANTS, load_config
 from mstsm_jax.models.mstsm import build_model
 
 CONFIGS = sorted(glob.glob('configs/*.py'))

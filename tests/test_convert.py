@@ -2,6 +2,7 @@
 (TSN) and a PyTorch TSM (official zero-padded shift around each block's
 conv1), for torchvision, official-TSM and MMAction2 key formats."""
 import json
+import re
 import subprocess
 import sys
 
@@ -12,8 +13,11 @@ import pytest
 torch = pytest.importorskip('torch')
 torchvision = pytest.importorskip('torchvision')
 
-from mstsm_jax import convert, inference  # noqa: E402
-from mstsm_jax.config_lib import load_config  # noqa: E402
+import model_dirs  # noqa: E402
+from mstsm_jax import inference  # noqa: E402
+from mstsm_jax.errors import UsageError  # noqa: E402
+from mstsm_jax.models import pytorch as convert  # noqa: E402
+from mstsm_jax.configs import load_config  # noqa: E402
 
 T = 8
 
@@ -151,27 +155,136 @@ def test_classifier_reinitialised_when_classes_differ(reference, tmp_path):
   assert variables['params']['fc']['kernel'].shape == (2048, 51)
 
 
-def test_strict_shape_mismatch_and_corrupt(reference, tmp_path):
-  sd = torch.load(reference['files']['torchvision'], weights_only=True)
-  sd['extra.weight'] = torch.zeros(3)
-  torch.save(sd, tmp_path / 'extra.pth')
-  config = load_config('configs/ucf101.py:tsm')
-  with pytest.raises(ValueError, match=r"--strict: 0 missing keys .* 1 "
-                     r"unused keys \['unknown/extra.weight'\]"):
-    convert.convert(str(tmp_path / 'extra.pth'), config, strict=True)
-  _, report, _ = convert.convert(str(tmp_path / 'extra.pth'), config)
+def test_unused_mismatch_strict_and_corrupt(tmp_path):
+  """On a tiny ResNet: an unused tensor and a misfitting one stop the
+  conversion (allow_partial proceeds); --strict also refuses a new
+  classifier; a corrupt file is one clear error."""
+  config = model_dirs.tiny_config('tsm')
+  sd = model_dirs.torchvision_state_dict(model_dirs.init_variables(config))
+  sd['extra.weight'] = np.zeros(3, np.float32)
+  with pytest.raises(UsageError, match=r'1 checkpoint tensors would go '
+                     r'unused \(e.g. unknown/extra.weight\)'):
+    convert.convert(sd, config)
+  _, report, _ = convert.convert(sd, config, allow_partial=True)
   assert report['unused'] == ['unknown/extra.weight']
   del sd['extra.weight']
-  sd['layer1.0.conv2.weight'] = sd['layer1.0.conv2.weight'][:32]
-  torch.save(sd, tmp_path / 'bad.pth')
-  with pytest.raises(ValueError, match=r'shape mismatch for params/backbone/'
-                     r'layer1_0/conv2/kernel: checkpoint has \(3, 3, 64, 32\)'
-                     r', the model needs \(3, 3, 64, 64\)'):
-    convert.convert(str(tmp_path / 'bad.pth'), config)
+  sd['layer1.0.conv2.weight'] = sd['layer1.0.conv2.weight'][:4]
+  with pytest.raises(UsageError, match=r'1 shapes do not fit \(e.g. params/'
+                     r'backbone/layer1_0/conv2/kernel: \(3, 3, 8, 4\) -> '
+                     r'\(3, 3, 8, 8\)\)'):
+    convert.convert(sd, config)
+  del sd['layer1.0.conv2.weight']
+  with pytest.raises(UsageError, match=r'1 backbone tensors would keep their '
+                     r'random init \(e.g. params/backbone/layer1_0/conv2/'):
+    convert.convert(sd, config)
+  sd = model_dirs.torchvision_state_dict(model_dirs.init_variables(config))
+  sd['fc.weight'], sd['fc.bias'] = sd['fc.weight'][:7], sd['fc.bias'][:7]
+  _, report, _ = convert.convert(sd, config)  # 7 -> 10 classes: expected
+  assert len(report['reinitialised']) == 2
+  with pytest.raises(UsageError, match='--strict: 2 classifier tensors'):
+    convert.convert(sd, config, strict=True)
   (tmp_path / 'corrupt.pth').write_bytes(b'\x80\x02garbage' * 100)
-  with pytest.raises(ValueError, match='corrupt.pth is not a readable '
+  with pytest.raises(UsageError, match='corrupt.pth is not a readable '
                      'PyTorch checkpoint'):
     convert.convert(str(tmp_path / 'corrupt.pth'), config)
+
+
+def tsm_file(sd, path):
+  """`sd` saved as an official TSM checkpoint (module.base_model., new_fc,
+  conv1 wrapped by the shift as conv1.net)."""
+  out = {}
+  for k, v in sd.items():
+    k = ('new_fc.' + k[3:] if k.startswith('fc.') else 'base_model.'
+         + re.sub(r'^(layer\d\.\d+\.)conv1\.', r'\1conv1.net.', k))
+    out['module.' + k] = torch.from_numpy(np.ascontiguousarray(v))
+  torch.save({'epoch': 50, 'state_dict': out}, path)
+  return path
+
+
+def non_local(sd):
+  """TSM's _nl models: NL3DWrapper around layer2.0 and layer3.0."""
+  out = {}
+  for k, v in sd.items():
+    out[re.sub(r'^(layer[23]\.0)\.', r'\1.block.', k)] = v
+  for blk in ('layer2.0', 'layer3.0'):
+    for part in ('g', 'theta', 'phi'):
+      out[f'{blk}.nl.{part}.weight'] = np.zeros((2, 4, 1, 1, 1), np.float32)
+      out[f'{blk}.nl.{part}.bias'] = np.zeros(2, np.float32)
+    out[f'{blk}.nl.W.0.weight'] = np.zeros((4, 2, 1, 1, 1), np.float32)
+  return out
+
+
+def deeper(sd, sizes=(3, 4, 23, 3)):
+  """More blocks per stage (e.g. ResNet-101's), copies of block 0."""
+  out = dict(sd)
+  for s, n in enumerate(sizes, start=1):
+    for i in range(1, n):
+      for k, v in sd.items():
+        if k.startswith(f'layer{s}.0.') and 'downsample' not in k:
+          out[k.replace(f'layer{s}.0.', f'layer{s}.{i}.')] = v
+  return out
+
+
+def temporal_pool(sd):
+  return {re.sub(r'^layer2\.', 'layer2.net.', k): v for k, v in sd.items()}
+
+
+def mobilenet_v2(num_classes=10):
+  z = lambda *s: np.zeros(s, np.float32)
+  return {'features.0.0.weight': z(32, 3, 3, 3), 'features.0.1.weight': z(32),
+          'features.1.conv.0.weight': z(32, 1, 3, 3),
+          'features.2.conv.0.weight': z(96, 16, 1, 1),
+          'features.18.0.weight': z(1280, 320, 1, 1),
+          'fc.weight': z(num_classes, 1280), 'fc.bias': z(num_classes)}
+
+
+@pytest.mark.parametrize('make,message', [
+    (non_local, r'non-local blocks \(14 tensors in 2 ".nl" modules'),
+    (deeper, r'a ResNet-101 \(blocks per stage \[3, 4, 23, 3\]; this model '
+             r'has \[1, 1, 1, 1\]\)'),
+    (temporal_pool, r'temporal pooling \(TSM\'s tpool'),
+    (lambda sd: mobilenet_v2(), r'a MobileNetV2'),
+])
+def test_official_zoo_files_that_do_not_fit(make, message, tmp_path, job):
+  """Non-local, deeper, tpool and MobileNetV2 TSM files: exit 2 with what
+  the file looks like, nothing written; --allow_partial converts."""
+  config = model_dirs.tiny_config('tsm')
+  sd = model_dirs.torchvision_state_dict(model_dirs.init_variables(config))
+  path = tsm_file(make(sd), tmp_path / 'zoo.pth')
+  args = ['--config=configs/synthetic.py:tsm', *model_dirs.TINY_ARGS,
+          f'--input={path}']
+  r = job('convert', *args, f'--output={tmp_path}/out', code=2)
+  error = r.stderr.splitlines()[0]
+  assert re.search(message, error), error
+  assert 'class count' not in r.stderr
+  assert '--allow_partial' in r.stderr.splitlines()[1]
+  assert not (tmp_path / 'out' / 'checkpoints').exists()
+  r = job('convert', *args, f'--output={tmp_path}/part', '--allow_partial',
+          '--json')
+  assert r.json()['problems'] and '--allow_partial: converted' in r.stderr
+
+
+def test_non_local_file_loads_its_resnet_weights(tmp_path):
+  """--allow_partial on an _nl file: every ResNet tensor loads (the
+  NL3DWrapper's block), only the non-local modules are left out."""
+  config = model_dirs.tiny_config('tsm')
+  v = model_dirs.init_variables(config, seed=3)
+  sd = non_local(model_dirs.torchvision_state_dict(v))
+  got, report, _ = convert.convert(sd, config, allow_partial=True)
+  assert not report['missing'] and len(report['unused']) == 14
+  np.testing.assert_array_equal(
+      got['params']['backbone']['layer2_0']['conv1']['kernel'],
+      v['params']['backbone']['layer2_0']['conv1']['kernel'])
+
+
+def test_feature_width_change_is_not_a_class_count_change():
+  config = model_dirs.tiny_config('tsm')
+  sd = model_dirs.torchvision_state_dict(model_dirs.init_variables(config))
+  sd['fc.weight'] = np.zeros((10, 1280), np.float32)  # MobileNetV2 width
+  with pytest.raises(UsageError, match=r'shapes do not fit \(e.g. params/fc/'
+                     r'kernel: \(1280, 10\) -> \(256, 10\)\)') as e:
+    convert.convert(sd, config)
+  assert 'class count' not in str(e.value)
 
 
 def test_cli_to_predict(reference, tmp_path):

@@ -7,9 +7,10 @@ import sys
 import numpy as np
 import pytest
 
-from mstsm_jax.config_lib import load_config
+from mstsm_jax.configs import load_config
 from mstsm_jax.data import layouts, pipeline, sampling, synthetic, transforms
 from mstsm_jax.data.builder import open_prepared
+from mstsm_jax.errors import UsageError
 
 import videos
 
@@ -97,8 +98,8 @@ def test_hmdb51_layout_and_report(tmp_path):
 def test_missing_split_file_and_unknown_class(tmp_path):
   root = videos.ucf101_tree(tmp_path)
   (root / 'ucfTrainTestlist' / 'testlist02.txt').unlink()
-  with pytest.raises(FileNotFoundError, match='missing split file .*'
-                     'testlist02.txt; download UCF101TrainTestSplits'):
+  with pytest.raises(UsageError, match='missing split file .*'
+                     r'testlist02.txt \(download UCF101TrainTestSplits'):
     layouts.ucf101(root)
   videos.crlf(root / 'ucfTrainTestlist' / 'testlist02.txt',
               ['Juggling/v_Juggling_g01_c01.avi'])
@@ -123,8 +124,8 @@ def test_custom_lists(tmp_path):
   for cls in ('jump', 'run'):
     for i in range(2):
       videos.write_video(tmp_path / 'vids' / cls / f'{cls}{i}.mp4', 9)
-  (tmp_path / 'train.txt').write_text('jump/jump0.mp4 jump\nrun/run0.mp4 1\n')
-  (tmp_path / 'test.txt').write_text('jump/jump1.mp4 0\nrun/run1.mp4 run\n')
+  (tmp_path / 'train.txt').write_text('jump/jump0.mp4 jump\nrun/run0.mp4 run\n')
+  (tmp_path / 'test.txt').write_text('jump/jump1.mp4\trun\nrun/run1.mp4 run\n')
   (tmp_path / 'classes.txt').write_text('jump\nrun\n')
   lay = layouts.custom(tmp_path / 'vids', str(tmp_path / 'train.txt'),
                        str(tmp_path / 'test.txt'),
@@ -132,8 +133,12 @@ def test_custom_lists(tmp_path):
   assert lay.classes == ['jump', 'run'] and not lay.problems
   assert {e.name: (e.label, e.roles[0]) for e in lay.entries} == {
       'jump/jump0.mp4': (0, 1), 'run/run0.mp4': (1, 1),
-      'jump/jump1.mp4': (0, 2), 'run/run1.mp4': (1, 2)}
-  (tmp_path / 'test2.txt').write_text('jump/jump1.mp4 0\njump/jump0.mp4 0\n')
+      'jump/jump1.mp4': (1, 2), 'run/run1.mp4': (1, 2)}  # the label wins
+  # All indices, no classes file: class_000, class_001.
+  (tmp_path / 'itrain.txt').write_text('jump/jump0.mp4 0\nrun/run0.mp4 1\n')
+  idx = layouts.custom(tmp_path / 'vids', str(tmp_path / 'itrain.txt'))
+  assert idx.classes == ['class_000', 'class_001']
+  (tmp_path / 'test2.txt').write_text('jump/jump1.mp4 jump\njump/jump0.mp4 jump\n')
   dup = layouts.custom(tmp_path / 'vids', str(tmp_path / 'train.txt'),
                        str(tmp_path / 'test2.txt'),
                        str(tmp_path / 'classes.txt'))

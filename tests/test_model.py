@@ -2,12 +2,12 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
-from mstsm_jax.config_lib import load_config
-from mstsm_jax.models.mstsm import build_model, total_loss
-from mstsm_jax.summary import analyse
+from mstsm_jax.configs import load_config
+from mstsm_jax.models import task
+from mstsm_jax.models.mstsm import build_model
+from mstsm_jax.models.cost import analyse
 
 # (config, overrides) -> exact parameter count; SPEC §2 and issue 3.
 COUNTS = [
@@ -98,18 +98,49 @@ def test_bn_modes(mode, changed):
     assert backbone == changed
 
 
-def test_total_loss_matches_hand_computation():
-  z1 = jnp.array([[2.0, 0.0, -1.0], [0.5, 0.5, 0.0]])
-  z2 = jnp.array([[0.0, 1.0, 0.0], [1.0, 0.0, 3.0]])
-  y = jnp.array([0, 2])
-  ce = lambda z: -jax.nn.log_softmax(z)[jnp.arange(2), y].mean()
-  total, parts = total_loss(z1, z2, y, tfdem_weight=0.5)
-  np.testing.assert_allclose(total, ce(z1) + 0.5 * ce(z2), rtol=1e-6)
-  np.testing.assert_allclose(parts['loss_tfdem'], ce(z2), rtol=1e-6)
-  smooth, _ = total_loss(z1, None, y, label_smoothing=0.1)
-  want = optax.softmax_cross_entropy(
-      z1, optax.smooth_labels(jax.nn.one_hot(y, 3), 0.1)).mean()
-  np.testing.assert_allclose(smooth, want, rtol=1e-6)
+def test_loss_matches_hand_computation():
+  """The step's loss by hand: log-softmax CE, smoothing eps/K spread,
+  TFDEM weight, and the valid mask (a bad clip counts for nothing)."""
+  z1 = np.array([[2.0, 0.0, -1.0], [0.5, 0.5, 0.0], [9.0, -9.0, 0.0]])
+  z2 = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 3.0], [0.0, 0.0, 9.0]])
+  y = np.array([0, 2, 1])
+  valid = np.array([True, True, False])
+
+  def ce(z, label, eps=0.0):
+    logp = z - np.log(np.exp(z).sum())
+    target = np.full(3, eps / 3)
+    target[label] += 1 - eps
+    return -(target * logp).sum()
+  want_main = (ce(z1[0], 0) + ce(z1[1], 2)) / 2
+  want_aux = (ce(z2[0], 0) + ce(z2[1], 2)) / 2
+  total, parts = task.loss(z1, z2, y, valid=valid, tfdem_weight=0.5)
+  np.testing.assert_allclose(parts['loss_main'], want_main, rtol=1e-6)
+  np.testing.assert_allclose(parts['loss_tfdem'], want_aux, rtol=1e-6)
+  np.testing.assert_allclose(total, want_main + 0.5 * want_aux, rtol=1e-6)
+  smooth, parts = task.loss(z1[:2], None, y[:2], label_smoothing=0.1)
+  assert set(parts) == {'loss_main'}
+  np.testing.assert_allclose(
+      smooth, (ce(z1[0], 0, 0.1) + ce(z1[1], 2, 0.1)) / 2, rtol=1e-6)
+  none, _ = task.loss(z1, None, y, valid=np.zeros(3, bool))
+  assert float(none) == 0.0  # no valid clip: no loss, no NaN
+
+
+def test_scores_fuse_and_views_by_hand():
+  """Video scores: logits averaged over views; with tfdem_fuse the sum of
+  the two softmaxes, then the view average."""
+  main = np.array([[1.0, 0.0], [3.0, 1.0], [0.0, 2.0], [0.0, 0.0]])
+  aux = np.array([[0.0, 1.0], [0.0, 0.0], [2.0, 0.0], [0.0, 4.0]])
+  np.testing.assert_allclose(task.scores(main, aux, views=2),
+                             [[2.0, 0.5], [0.0, 1.0]])
+  sm = lambda z: np.exp(z) / np.exp(z).sum(-1, keepdims=True)
+  fused = sm(main) + sm(aux)
+  np.testing.assert_allclose(task.scores(main, aux, fuse=True, views=2),
+                             [fused[:2].mean(0), fused[2:].mean(0)],
+                             rtol=1e-6)
+  np.testing.assert_allclose(task.scores(main, None, fuse=True), main)
+  np.testing.assert_allclose(
+      task.probabilities(task.scores(main, aux, fuse=True), fuse=True).sum(-1),
+      1.0, rtol=1e-6)
 
 
 def test_bad_model_config():
@@ -136,7 +167,7 @@ def test_full_resnet50_forward_backward_jit():
       (logits, aux), new = model.apply(
           {'params': p, 'batch_stats': batch_stats}, x, train=True,
           mutable=['batch_stats'], rngs={'dropout': jax.random.key(0)})
-      return total_loss(logits, aux, jnp.array([3]))[0], new
+      return task.loss(logits, aux, jnp.array([3]))[0], new
     return jax.value_and_grad(loss_fn, has_aux=True)(params)
 
   (loss, _), grads = loss_and_grad(v['params'], v['batch_stats'])

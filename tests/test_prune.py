@@ -8,8 +8,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mstsm_jax import checkpoint, prune
-from mstsm_jax.config_lib import load_config
+from mstsm_jax.models import pruning as prune
+from mstsm_jax.training import checkpoint
+from mstsm_jax.configs import load_config
 from mstsm_jax.models.mstsm import build_model
 from mstsm_jax.models.resnet import BlockSpec, Bottleneck, batch_norm
 
@@ -137,20 +138,18 @@ def test_cli_resnet50_lands_at_22_4m_and_reloads(tmp_path):
   assert run('-c', code).stdout.split() == ['(1,', '101)', '56']
 
 
-def test_pruned_checkpoint_fine_tunes(tmp_path):
+def test_pruned_checkpoint_fine_tunes(tmp_path, job):
   args = ['--config.model.stage_sizes=(1,1,1,1)', '--config.model.width=8',
           '--config.model.tfdem_width=8', '--config.data.synthetic_size=36',
           '--config.data.resize_short=36', '--config.data.crop_size=32',
           '--config.data.synthetic_videos=60', '--config.train.batch_size=8',
           '--config.eval.batch_size=8', '--config.train.max_steps=2']
-  run('-m', 'mstsm_jax.train', '--config=configs/synthetic.py',
-      f'--workdir={tmp_path}/a', *args)
-  run('-m', 'mstsm_jax.prune', f'--checkpoint={tmp_path}/a',
-      f'--output={tmp_path}/p', '--r_out=4', '--r_in=4')
-  r = run('-m', 'mstsm_jax.train', '--config=configs/synthetic.py',
-          f'--workdir={tmp_path}/b', f'--config.init_from={tmp_path}/p',
-          '--json', *args)
+  job('train', '--config=configs/synthetic.py', f'--workdir={tmp_path}/a',
+      *args)
+  job('prune', f'--checkpoint={tmp_path}/a', f'--output={tmp_path}/p',
+      '--r_out=4', '--r_in=4')
+  r = job('train', '--config=configs/synthetic.py', f'--workdir={tmp_path}/b',
+          f'--config.init_from={tmp_path}/p', '--json', *args)
   assert 'initialised from' in r.stderr
   spec = json.loads((tmp_path / 'b' / 'channel_spec.json').read_text())
   assert spec['blocks'][0][0]['width1'] == 6 and spec['blocks'][0][0]['merge']
-  assert json.loads(r.stdout.strip().splitlines()[-1])['steps'] == 2

@@ -12,25 +12,17 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mstsm_jax import metrics, sharding
-from mstsm_jax.config_lib import load_config
+from mstsm_jax.evaluation import metrics
+from mstsm_jax.training import sharding
+from mstsm_jax.configs import load_config
 from mstsm_jax.data import pipeline
 from mstsm_jax.models.mstsm import build_model
-from mstsm_jax.optimizer import (decay_mask, lr_multipliers, lr_schedule,
+from mstsm_jax.training.optimizer import (decay_mask, lr_multipliers, lr_schedule,
                                  make_optimizer)
-from mstsm_jax.train import train_and_evaluate
-from mstsm_jax.train_step import create_state, jit_steps
+from mstsm_jax.training.trainer import train_and_evaluate
+from mstsm_jax.training.steps import create_state, jit_steps
 
-TINY = {'model.stage_sizes': (1, 1, 1, 1), 'model.width': 8,
-        'model.tfdem_width': 8, 'data.synthetic_size': 36,
-        'data.resize_short': 36, 'data.crop_size': 32,
-        'data.synthetic_videos': 80, 'train.batch_size': 8,
-        'eval.batch_size': 8, 'train.log_every_steps': 2}
-TINY_ARGS = [f'--config.{k}={v}' for k, v in TINY.items()]
-
-
-def tiny_config(variant='mstsm_tfdem', **extra):
-  return load_config(f'configs/synthetic.py:{variant}', {**TINY, **extra})
+from model_dirs import TINY_ARGS, tiny_config
 
 
 def setup(config, devices):
@@ -171,16 +163,20 @@ def test_metrics_against_hand_computation():
   labels = np.array([0, 2, 2, 1])
   r = metrics.classification_metrics(scores, labels, 3)
   assert r['top1'] == pytest.approx(0.5)  # videos 0 and 2
-  k = min(5, 3)
-  assert r['top5'] == 1.0 and k == 3
+  assert r['top5'] == 1.0  # 3 classes: every label is in the top 5
   # per class: 0 -> 1/1, 1 -> 0/1, 2 -> 1/2
   np.testing.assert_allclose(r['per_class'], [1.0, 0.0, 0.5])
   assert r['mean_class_acc'] == pytest.approx(0.5)
   np.testing.assert_array_equal(r['confusion'],
                                 [[1, 0, 0], [1, 0, 0], [0, 1, 1]])
-  top2 = metrics.classification_metrics(np.pad(scores, ((0, 0), (0, 3))),
-                                        labels, 6)
-  assert top2['top5'] == 1.0
+  # 7 classes; labels ranked 1st, 5th, 6th and 1st: top-5 holds 3 of 4.
+  seven = np.array([[7, 6, 5, 4, 3, 2, 1], [7, 6, 5, 4, 3, 2, 1],
+                    [7, 6, 5, 4, 3, 2, 1], [1, 2, 3, 4, 5, 6, 7]], float)
+  r7 = metrics.classification_metrics(seven, np.array([0, 4, 5, 6]), 7)
+  assert r7['top1'] == pytest.approx(0.5)  # videos 0 and 3
+  assert r7['top5'] == pytest.approx(0.75)  # video 1 (5th) too, not 2
+  r7 = metrics.classification_metrics(seven, np.array([0, 4, 5, 0]), 7)
+  assert r7['top1'] == pytest.approx(0.25) and r7['top5'] == 0.5
 
 
 def test_resume_equals_straight_run(tmp_path):
@@ -193,7 +189,7 @@ def test_resume_equals_straight_run(tmp_path):
   train_and_evaluate(first, tmp_path / 'b')
   second = tiny_config(**extra, **{'train.max_steps': 6})
   train_and_evaluate(second, tmp_path / 'b')
-  from mstsm_jax.checkpoint import load_variables
+  from mstsm_jax.training.checkpoint import load_variables
   _, _, va, sa = load_variables(tmp_path / 'a')
   _, _, vb, sb = load_variables(tmp_path / 'b')
   assert sa == sb == 6
@@ -223,7 +219,7 @@ def test_sigterm_saves_a_restorable_checkpoint(tmp_path):
   _, err = proc.communicate(timeout=120)
   assert proc.returncode == 0, seen + err
   assert 'SIGTERM: saved step' in err
-  from mstsm_jax.checkpoint import load_variables
+  from mstsm_jax.training.checkpoint import load_variables
   _, _, variables, step = load_variables(tmp_path)
   assert step > 0 and 'backbone' in variables['params']
 
@@ -258,7 +254,7 @@ def test_two_processes_equal_one_process(tmp_path):
   for p in procs:
     _, err = p.communicate(timeout=300)
     assert p.returncode == 0, err[-2000:]
-  from mstsm_jax.checkpoint import load_variables
+  from mstsm_jax.training.checkpoint import load_variables
   _, _, multi, s1 = load_variables(tmp_path / 'multi')
   _, _, single, s2 = load_variables(tmp_path / 'single')
   assert s1 == s2 == 3

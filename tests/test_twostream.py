@@ -6,10 +6,10 @@ import sys
 import numpy as np
 import pytest
 
-from mstsm_jax import fuse
-from mstsm_jax.config_lib import load_config
+from mstsm_jax.evaluation import fusion as fuse
+from mstsm_jax.configs import load_config
 from mstsm_jax.data import flow, pipeline
-from mstsm_jax.summary import analyse
+from mstsm_jax.models.cost import analyse
 
 import videos
 
@@ -97,24 +97,17 @@ def test_fusion_equals_hand_computation(tmp_path):
     fuse.load_scores([tmp_path / 'rgb.npz', tmp_path / 'other.npz'])
 
 
-def run(*args):
-  r = subprocess.run([sys.executable, '-m', *args], capture_output=True,
-                     text=True)
-  assert r.returncode == 0, r.stderr[-3000:]
-  return r
-
-
-def test_flow_stream_end_to_end(tmp_path):
+def test_flow_stream_end_to_end(tmp_path, job):
   """prepare --flow, RGB model -> flow model (cross-modality init), train,
   evaluate, fuse."""
   for c in range(2):
     for i in range(10):
       videos.write_video(tmp_path / 'raw' / f'c{c}' / f'v{i}.avi', 14,
                          size=(48, 64), seed=10 * c + i)
-  r = run('mstsm_jax.prepare', '--dataset=custom',
+  r = job('prepare', '--dataset=custom',
           f'--manual_dir={tmp_path}/raw', f'--data_dir={tmp_path}/tfds',
           '--flow=farneback', '--test_fraction=0.3', '--workers=2', '--json')
-  assert json.loads(r.stdout.strip().splitlines()[-1])['failed'] == []
+  assert r.json()['failed'] == []
   from mstsm_jax.data.builder import open_prepared
   source, meta = open_prepared(f'{tmp_path}/tfds', 'custom')
   assert meta['flow'] == 'farneback'
@@ -130,14 +123,14 @@ def test_flow_stream_end_to_end(tmp_path):
             '--config.eval.batch_size=8', '--config.train.max_steps=2',
             f'--config.data.data_dir={tmp_path}/tfds',
             '--config.model.num_classes=2']
-  run('mstsm_jax.train', '--config=configs/custom.py', f'--workdir={tmp_path}'
+  job('train', '--config=configs/custom.py', f'--workdir={tmp_path}'
       '/rgb', *common)
-  r = run('mstsm_jax.train', '--config=configs/custom.py',
+  r = job('train', '--config=configs/custom.py',
           f'--workdir={tmp_path}/flow', '--config.data.modality=flow',
           f'--config.init_from={tmp_path}/rgb', *common, '--json')
   assert 'adapted params/backbone/conv1/kernel: (7, 7, 3, 8) -> (7, 7, 10, 8)' \
       in r.stderr
-  from mstsm_jax.checkpoint import load_variables
+  from mstsm_jax.training.checkpoint import load_variables
   _, _, rgb_vars, _ = load_variables(tmp_path / 'rgb')
   k = rgb_vars['params']['backbone']['conv1']['kernel']
   init = np.repeat(k.mean(axis=2, keepdims=True), 10, axis=2)
@@ -145,8 +138,8 @@ def test_flow_stream_end_to_end(tmp_path):
   k2 = flow_vars['params']['backbone']['conv1']['kernel']
   assert k2.shape == init.shape and np.abs(k2 - init).max() < 0.05
   for name in ('rgb', 'flow'):
-    run('mstsm_jax.evaluate', f'--workdir={tmp_path}/{name}')
-  r = run('mstsm_jax.fuse', '--scores',
+    job('evaluate', f'--workdir={tmp_path}/{name}')
+  r = job('fuse', '--scores',
           f'{tmp_path}/rgb/eval/test1_1x1/scores.npz',
           f'{tmp_path}/flow/eval/test1_1x1/scores.npz', '--json')
-  assert 'fused' in json.loads(r.stdout.strip().splitlines()[-1])
+  assert 'fused' in r.json()

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import multiprocessing
 import pathlib
-import sys
 
 import numpy as np
 import tensorflow_datasets as tfds
 import tqdm
 
+from mstsm_jax.console import LOG
 from mstsm_jax.data import video
 from mstsm_jax.data.layouts import Layout
 
@@ -63,9 +63,11 @@ class FramesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   MANUAL_DOWNLOAD_INSTRUCTIONS = 'See README "Data": the official archives.'
 
   def __init__(self, *, layout: Layout | None = None, short_side: int = 256,
-               fps: float = 0.0, workers: int = 1, flow: str = '', **kwargs):
+               fps: float = 0.0, workers: int = 1, flow: str = '',
+               build_args: dict | None = None, **kwargs):
     self.layout, self.short_side, self.fps = layout, short_side, fps
     self.workers, self.flow = workers, flow
+    self.build_args = build_args or {}  # prepare's inputs, for re-runs
     super().__init__(file_format='array_record', **kwargs)
 
   def _info(self):
@@ -82,12 +84,13 @@ class FramesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     layout = self.layout
     jobs = [(i, e.path, self.short_side, self.fps, self.flow)
             for i, e in enumerate(layout.entries) if e.path]
-    failed = [p for p in layout.problems if p['reason'] != 'unlisted']
+    failed = [p for p in layout.problems
+              if p['reason'] not in ('unlisted', 'class dropped')]
     position = {}  # entry index -> record index
     names, labels = [], []
     ctx = multiprocessing.get_context('spawn')
     with ctx.Pool(max(1, self.workers)) as pool, tqdm.tqdm(
-        total=len(jobs), unit='video', file=sys.stderr,
+        total=len(jobs), unit='video', file=LOG,
         desc=f'decoding {self.name}') as bar:
       for i, rec in pool.imap(decode_job, jobs, chunksize=1):
         bar.update()
@@ -111,9 +114,14 @@ class FramesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         'failed': failed,
         'unlisted': [p for p in layout.problems
                      if p['reason'] == 'unlisted'],
+        'dropped': [p for p in layout.problems
+                    if p['reason'] == 'class dropped'],
+        'empty_classes': layout.empty_classes,
+        'dropped_classes': layout.dropped_classes,
         'listed': len(layout.entries),
         'videos': names, 'labels': labels,
         'short_side': self.short_side, 'fps': self.fps, 'flow': self.flow,
+        'build_args': self.build_args,
     })
 
 
@@ -139,7 +147,7 @@ class SyntheticMotions(FramesBuilder, skip_registration=True):
     num_videos, seed, size, num_frames = self.synthetic_args
     splits = {name: [] for name in synthetic.SPLITS}
     names, labels = [], []
-    for i in tqdm.trange(num_videos, unit='video', file=sys.stderr,
+    for i in tqdm.trange(num_videos, unit='video', file=LOG,
                          desc='rendering synthetic_motions'):
       frames, label = synthetic.render(i, seed, size, num_frames)
       splits[synthetic.split_of(i)].append(i)
@@ -154,7 +162,8 @@ class SyntheticMotions(FramesBuilder, skip_registration=True):
     self.info.metadata.update({
         'classes': list(synthetic.CLASSES), 'splits': splits, 'failed': [],
         'unlisted': [], 'listed': num_videos, 'videos': names,
-        'labels': labels, 'short_side': size, 'fps': 0})
+        'labels': labels, 'short_side': size, 'fps': 0,
+        'build_args': self.build_args})
 
 
 BUILDERS = {'ucf101': Ucf101Frames, 'hmdb51': Hmdb51Frames,

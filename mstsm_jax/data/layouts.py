@@ -1,10 +1,12 @@
-"""Reading the official UCF-101 / HMDB51 layouts and custom video lists.
+r"""Reading the official UCF-101 / HMDB51 layouts and custom video lists.
 
 Each reader returns a `Layout`: the classes, one `Entry` per video with its
 role in every split (0 unused, 1 train, 2 test; HMDB51's own convention),
 and the `problems` found in the lists (missing, listed twice, unlisted).
-A missing split file or an unknown class is a ValueError naming the file
-(and line) and the fix.
+A missing split file, an unknown class, or a list line that could be read
+two ways is a UsageError naming the file (and line) and the fix.
+`apply_class_policy` then refuses (or, on request, keeps or drops) classes
+without training videos, so none disappears or appears silently.
 
 Quirks handled: CRLF line endings; UCF-101's `HandstandPushups` class whose
 files are `v_HandStandPushups_*` (paths are matched case-insensitively);
@@ -16,7 +18,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import pathlib
+import re
 import zlib
+
+from mstsm_jax.errors import UsageError
 
 VIDEO_EXTS = ('.avi', '.mp4', '.mkv', '.webm', '.mov', '.mpg', '.mpeg',
               '.m4v', '.flv', '.wmv')
@@ -37,6 +42,10 @@ class Layout:
   entries: list[Entry]
   num_splits: int
   problems: list[dict]  # {'file': ..., 'reason': ...}
+  # Where each class came from, for messages: class -> 'file:line' or path.
+  origin: dict = dataclasses.field(default_factory=dict)
+  empty_classes: list[str] = dataclasses.field(default_factory=list)
+  dropped_classes: list[str] = dataclasses.field(default_factory=list)
 
   def split_names(self) -> list[str]:
     return [f'{r}{k + 1}' for k in range(self.num_splits)
@@ -87,12 +96,12 @@ def find_dir(manual_dir: pathlib.Path, name: str, hint: str) -> pathlib.Path:
   for cand in (manual_dir / name, *manual_dir.glob(f'*/{name}')):
     if cand.is_dir():
       return cand
-  raise FileNotFoundError(f'{name}/ not found under {manual_dir}; {hint}')
+  raise UsageError(f'{name}/ not found under {manual_dir}', hint)
 
 
 def require(path: pathlib.Path, hint: str) -> pathlib.Path:
   if not path.is_file():
-    raise FileNotFoundError(f'missing split file {path}; {hint}')
+    raise UsageError(f'missing split file {path}', hint)
   return path
 
 
@@ -124,8 +133,9 @@ def ucf101(manual_dir: str | os.PathLike) -> Layout:
   for no, text in read_lines(ind):
     idx, _, name = text.partition(' ')
     if not idx.isdigit() or int(idx) != len(classes) + 1 or not name:
-      raise ValueError(f'{ind}:{no}: expected "{len(classes) + 1} ClassName",'
-                       f' got {text!r}')
+      raise UsageError(f'{ind}:{no}: expected "{len(classes) + 1} '
+                       f'ClassName", got {text!r}',
+                       'use the official classInd.txt')
     classes.append(name.strip())
   by_lower = {c.lower(): i for i, c in enumerate(classes)}
   listed: dict[str, Entry] = {}
@@ -138,11 +148,13 @@ def ucf101(manual_dir: str | os.PathLike) -> Layout:
         rel, _, lab = text.partition(' ')
         cls = rel.split('/')[0].lower()
         if '/' not in rel or cls not in by_lower:
-          raise ValueError(f'{path}:{no}: class of {rel!r} is not in {ind}')
+          raise UsageError(f'{path}:{no}: class of {rel!r} is not in {ind}',
+                           'use the official split files')
         label = by_lower[cls]
         if lab and lab.strip() != str(label + 1):
-          raise ValueError(f'{path}:{no}: label {lab.strip()} does not match '
-                           f'{classes[label]} = {label + 1} in {ind}')
+          raise UsageError(f'{path}:{no}: label {lab.strip()} does not '
+                           f'match {classes[label]} = {label + 1} in {ind}',
+                           'use the official split files')
         add_listed(listed, seen, problems, f'{path}:{no}', rel, label,
                    classes[label], k, role, 3)
   return finish(classes, listed, scan_videos(root), root, problems, 3)
@@ -159,7 +171,7 @@ def hmdb51(manual_dir: str | os.PathLike) -> Layout:
   suffix = '_test_split1.txt'
   classes = sorted(p.name[:-len(suffix)] for p in lists.glob(f'*{suffix}'))
   if not classes:
-    raise FileNotFoundError(f'no *{suffix} files in {lists}; {hint}')
+    raise UsageError(f'no *{suffix} files in {lists}', hint)
   listed: dict[str, Entry] = {}
   problems = []
   for label, cls in enumerate(classes):
@@ -169,8 +181,8 @@ def hmdb51(manual_dir: str | os.PathLike) -> Layout:
       for no, text in read_lines(path):
         name, _, role = text.rpartition(' ')
         if role not in ('0', '1', '2') or not name:
-          raise ValueError(f'{path}:{no}: expected "<video>.avi <0|1|2>", '
-                           f'got {text!r}')
+          raise UsageError(f'{path}:{no}: expected "<video>.avi <0|1|2>", '
+                           f'got {text!r}', 'use the official split files')
         add_listed(listed, seen, problems, f'{path}:{no}',
                    f'{cls}/{name.strip()}', label, cls, k, int(role), 3)
   videos = {k: v for k, v in scan_videos(root).items()
@@ -178,14 +190,35 @@ def hmdb51(manual_dir: str | os.PathLike) -> Layout:
   return finish(classes, listed, videos, root, problems, 3)
 
 
+INDEX = re.compile(r'[+-]?\d+')
+NUMBER = re.compile(r'[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?')
+
+
 def parse_list(path: pathlib.Path):
-  """TSM-style "relative/path.mp4 label" lines; label an index or a name."""
+  """Video list lines "relative/path.mp4 label" (label a class index or a
+  class name; absent: the first folder is the class). A path with spaces
+  needs a tab before the label. Returns [(line, path, label, kind)] with
+  kind 'index' | 'name' | 'folder'; a line that could be read two ways is
+  a UsageError."""
   rows = []
   for no, text in read_lines(path):
-    rel, _, lab = text.rpartition(' ')
-    if not rel:
-      rel, lab = text, ''
-    rows.append((no, rel.strip(), lab.strip()))
+    fields = ([f.strip() for f in text.split('\t') if f.strip()]
+              if '\t' in text else text.split())
+    if len(fields) > 2:
+      raise UsageError(
+          f'{path}:{no}: {len(fields)} fields in {text!r}; a list line is '
+          '"relative/path label"',
+          'separate the label with a tab if the path has spaces; TSM frame '
+          'lists ("dir num_frames label") are not video lists')
+    rel, lab = (fields + [''])[:2]
+    kind = 'folder' if not lab else 'name'
+    if NUMBER.fullmatch(lab):
+      if not INDEX.fullmatch(lab) or int(lab) < 0:
+        raise UsageError(f'{path}:{no}: label {lab!r} is not a class index '
+                         '(0, 1, ...)', 'labels are 0-based class indices '
+                         'or class names')
+      kind = 'index'
+    rows.append((no, rel, lab, kind))
   return rows
 
 
@@ -195,56 +228,32 @@ def custom(manual_dir: str | os.PathLike, train_list: str = '',
   """Your videos: a folder per class, or TSM-style list files.
 
   With `train_list`/`test_list` ("relative/path.mp4 label", paths relative
-  to manual_dir, label an index or a class name; without a label the first
-  folder is the class) those define split 1. Without lists every video under
-  a class folder is used and a stable hash of its name puts `test_fraction`
-  of each class in test1. `classes_file`: one class name per line (index
-  order); otherwise the sorted class folders or names found in the lists.
+  to manual_dir; the labels of all lines are class indices, or all class
+  names, or absent: then the first folder is the class) those define split
+  1. Without lists every folder of manual_dir is a class (an empty one
+  too) and a stable hash of a video's name puts `test_fraction` of each
+  class in test1. `classes_file`: one class name per line (index order);
+  otherwise the sorted class folders or names, or `class_000`... for
+  indices.
   """
   root = pathlib.Path(manual_dir)
   if not root.is_dir():
-    raise FileNotFoundError(f'manual_dir {root} does not exist')
-  classes = ([t for _, t in read_lines(pathlib.Path(classes_file))]
-             if classes_file else None)
+    raise UsageError(f'manual_dir {root} does not exist',
+                     'pass the folder that holds your videos')
+  classes = None
+  if classes_file:
+    require(pathlib.Path(classes_file), 'pass a file with one class name '
+            'per line')
+    classes = [t for _, t in read_lines(pathlib.Path(classes_file))]
   videos = scan_videos(root)
-  listed: dict[str, Entry] = {}
-  problems = []
   if train_list or test_list:
-    rows = []
-    for role, lst in ((1, train_list), (2, test_list)):
-      if lst:
-        path = pathlib.Path(lst)
-        if not path.is_file():
-          raise FileNotFoundError(f'missing split file {path}')
-        rows += [(role, path, *r) for r in parse_list(path)]
-    if classes is None:
-      names = {lab if lab and not lab.isdigit() else rel.split('/')[0]
-               for _, _, _, rel, lab in rows}
-      if all(lab.isdigit() for *_, lab in rows):
-        n = max(int(lab) for *_, lab in rows) + 1
-        names = {f'class_{i:03d}' for i in range(n)}
-      classes = sorted(names)
-    seen = set()  # one split: a video in both lists is listed twice
-    for role, path, no, rel, lab in rows:
-      if lab.isdigit():
-        label = int(lab)
-        if label >= len(classes):
-          raise ValueError(f'{path}:{no}: label {label} >= {len(classes)} '
-                           'classes; pass --classes_file')
-      else:
-        name = lab or rel.split('/')[0]
-        if name not in classes:
-          raise ValueError(f'{path}:{no}: class {name!r} is not one of '
-                           f'{len(classes)} classes')
-        label = classes.index(name)
-      add_listed(listed, seen, problems, f'{path}:{no}', rel, label,
-                 classes[label], 0, role, 1)
-    return finish(classes, listed, videos, root, problems, 1)
-  folders = sorted({k.split('/')[0] for k in videos if '/' in k})
-  by_lower = {c.lower(): c for c in sorted(p.name for p in root.iterdir()
-                                           if p.is_dir())}
-  classes = classes or [by_lower[f] for f in folders]
+    return _from_lists(root, videos, train_list, test_list, classes,
+                       classes_file)
+  folders = sorted(p.name for p in root.iterdir()
+                   if p.is_dir() and not p.name.startswith('.'))
+  classes = classes or folders
   index = {c.lower(): i for i, c in enumerate(classes)}
+  listed: dict[str, Entry] = {}
   for key, p in sorted(videos.items()):
     cls = key.split('/')[0]
     if '/' not in key or cls not in index:
@@ -253,4 +262,116 @@ def custom(manual_dir: str | os.PathLike, train_list: str = '',
     test = zlib.crc32(rel.encode()) % 1000 < test_fraction * 1000
     listed[key] = Entry('', rel, index[cls], classes[index[cls]],
                         [2 if test else 1])
-  return finish(classes, listed, videos, root, problems, 1)
+  layout = finish(classes, listed, videos, root, [], 1)
+  layout.origin = {c: f'{root / c}/' for c in classes}
+  return layout
+
+
+def _from_lists(root, videos, train_list, test_list, classes,
+                classes_file) -> Layout:
+  rows = []
+  for role, lst in ((1, train_list), (2, test_list)):
+    if lst:
+      path = pathlib.Path(lst)
+      require(path, 'pass an existing list file')
+      rows += [(role, path, *r) for r in parse_list(path)]
+  kinds = {}
+  for role, path, no, rel, lab, kind in rows:
+    kinds.setdefault('index' if kind == 'index' else 'name',
+                     (path, no, lab))
+  if len(kinds) > 1:
+    (p1, n1, l1), (p2, n2, l2) = kinds['index'], kinds['name']
+    raise UsageError(
+        f'{p2}:{n2}: label {l2 or "(none: the folder)"!r} is a class name '
+        f'but {p1}:{n1} uses the index {l1}; a list uses class indices or '
+        'class names, not both',
+        'write every label the same way')
+  if classes is None:
+    if 'index' in kinds:
+      n = max(int(lab) for *_, lab, _ in rows) + 1
+      classes = [f'class_{i:03d}' for i in range(n)]
+    else:
+      classes = sorted({lab or rel.split('/')[0]
+                        for _, _, _, rel, lab, _ in rows})
+  listed: dict[str, Entry] = {}
+  problems = []
+  origin = {}
+  seen = set()  # one split: a video in both lists is listed twice
+  for role, path, no, rel, lab, kind in rows:
+    if kind == 'index':
+      label = int(lab)
+      if label >= len(classes):
+        raise UsageError(f'{path}:{no}: label {label} is not an index into '
+                         f'the {len(classes)} classes of {classes_file}',
+                         'labels are 0-based indices into that file')
+    else:
+      name = lab or rel.split('/')[0]
+      if name not in classes:
+        raise UsageError(f'{path}:{no}: class {name!r} is not one of the '
+                         f'{len(classes)} classes of {classes_file}',
+                         'add it to that file or fix the label')
+      label = classes.index(name)
+    origin.setdefault(classes[label], f'{path}:{no}')
+    add_listed(listed, seen, problems, f'{path}:{no}', rel, label,
+               classes[label], 0, role, 1)
+  layout = finish(classes, listed, videos, root, problems, 1)
+  layout.origin = origin
+  layout.origin['--'] = ', '.join(str(x) for x in (train_list, test_list)
+                                  if x)
+  return layout
+
+
+POLICIES = ('error', 'keep', 'drop')
+
+
+def apply_class_policy(layout: Layout, policy: str = 'error',
+                       classes_file: str = '') -> Layout:
+  """Classes with no training video in split 1 (an empty class folder, a
+  label that skips indices, a class only in the test list): 'error' raises
+  a UsageError naming them; 'keep' keeps them (named in the report);
+  'drop' removes them and renumbers the rest (their test videos are
+  reported as dropped)."""
+  if policy not in POLICIES:
+    raise UsageError(f'--empty_classes={policy}',
+                     f'valid: {", ".join(POLICIES)}')
+  trained = {e.label for e in layout.entries if 1 in e.roles}
+  if not any(1 in e.roles for e in layout.entries):
+    return layout  # no training split given (a test-only list)
+  empty = [c for i, c in enumerate(layout.classes) if i not in trained]
+  if not empty:
+    return layout
+  if policy == 'error':
+    # Name the line that made the class: its own (a test-only class, a
+    # folder) or, for a skipped index, the first line with a higher one.
+    first = layout.classes.index(empty[0])
+    where = next((layout.origin[c] for c in layout.classes[first:]
+                  if c in layout.origin), layout.origin.get('--', ''))
+    lists = '--' in layout.origin
+    fixes = ['add videos' if not lists else 'give every class training '
+             'videos']
+    if lists and not classes_file and empty[0].startswith('class_'):
+      fixes.append('number classes 0..N-1 without gaps or pass '
+                   '--classes_file to name them')
+    raise UsageError(
+        f'{where}: {len(empty)} of {len(layout.classes)} classes have no '
+        f'training videos: {", ".join(empty[:8])}'
+        + (' ...' if len(empty) > 8 else ''),
+        '; '.join(fixes) + ', or pass --empty_classes=keep (or drop) to '
+        'accept them')
+  if policy == 'keep':
+    layout.empty_classes = empty
+    return layout
+  drop = set(empty)
+  keep = [c for c in layout.classes if c not in drop]
+  new = {c: i for i, c in enumerate(keep)}
+  entries = []
+  for e in layout.entries:
+    if e.class_name in drop:
+      layout.problems.append({'file': e.path or e.name,
+                              'reason': 'class dropped'})
+      continue
+    e.label = new[e.class_name]
+    entries.append(e)
+  layout.classes, layout.entries = keep, entries
+  layout.dropped_classes = empty
+  return layout

@@ -1,4 +1,4 @@
-"""The grain input pipeline: random-access sources -> uint8 clip batches.
+r"""The grain input pipeline: random-access sources -> uint8 clip batches.
 
 Sources are `tfds` data sources of prepared datasets (one split = an index
 list into the stored videos) or the in-memory synthetic motions. Elements:
@@ -20,11 +20,11 @@ import dataclasses
 import logging
 
 import grain
-import jax.numpy as jnp
 import numpy as np
 
 from mstsm_jax.data import flow, sampling, synthetic, transforms
 from mstsm_jax.data.video import decode_jpeg
+from mstsm_jax.models.task import in_channels
 
 
 class SplitSource:
@@ -100,20 +100,6 @@ def load_flow(record, starts: np.ndarray, stack: int) -> np.ndarray:
   out = out.reshape(*idx.shape, *out.shape[1:])  # [..., stack, H, W, 2]
   out = np.moveaxis(out, -4, -2)  # [..., H, W, stack, 2]
   return out.reshape(*out.shape[:-2], 2 * stack)
-
-
-def in_channels(data_cfg) -> int:
-  """Input channels: 3 (RGB) or 2 x flow_stack (flow)."""
-  if data_cfg.modality not in ('rgb', 'flow'):
-    raise ValueError(f'data.modality={data_cfg.modality!r}; valid: rgb, flow')
-  return 3 if data_cfg.modality == 'rgb' else 2 * data_cfg.flow_stack
-
-
-def norm_stats(data_cfg):
-  """(mean, std) in [0, 1] units for the modality."""
-  if data_cfg.modality == 'flow':
-    return data_cfg.flow_mean, data_cfg.flow_std
-  return tuple(data_cfg.mean), tuple(data_cfg.std)
 
 
 class ClipTransform:
@@ -240,10 +226,3 @@ def iter_dataset(ds: grain.MapDataset, data_cfg) -> grain.IterDataset:
         num_workers=data_cfg.workers,
         per_worker_buffer_size=data_cfg.prefetch))
   return it
-
-
-def normalize(clips, mean, std, dtype=jnp.float32):
-  """uint8 clips -> (x / 255 - mean) / std in `dtype`, on the device."""
-  mean = jnp.asarray(mean, jnp.float32) * 255
-  inv = 1 / (jnp.asarray(std, jnp.float32) * 255)
-  return ((clips.astype(jnp.float32) - mean) * inv).astype(dtype)

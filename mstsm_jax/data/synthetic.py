@@ -111,10 +111,10 @@ class SyntheticSource:
 
 
 def build(data_dir: str, num_videos: int = 600, seed: int = 0,
-          size: int = 64, num_frames: int = 16):
+          size: int = 64, num_frames: int = 16, build_args=None):
   """Writes the synthetic videos as a prepared tfds dataset (JPEG frames)."""
   from mstsm_jax.data import builder  # tfds only when building
-  b = builder.make_builder('synthetic', data_dir)
+  b = builder.make_builder('synthetic', data_dir, build_args=build_args)
   b.synthetic_args = (num_videos, seed, size, num_frames)
   b.download_and_prepare(download_config=builder.tfds.download.DownloadConfig(
       try_download_gcs=False))

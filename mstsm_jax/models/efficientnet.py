@@ -68,6 +68,26 @@ class MBConv(nn.Module):
     return y + x
 
 
+def param_role(names: tuple[str, ...]) -> str:
+  """Role of an EfficientNet-B0 variable (names under 'backbone'):
+  stem_conv, stem_norm, shifted_conv (the expansion conv of a residual
+  block, which sees the temporal module's output), norm or conv."""
+  layer = names[-2] if len(names) > 2 else names[0]
+  if names[0].startswith('stem_'):
+    return 'stem_conv' if layer == 'stem_conv' else 'stem_norm'
+  if layer.endswith('_bn'):
+    return 'norm'
+  residual = names[0].startswith('features_') and names[0].split('_')[2] != '0'
+  return 'shifted_conv' if layer == 'expand_conv' and residual else 'conv'
+
+
+def stage_of(names: tuple[str, ...]) -> str:
+  """('features_3_1', ...) -> 'features_3'; head_* -> 'features_8'."""
+  if names[0].startswith('features_'):
+    return '_'.join(names[0].split('_')[:2])
+  return 'features_8' if names[0].startswith('head_') else 'stem'
+
+
 class EfficientNetB0(nn.Module):
   """Backbone: `[N*T, H, W, 3]` -> (`[N*T, 1280]`, {tap: features}).
 

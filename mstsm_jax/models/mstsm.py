@@ -1,18 +1,22 @@
 """MSTSM-TFDEM recognizer: backbone + segment consensus + TFDEM (Figure 2).
 
+`create_model('mstsm_tfdem', num_classes=101)` builds one without a config;
 `build_model(config.model)` is the one place a config becomes a module; the
 pruned widths come in as a `ChannelSpec` (saved beside pruned checkpoints).
+The model also owns its parameter rules: `param_role(path)` says which
+variables are classifier heads, the stem, the shifted convs and the
+normalisation layers, for checkpoint merging, the optimizer, convert,
+prune and summary.
 """
 from __future__ import annotations
 
 from typing import Any
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 import ml_collections
-import optax
 
+from mstsm_jax.models import efficientnet, resnet
 from mstsm_jax.models.efficientnet import EfficientNetB0
 from mstsm_jax.models.resnet import ChannelSpec, ResNet, batch_norm
 from mstsm_jax.models.tfdem import TFDEM
@@ -53,6 +57,15 @@ class MSTSMNet(nn.Module):
   @property
   def channels(self) -> ChannelSpec | None:
     return getattr(self.backbone, 'channels', None)
+
+  @property
+  def backbone_name(self) -> str:
+    return ('efficientnet_b0' if isinstance(self.backbone, EfficientNetB0)
+            else 'resnet50')
+
+  def param_role(self, path) -> str:
+    """See the module-level `param_role`."""
+    return param_role(path, self.backbone_name)
 
   @nn.compact
   def __call__(self, clips, train: bool = False):
@@ -117,18 +130,58 @@ def build_model(cfg: ml_collections.ConfigDict,
                   cfg.bn_momentum, dtype)
 
 
-def total_loss(logits, tfdem_logits, labels, tfdem_weight: float = 1.0,
-               label_smoothing: float = 0.0):
-  """L_total = CE(main) + tfdem_weight * CE(TFDEM) (paper eq. 2-4).
+# The classifier heads (module paths under 'params'): re-initialised when a
+# checkpoint has another class count, the new-classifier lr multiplier.
+CLASSIFIERS = (('fc',), ('tfdem', 'fc'))
+ROLES = ('classifier', 'tfdem', 'stem_conv', 'stem_norm', 'shifted_conv',
+         'norm', 'conv')
 
-  Returns (total, {'loss_main', 'loss_tfdem'}), means over the batch.
+
+def param_role(path, backbone: str = 'resnet50') -> str:
+  """The role of a variable, by its path with or without the collection
+  ('params/backbone/layer1_0/conv1/kernel' or a tuple of names):
+  classifier (a head's Dense), tfdem (the rest of the new branch), or the
+  backbone's stem_conv, stem_norm, shifted_conv, norm, conv."""
+  names = tuple(path.split('/')) if isinstance(path, str) else tuple(path)
+  if names[0] in ('params', 'batch_stats'):
+    names = names[1:]
+  if any(names[:len(c)] == c for c in CLASSIFIERS):
+    return 'classifier'
+  if names[0] == 'tfdem':
+    return 'tfdem'
+  if names[0] != 'backbone':
+    raise ValueError(f'unknown variable {"/".join(names)}')
+  rules = efficientnet if backbone == 'efficientnet_b0' else resnet
+  return rules.param_role(names[1:])
+
+
+def stage_of(path, backbone: str = 'resnet50') -> str:
+  """Summary stage of a variable or module path: the backbone's stages
+  (stem, layer1-4 | features_1-8), head (the classifier), tfdem."""
+  names = tuple(path)
+  if names[0] == 'backbone':
+    rules = efficientnet if backbone == 'efficientnet_b0' else resnet
+    return rules.stage_of(names[1:])
+  return {'fc': 'head'}.get(names[0], names[0])
+
+
+def create_model(variant: str = 'mstsm_tfdem', *, num_classes: int,
+                 backbone: str = 'resnet50', dtype: str = 'float32',
+                 channels: ChannelSpec | None = None,
+                 **model_fields) -> MSTSMNet:
+  """The Flax module of a paper variant, without a config file.
+
+  `create_model('mstsm_tfdem', num_classes=101)`; any `config.model` field
+  (`r_two=1/8`, `num_segments=16`, `stage_sizes=(1, 1, 1, 1)`, ...) is a
+  keyword. Call it on normalised clips `[N, T, H, W, 3]`: it returns
+  (logits, TFDEM logits or None), both `[N, num_classes]`.
   """
-  def ce(z):
-    target = optax.smooth_labels(jax.nn.one_hot(labels, z.shape[-1]),
-                                 label_smoothing)
-    return optax.softmax_cross_entropy(z, target).mean()
-  main = ce(logits)
-  if tfdem_logits is None:
-    return main, {'loss_main': main}
-  aux = ce(tfdem_logits)
-  return main + tfdem_weight * aux, {'loss_main': main, 'loss_tfdem': aux}
+  from mstsm_jax.configs import base_config
+  cfg = base_config('custom', num_classes, variant).model
+  cfg.backbone, cfg.dtype = backbone, dtype
+  for k, v in model_fields.items():
+    if k not in cfg:
+      raise ValueError(f'create_model: no model field {k!r}; fields: '
+                       f'{", ".join(cfg.keys())}')
+    setattr(cfg, k, v)
+  return build_model(cfg, channels)

@@ -143,6 +143,23 @@ def batch_norm(use_running_average: bool, momentum: float, dtype):
                            param_dtype=jnp.float32)
 
 
+def param_role(names: tuple[str, ...]) -> str:
+  """Role of a ResNet variable (names under 'backbone', e.g. ('layer1_0',
+  'conv1', 'kernel')): stem_conv, stem_norm, shifted_conv (the conv that
+  sees the temporal module's output), norm or conv."""
+  if names[0] in ('conv1', 'bn1'):
+    return {'conv1': 'stem_conv', 'bn1': 'stem_norm'}[names[0]]
+  layer = names[1]
+  if layer == 'conv1':
+    return 'shifted_conv'
+  return 'norm' if layer in ('bn1', 'bn2', 'bn3', 'downsample_bn') else 'conv'
+
+
+def stage_of(names: tuple[str, ...]) -> str:
+  """('layer2_0', ...) -> 'layer2'; the stem's -> 'stem'."""
+  return names[0].split('_')[0] if names[0].startswith('layer') else 'stem'
+
+
 class ResNet(nn.Module):
   """Backbone: stem, four stages; returns pooled features and the taps.
 

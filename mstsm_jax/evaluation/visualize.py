@@ -12,6 +12,7 @@ import jax
 import numpy as np
 
 from mstsm_jax.data import pipeline
+from mstsm_jax.models import task
 
 
 def tfdem_maps(model, variables, clip: np.ndarray, data_cfg, path,
@@ -23,7 +24,7 @@ def tfdem_maps(model, variables, clip: np.ndarray, data_cfg, path,
   import matplotlib
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt
-  x = pipeline.normalize(clip[None], *pipeline.norm_stats(data_cfg))
+  x = task.normalize(clip[None], *task.norm_stats(data_cfg))
   _, inter = jax.jit(lambda v, a: model.apply(
       v, a, train=False, mutable=['intermediates']))(variables, x)
   feats = np.abs(np.asarray(inter['intermediates']['tfdem']['features'][0],

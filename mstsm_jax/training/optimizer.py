@@ -27,9 +27,6 @@ def lr_schedule(cfg, steps_per_epoch: int) -> optax.Schedule:
       [optax.linear_schedule(cfg.lr / warm, cfg.lr, warm), decay], [warm])
 
 
-STEM_BN = ('bn1', 'stem_bn')  # ResNet, EfficientNet
-
-
 def path_names(path) -> tuple[str, ...]:
   return tuple(getattr(p, 'key', str(p)) for p in path)
 
@@ -41,19 +38,23 @@ def decay_mask(params):
 
 
 def lr_multipliers(params, *, bn_mode: str, fc_lr_mult: float = 1.0,
-                   bias_lr_mult: float = 1.0):
-  """Per-leaf lr scale: 0 for frozen BN affine parameters of the backbone
-  (all under 'frozen', all but the stem's first BN under 'partial')."""
+                   bias_lr_mult: float = 1.0, backbone: str = 'resnet50'):
+  """Per-leaf lr scale from the model's parameter roles: 0 for frozen
+  backbone normalisation (all under 'frozen', all but the stem's under
+  'partial'), `fc_lr_mult` for the classifier heads, `bias_lr_mult` for
+  conv and dense biases."""
+  from mstsm_jax.models.mstsm import param_role
+
   def mult(path, _):
     names = path_names(path)
-    layer, leaf = names[-2], names[-1]
-    is_bn = 'bn' in layer and leaf in ('scale', 'bias')
-    if is_bn and names[0] == 'backbone' and (
-        bn_mode == 'frozen' or
-        (bn_mode == 'partial' and names[1] not in STEM_BN)):
-      return 0.0
-    m = fc_lr_mult if names[0] == 'fc' else 1.0
-    return m * (bias_lr_mult if leaf == 'bias' and not is_bn else 1.0)
+    role = param_role(names, backbone)
+    if role == 'norm' or (role == 'stem_norm' and bn_mode == 'frozen'):
+      # TFDEM's BNs are 'tfdem': a new branch always learns.
+      return 0.0 if bn_mode in ('frozen', 'partial') else 1.0
+    is_norm = role in ('norm', 'stem_norm') or (
+        role == 'tfdem' and names[-2].startswith('bn'))
+    m = fc_lr_mult if role == 'classifier' else 1.0
+    return m * (bias_lr_mult if names[-1] == 'bias' and not is_norm else 1.0)
   return jax.tree_util.tree_map_with_path(mult, params)
 
 
@@ -76,7 +77,8 @@ def make_optimizer(train_cfg, model_cfg, params, steps_per_epoch: int):
   parts.append(optax.sgd(schedule, momentum=train_cfg.momentum or None))
   mults = lr_multipliers(params, bn_mode=model_cfg.bn_mode,
                          fc_lr_mult=train_cfg.fc_lr_mult,
-                         bias_lr_mult=train_cfg.bias_lr_mult)
+                         bias_lr_mult=train_cfg.bias_lr_mult,
+                         backbone=model_cfg.backbone)
   if any(m != 1.0 for m in jax.tree.leaves(mults)):
     parts.append(scale_by_tree(jax.tree.map(jnp.float32, mults)))
   return optax.chain(*parts), schedule

@@ -1,9 +1,12 @@
-"""Shared config defaults and the paper's model variants (Tables 1-3).
+"""Configs: the paper's recipe, its model variants (Tables 1-3), loading.
 
-Config files in `configs/` call `base_config(dataset, variant)` and override a
-few fields. A variant names a paper row; every field stays overridable from
-the command line (`--config.model.r_two=0.125`). Configs are locked, so a
-misspelled key is an error.
+The dataset configs live in this package (`ucf101`, `hmdb51`, `custom`,
+`synthetic`), so they load from any directory and after a plain
+`pip install`; the repository's `configs/*.py` are thin entry points to them.
+Each calls `base_config(dataset, num_classes, variant)` and overrides a few
+fields. A variant names a paper row; every field stays overridable
+(`--config.model.r_two=0.125`, or `get_config('ucf101', **{'model.r_two':
+0.125})`). Configs are locked, so a misspelled key is an error.
 """
 from __future__ import annotations
 
@@ -39,6 +42,7 @@ def base_config(dataset: str, num_classes: int,
   c.variant = variant
   c.seed = 0
   c.init_from = ''  # checkpoint dir (convert/train/prune output) to start from
+  c.init_partial = False  # init_from may leave backbone tensors at init
 
   c.model = m = ml_collections.ConfigDict()
   m.backbone = 'resnet50'  # resnet50 | efficientnet_b0
@@ -113,17 +117,37 @@ def base_config(dataset: str, num_classes: int,
 
 
 def load_config(spec: str, overrides: dict | None = None):
-  """Loads 'configs/X.py[:variant]' as the --config flag does (for tests and
-  scripts); `overrides` is a flat {'model.r_two': 0.125} dict."""
+  """Loads 'path/to/config.py[:variant]' (or a packaged 'ucf101[:variant]')
+  as the --config flag does; `overrides` is a flat {'model.r_two': 0.125}
+  dict. Returns a new, locked ConfigDict."""
   import importlib.util
   import pathlib
   path, _, arg = spec.partition(':')
-  if not pathlib.Path(path).is_file():
-    raise FileNotFoundError(f'config file {path} not found')
-  mod_spec = importlib.util.spec_from_file_location('_mstsm_config', path)
+  file = pathlib.Path(path).expanduser()
+  if not file.is_file():
+    name = file.name if file.name.endswith('.py') else f'{file.name}.py'
+    file = pathlib.Path(__file__).parent / name
+    if not file.is_file() or name.startswith('_'):
+      known = sorted(p.stem for p in file.parent.glob('[!_]*.py'))
+      raise FileNotFoundError(f'config file {path} not found; packaged '
+                              f'configs: {", ".join(known)}')
+  mod_spec = importlib.util.spec_from_file_location('_mstsm_config', file)
   module = importlib.util.module_from_spec(mod_spec)
   mod_spec.loader.exec_module(module)
   config = module.get_config(arg) if arg else module.get_config()
   if overrides:
-    config.update_from_flattened_dict(overrides)
+    config.update_from_flattened_dict(dict(overrides))
   return config
+
+
+def get_config(name: str = 'synthetic', **overrides):
+  """`get_config('ucf101:mstsm_tfdem', **{'model.r_two': 0.125})`: a
+  packaged config (or a config file path) with flat or nested overrides
+  (`model={'r_two': 0.125}`)."""
+  flat = {}
+  for key, value in overrides.items():
+    if isinstance(value, dict):
+      flat.update({f'{key}.{k}': v for k, v in value.items()})
+    else:
+      flat[key] = value
+  return load_config(name, flat)

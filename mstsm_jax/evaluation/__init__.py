@@ -1,0 +1,1 @@
+"""Evaluation: video metrics, the multi-view evaluator, PNGs, fusion."""

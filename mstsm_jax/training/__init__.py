@@ -1,0 +1,1 @@
+"""Training: jitted steps, optimizer, sharding, checkpoints, the loop."""

@@ -1,0 +1,162 @@
+"""A run directory that is never silently clobbered.
+
+- `lock(workdir)`: one live run per workdir. An advisory `flock` on
+  `WORKDIR/.lock`, taken by process 0 and shared with every process of a
+  multi-host run; the kernel drops it when the holder dies (even `kill -9`),
+  so a crashed run never leaves it stuck.
+- `check_resume(workdir, config)`: a restart must use the saved config;
+  only the fields in `RESUMABLE` (how long to train, how often to log and
+  save, evaluation, input workers, where the data lives) may change.
+- `write_json(path, obj)`: written whole or not at all (temp file + rename).
+"""
+from __future__ import annotations
+
+import datetime
+import fcntl
+import json
+import os
+import pathlib
+import socket
+import tempfile
+
+from mstsm_jax.errors import UsageError
+
+# Config fields a resumed run may change: they do not change what the saved
+# parameters and optimizer state mean.
+RESUMABLE = ('init_from', 'init_partial', 'train.max_steps', 'train.epochs',
+             'train.log_every_steps', 'train.checkpoint_every_steps',
+             'train.keep_checkpoints', 'train.eval_every_epochs',
+             'data.workers', 'data.prefetch', 'data.data_dir', 'eval.')
+
+
+def write_json(path, obj) -> None:
+  """Atomically replaces `path` with `obj` as JSON."""
+  path = pathlib.Path(path)
+  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.')
+  try:
+    with os.fdopen(fd, 'w') as f:
+      f.write(obj if isinstance(obj, str) else json.dumps(obj, indent=1))
+    os.replace(tmp, path)
+  except BaseException:
+    pathlib.Path(tmp).unlink(missing_ok=True)
+    raise
+
+
+def check_writable(directory, what: str = 'workdir') -> pathlib.Path:
+  """Creates `directory` if needed and proves it is writable, or raises a
+  one-line UsageError (before any long work starts)."""
+  d = pathlib.Path(directory).absolute()
+  try:
+    d.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=d):
+      pass
+  except OSError as e:
+    raise UsageError(f'{what} {d} is not writable ({e.strerror})',
+                     f'choose another {what} or fix its permissions') from e
+  return d
+
+
+class Lock:
+  """The held lock of a workdir; `release()` (or process exit) frees it."""
+
+  def __init__(self, fd: int | None):
+    self.fd = fd
+
+  def release(self) -> None:
+    if self.fd is not None:
+      fcntl.flock(self.fd, fcntl.LOCK_UN)
+      os.close(self.fd)
+      self.fd = None
+
+
+def _try_lock(workdir: pathlib.Path) -> tuple[int | None, str]:
+  path = workdir / '.lock'
+  fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+  try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  except BlockingIOError:
+    holder = os.pread(fd, 4096, 0).decode(errors='replace').strip()
+    os.close(fd)
+    return None, holder or 'another process'
+  info = (f'pid {os.getpid()} on {socket.gethostname()}, started '
+          f'{datetime.datetime.now().isoformat(timespec="seconds")}')
+  os.ftruncate(fd, 0)
+  os.pwrite(fd, info.encode(), 0)
+  return fd, ''
+
+
+def lock(workdir) -> Lock:
+  """Takes the workdir's lock for this run, or raises UsageError.
+
+  Multi-host: process 0 takes it and every process learns the outcome, so
+  all of a refused run stop together.
+  """
+  import jax
+  workdir = pathlib.Path(workdir).absolute()
+  fd, holder = (None, '')
+  if jax.process_index() == 0:
+    fd, holder = _try_lock(workdir)
+  ok = fd is not None
+  if jax.process_count() > 1:
+    import numpy as np
+    from jax.experimental import multihost_utils
+    ok = bool(multihost_utils.broadcast_one_to_all(np.int32(ok)))
+  if not ok:
+    raise UsageError(
+        f'{workdir} is in use by a live run ({holder or "on process 0"})',
+        'wait for it to finish, stop it, or pass another --workdir')
+  return Lock(fd)
+
+
+def flatten(config) -> dict:
+  """{'model.r_two': 0.0625, ...} with JSON-normalised values."""
+  obj = config if isinstance(config, dict) else json.loads(
+      config.to_json_best_effort())
+  out = {}
+
+  def walk(d, prefix):
+    for k, v in d.items():
+      if isinstance(v, dict):
+        walk(v, f'{prefix}{k}.')
+      else:
+        out[f'{prefix}{k}'] = v
+  walk(obj, '')
+  return out
+
+
+def config_differences(saved: dict, config) -> list[str]:
+  """'field: saved -> now' for every field that may not change on resume."""
+  a, b = flatten(saved), flatten(config)
+  diffs = []
+  for key in sorted(set(a) | set(b)):
+    if any(key == r or (r.endswith('.') and key.startswith(r))
+           for r in RESUMABLE):
+      continue
+    if a.get(key, '<absent>') != b.get(key, '<absent>'):
+      diffs.append(f'{key}: {a.get(key, "<absent>")!r} -> '
+                   f'{b.get(key, "<absent>")!r}')
+  return diffs
+
+
+def check_resume(workdir, config) -> bool:
+  """True when `workdir` holds a saved config (a restart); raises
+  UsageError naming the fields that differ from it."""
+  path = pathlib.Path(workdir) / 'config.json'
+  if not path.is_file():
+    return False
+  try:
+    saved = json.loads(path.read_text())
+  except ValueError as e:
+    raise UsageError(f'{path} is not valid JSON ({e})',
+                     'restore it from a backup or use a new --workdir') from e
+  diffs = config_differences(saved, config)
+  if diffs:
+    shown = '; '.join(diffs[:6]) + (f'; and {len(diffs) - 6} more'
+                                     if len(diffs) > 6 else '')
+    raise UsageError(
+        f'{workdir} holds a run with another config ({len(diffs)} '
+        f'field{"s" if len(diffs) > 1 else ""} differ: {shown})',
+        'resume with the same config (only how long to train, logging, '
+        'checkpointing, evaluation and data location may change) or pass a '
+        'new --workdir')
+  return True

@@ -1,0 +1,65 @@
+"""Small model directories and PyTorch-style state dicts for the tests."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import traverse_util
+
+from mstsm_jax.configs import load_config
+from mstsm_jax.models.mstsm import build_model
+from mstsm_jax.training import checkpoint
+
+TINY = {'model.stage_sizes': (1, 1, 1, 1), 'model.width': 8,
+        'model.tfdem_width': 8, 'data.synthetic_size': 36,
+        'data.resize_short': 36, 'data.crop_size': 32,
+        'data.synthetic_videos': 80, 'train.batch_size': 8,
+        'eval.batch_size': 8, 'train.log_every_steps': 2}
+TINY_ARGS = [f'--config.{k}={v}' for k, v in TINY.items()]
+
+
+def tiny_config(variant='mstsm_tfdem', **extra):
+  return load_config(f'configs/synthetic.py:{variant}', {**TINY, **extra})
+
+
+def init_variables(config, seed=0):
+  model = build_model(config.model)
+  s = config.data.crop_size
+  return jax.device_get(jax.jit(model.init)(
+      jax.random.key(seed), jnp.zeros((1, config.model.num_segments, s, s,
+                                       3))))
+
+
+def model_dir(path, config, seed=0):
+  """A model directory (as convert writes) of `config` at random init."""
+  variables = init_variables(config, seed)
+  checkpoint.write_model(path, config, variables)
+  return variables
+
+
+LEAF = {'kernel': 'weight', 'scale': 'weight', 'bias': 'bias',
+        'mean': 'running_mean', 'var': 'running_var'}
+
+
+def torchvision_state_dict(variables) -> dict:
+  """Our ResNet variables under torchvision's names and layouts (OIHW):
+  what a torchvision / TSM ResNet file of the same widths holds."""
+  out = {}
+  for key, v in traverse_util.flatten_dict(
+      {k: variables[k] for k in ('params', 'batch_stats')}, sep='/').items():
+    parts = key.split('/')[1:]
+    if parts[0] == 'tfdem':
+      continue
+    leaf = LEAF[parts[-1]]
+    if parts[0] == 'fc':
+      out[f'fc.{leaf}'] = np.asarray(v).T if leaf == 'weight' else v
+      continue
+    mods = parts[1:-1]
+    if mods[0].startswith('layer'):
+      stage, block = mods[0].split('_')
+      layer = {'downsample_conv': 'downsample.0',
+               'downsample_bn': 'downsample.1'}.get(mods[1], mods[1])
+      name = f'{stage}.{block}.{layer}'
+    else:
+      name = mods[0]
+    v = np.asarray(v)
+    out[f'{name}.{leaf}'] = v.transpose(3, 2, 0, 1) if v.ndim == 4 else v
+  return out
