@@ -7,7 +7,11 @@ import os
 import pathlib
 import tempfile
 
-os.environ.setdefault('XLA_FLAGS', '--xla_force_host_platform_device_count=8')
+# The tests compile many small programs and run them briefly: LLVM's -O0
+# makes XLA:CPU compile a third faster (same numerics: no fast-math).
+FAST_COMPILE = '--xla_backend_optimization_level=0'
+os.environ.setdefault('XLA_FLAGS', '--xla_force_host_platform_device_count=8 '
+                      + FAST_COMPILE)
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 # Compiled programs are reused across tests and by the jobs the tests start
 # (same shapes, same flags), inside one run and across runs.

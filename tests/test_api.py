@@ -59,8 +59,9 @@ def test_predictor_takes_any_size_and_uint8(tmp_path):
 
 
 def test_tfdem_fine_tune_into_another_class_count(tmp_path, job):
-  """Pretrain with 10 classes, fine-tune a 7-class config from it: both
-  classifier heads (main and TFDEM) are re-initialised, with a message."""
+  """Across class counts (10 -> 7 merged by hand, 7 -> 10 through `train
+  --config.init_from`) both classifier heads, main and TFDEM, are
+  re-initialised with a message; the rest of TFDEM loads."""
   src = model_dirs.tiny_config()
   v = model_dirs.model_dir(tmp_path / 'pre', src)
   from mstsm_jax.training import checkpoint
@@ -74,19 +75,15 @@ def test_tfdem_fine_tune_into_another_class_count(tmp_path, job):
   np.testing.assert_array_equal(
       merged['params']['tfdem']['conv_diff']['kernel'],
       v['params']['tfdem']['conv_diff']['kernel'])
-  # And through the train CLI, on a 7-class custom dataset.
-  from test_bad_inputs import clips_tree
-  root = clips_tree(tmp_path, tuple(f'c{i}' for i in range(7)), per_class=3)
-  job('prepare', '--dataset=custom', f'--manual_dir={root}',
-      f'--data_dir={tmp_path}/tfds', '--workers=1', '--test_fraction=0.4',
-      '--empty_classes=keep')
-  r = job('train', '--config=configs/custom.py', f'--workdir={tmp_path}/ft',
-          *[a for a in model_dirs.TINY_ARGS if 'synthetic' not in a],
-          f'--config.data.data_dir={tmp_path}/tfds',
-          f'--config.init_from={tmp_path}/pre', '--config.train.max_steps=1',
-          '--config.train.batch_size=8', '--config.eval.batch_size=8')
+  # And through the train CLI: a 7-class model fine-tuned on the 10
+  # synthetic classes.
+  model_dirs.model_dir(tmp_path / 'pre7', config)
+  r = job('train', '--config=configs/synthetic.py', *model_dirs.TINY_ARGS,
+          f'--workdir={tmp_path}/ft', f'--config.init_from={tmp_path}/pre7',
+          '--config.train.max_steps=1', '--config.eval.max_videos=8')
   assert 're-initialised (class count differs) params/tfdem/fc/kernel: ' \
-      '(8, 10) -> (8, 7)' in r.stderr
+      '(8, 7) -> (8, 10)' in r.stderr
+  assert 're-initialised (class count differs) params/fc/kernel' in r.stderr
 
 
 def test_no_library_module_imports_a_job():
@@ -109,3 +106,18 @@ def test_no_library_module_imports_a_job():
                     parts[1] in JOBS), (rel, n)
   steps = (ROOT / 'mstsm_jax' / 'training' / 'steps.py').read_text()
   assert 'data' not in re.findall(r'from mstsm_jax\.(\w+)', steps)
+
+
+def test_predict_on_the_quick_start_model_and_its_pruned_copy(tmp_path, job):
+  """The Quick start's architecture (56 px crops) and its pruned copy."""
+  import videos
+  from mstsm_jax.configs import get_config
+  model_dirs.model_dir(tmp_path / 'm', get_config('synthetic'))
+  job('prune', f'--checkpoint={tmp_path}/m', f'--output={tmp_path}/p')
+  videos.write_video(tmp_path / 'v.avi', 20, size=(64, 64))
+  for d in ('m', 'p'):
+    rows = job('predict', f'--checkpoint={tmp_path}/{d}', '--json',
+               str(tmp_path / 'v.avi')).json()
+    probs = [r['probability'] for r in rows['top5']]
+    assert len(probs) == 5 and probs == sorted(probs, reverse=True)
+    assert rows['frames'] == 20 and 0 < sum(probs) <= 1.0001

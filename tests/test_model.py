@@ -9,24 +9,70 @@ from mstsm_jax.models import task
 from mstsm_jax.models.mstsm import build_model
 from mstsm_jax.models.cost import analyse
 
-# (config, overrides) -> exact parameter count; SPEC §2 and issue 3.
+# ResNet-50 bottlenecks: (C_in of the block = what the shift sees, width1).
+R50_BLOCKS = [(64 if i == 0 else 256, 64) for i in range(3)] + [
+    (256 if i == 0 else 512, 128) for i in range(4)] + [
+    (512 if i == 0 else 1024, 256) for i in range(6)] + [
+    (1024 if i == 0 else 2048, 512) for i in range(3)]
+
+
+def torchvision_resnet50_params(num_classes):
+  """TSN/TSM = torchvision's ResNet-50 (the shift adds no parameter)."""
+  torchvision = pytest.importorskip('torchvision')
+  return sum(p.numel() for p in torchvision.models.resnet50(
+      num_classes=num_classes).parameters())
+
+
+def mstsm_extra(r_two):
+  """MSTSM concatenates 2 floor(C_in r_two) channels to every conv1."""
+  return sum(2 * int(c * r_two) * w for c, w in R50_BLOCKS)
+
+
+def tfdem_params(classes, c_in=256, width=128):
+  """1x1 conv + bias, BN, 3x3 conv + bias, BN, FC (SPEC §3)."""
+  return (c_in * width + width) + 2 * width + (9 * width * width + width) + \
+      2 * width + (width * classes + classes)
+
+
+# (config, overrides, count from its formula, the paper's Table 1-3 in M)
 COUNTS = [
-    ('configs/ucf101.py:tsn', {}, 23_714_981),
-    ('configs/ucf101.py:tsm', {}, 23_714_981),
-    ('configs/ucf101.py:mstsm', {}, 24_256_165),
-    ('configs/ucf101.py:mstsm', {'model.r_two': 1 / 8}, 24_797_349),
-    ('configs/ucf101.py:mstsm', {'model.r_two': 1 / 12}, 24_432_933),
-    ('configs/ucf101.py:mstsm', {'model.r_two': 1 / 20}, 24_145_189),
-    ('configs/hmdb51.py:mstsm', {}, 24_153_715),
-    ('configs/ucf101.py:tsm_tfdem', {}, 23_909_002),
-    ('configs/ucf101.py:mstsm_tfdem', {}, 24_450_186),
-    ('configs/ucf101.py', {}, 24_450_186),
+    ('configs/ucf101.py:tsn', {}, lambda: torchvision_resnet50_params(101),
+     23.7),
+    ('configs/ucf101.py:tsm', {}, lambda: torchvision_resnet50_params(101),
+     23.7),
+    ('configs/ucf101.py:mstsm', {}, lambda: torchvision_resnet50_params(101)
+     + mstsm_extra(1 / 16), 24.25),
+    ('configs/ucf101.py:mstsm', {'model.r_two': 1 / 8},
+     lambda: torchvision_resnet50_params(101) + mstsm_extra(1 / 8), 24.79),
+    ('configs/ucf101.py:mstsm', {'model.r_two': 1 / 12},
+     lambda: torchvision_resnet50_params(101) + mstsm_extra(1 / 12), 24.43),
+    ('configs/ucf101.py:mstsm', {'model.r_two': 1 / 20},
+     lambda: torchvision_resnet50_params(101) + mstsm_extra(1 / 20), 24.14),
+    ('configs/hmdb51.py:mstsm', {}, lambda: torchvision_resnet50_params(51)
+     + mstsm_extra(1 / 16), None),
+    ('configs/ucf101.py:tsm_tfdem', {}, lambda: torchvision_resnet50_params(
+        101) + tfdem_params(101), 23.9),
+    ('configs/ucf101.py:mstsm_tfdem', {}, lambda: torchvision_resnet50_params(
+        101) + mstsm_extra(1 / 16) + tfdem_params(101), 24.5),
+    ('configs/ucf101.py', {}, lambda: torchvision_resnet50_params(101)
+     + mstsm_extra(1 / 16) + tfdem_params(101), 24.5),
 ]
 
 
-@pytest.mark.parametrize('path,overrides,want', COUNTS)
-def test_exact_parameter_counts(path, overrides, want):
-  assert analyse(load_config(path, overrides).model)['params'] == want
+@pytest.mark.parametrize('path,overrides,formula,paper', COUNTS)
+def test_exact_parameter_counts(path, overrides, formula, paper):
+  got = analyse(load_config(path, overrides).model)['params']
+  assert got == formula()
+  if paper is not None:  # the paper prints 1-2 decimals, rounded or cut
+    unit = 10.0 ** -len(str(paper).split('.')[1])
+    assert abs(got / 1e6 - paper) < unit
+
+
+def test_the_counts_the_readme_quotes():
+  """README / SPEC numbers, for the record: they follow from the formulas."""
+  assert torchvision_resnet50_params(101) == 23_714_981
+  assert torchvision_resnet50_params(101) + mstsm_extra(1 / 16) == 24_256_165
+  assert tfdem_params(101) == 194_021
 
 
 def test_tfdem_size_and_cost():
@@ -53,13 +99,14 @@ def clips(n=2, t=8, size=32, seed=0):
 
 def test_forward_shapes_and_dtypes():
   model = tiny(dtype='bfloat16')
-  variables = model.init(jax.random.key(0), clips())
+  variables = jax.jit(model.init)(jax.random.key(0), clips())
   assert all(p.dtype == jnp.float32 for p in jax.tree.leaves(variables))
-  logits, aux = model.apply(variables, clips())
+  logits, aux = jax.jit(model.apply)(variables, clips())
   assert logits.shape == aux.shape == (2, 5)
   assert logits.dtype == aux.dtype == jnp.float32
-  logits, aux = tiny('mstsm').apply(
-      tiny('mstsm').init(jax.random.key(0), clips()), clips())
+  model = tiny('mstsm')
+  logits, aux = jax.jit(model.apply)(
+      jax.jit(model.init)(jax.random.key(0), clips()), clips())
   assert aux is None
 
 
@@ -68,9 +115,10 @@ def test_tsn_ignores_frame_order_and_tsm_does_not():
   perm = x[:, ::-1]
   for variant, invariant in [('tsn', True), ('tsm', False), ('mstsm', False)]:
     model = tiny(variant)
-    v = model.init(jax.random.key(0), x)
-    a, _ = model.apply(v, x)
-    b, _ = model.apply(v, perm)
+    v = jax.jit(model.init)(jax.random.key(0), x)
+    apply = jax.jit(model.apply)
+    a, _ = apply(v, x)
+    b, _ = apply(v, perm)
     assert np.allclose(a, b, atol=1e-5) == invariant, variant
 
 

@@ -234,12 +234,12 @@ def test_two_processes_equal_one_process(tmp_path):
     port = s.getsockname()[1]
   # No dropout: its masks follow a clip's position in the global batch,
   # which interleaves the processes' shards.
-  args = ['--config=configs/synthetic.py', *TINY_ARGS,
+  args = ['--config=configs/synthetic.py:tsm', *TINY_ARGS,
           '--config.train.max_steps=3', '--config.train.eval_every_epochs=0',
           '--config.eval.max_videos=8', '--config.model.dropout=0.0']
   def launch(workdir, devices, pid=None):
     env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count='
-               f'{devices}')
+               f'{devices} --xla_backend_optimization_level=0')
     extra = []
     if pid is not None:
       env.update(JAX_COORDINATOR_ADDRESS=f'127.0.0.1:{port}',

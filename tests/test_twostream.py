@@ -123,9 +123,9 @@ def test_flow_stream_end_to_end(tmp_path, job):
             '--config.eval.batch_size=8', '--config.train.max_steps=2',
             f'--config.data.data_dir={tmp_path}/tfds',
             '--config.model.num_classes=2']
-  job('train', '--config=configs/custom.py', f'--workdir={tmp_path}'
+  job('train', '--config=configs/custom.py:tsm', f'--workdir={tmp_path}'
       '/rgb', *common)
-  r = job('train', '--config=configs/custom.py',
+  r = job('train', '--config=configs/custom.py:tsm',
           f'--workdir={tmp_path}/flow', '--config.data.modality=flow',
           f'--config.init_from={tmp_path}/rgb', *common, '--json')
   assert 'adapted params/backbone/conv1/kernel: (7, 7, 3, 8) -> (7, 7, 10, 8)' \
