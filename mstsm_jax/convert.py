@@ -71,22 +71,8 @@ def main(fv, argv):
       fv['allow_partial'].value)
   print(f'{fv["input"].value}: {fmt} checkpoint -> {config.variant} '
         f'({config.model.num_classes} classes)', file=LOG)
-  for r in report['reinitialised']:
-    print(f'  classifier re-initialised (class count differs): {r}',
-          file=LOG)
-  for r in report['adapted']:
-    print(f'  adapted: {r}', file=LOG)
-  if report['new_branch']:
-    print(f'  TFDEM freshly initialised ({len(report["new_branch"])} '
-          'tensors)', file=LOG)
-  for note in report['looks_like']:
-    print(f'  the file has {note}', file=LOG)
-  for r in report['mismatched']:
-    print(f'  shape does not fit (kept its init): {r}', file=LOG)
-  for k in report['missing']:
-    print(f'  missing (kept its init): {k}', file=LOG)
-  for k in report['unused']:
-    print(f'  unused: {k}', file=LOG)
+  for line in checkpoint.merge_report_lines(report):
+    print(f'  {line}', file=LOG)
   if report['problems']:
     print('  --allow_partial: converted although '
           + '; '.join(report['problems']), file=LOG)

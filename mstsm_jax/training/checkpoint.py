@@ -28,15 +28,14 @@ from mstsm_jax.models.resnet import ChannelSpec
 from mstsm_jax.training.workdir import write_json
 
 
-def manager(workdir, keep: int = 2, read_only: bool = False):
+def manager(workdir, keep: int = 2):
   """CheckpointManager keeping the latest `keep` plus the best by top-1."""
   policy = pp.AnyPreservationPolicy([
       pp.LatestN(n=keep),
       pp.BestN(get_metric_fn=lambda m: m['top1'], n=1,
                keep_checkpoints_without_metrics=False)])
   options = ocp.CheckpointManagerOptions(
-      preservation_policy=policy, create=not read_only, read_only=read_only,
-      enable_async_checkpointing=not read_only)
+      preservation_policy=policy, create=True)
   return ocp.CheckpointManager(pathlib.Path(workdir).absolute() /
                                'checkpoints', options=options)
 
@@ -82,10 +81,18 @@ def read_channels(workdir) -> ChannelSpec | None:
   return ChannelSpec.from_json(path.read_text()) if path.is_file() else None
 
 
+def saved_steps(workdir) -> list[int]:
+  """The finished checkpoints (orbax renames a step's folder to its number
+  only once it is complete), read without a CheckpointManager."""
+  d = pathlib.Path(workdir) / 'checkpoints'
+  return sorted(int(p.name) for p in d.iterdir()
+                if p.name.isdigit() and (p / 'state').is_dir()) \
+      if d.is_dir() else []
+
+
 def resolve_step(workdir, checkpoint: str = '') -> int:
   """'' or 'latest' -> newest step; 'best' -> best.json's; else a number."""
-  mngr = manager(workdir, read_only=True)
-  steps = mngr.all_steps()
+  steps = saved_steps(workdir)
   if not steps:
     raise FileNotFoundError(f'no checkpoint in {workdir}/checkpoints')
   if checkpoint in ('', 'latest'):
@@ -113,18 +120,16 @@ def load_variables(workdir, checkpoint: str = ''):
   step) of a model directory; callers place them (`jax.device_put`)."""
   config = read_config(workdir)
   step = resolve_step(workdir, checkpoint)
-  mngr = manager(workdir, read_only=True)
   # Restore onto this process's devices, whatever topology saved it (a run
   # on 8 GPUs evaluated, pruned or converted on one device).
   path = pathlib.Path(workdir).absolute() / 'checkpoints' / str(step)
-  meta = ocp.StandardCheckpointer().metadata(path / 'state').item_metadata
-  check_fits(config, read_channels(workdir), meta, workdir, step)
-  one = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-  target = jax.tree.map(
-      lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=one), meta)
-  restored = mngr.restore(step, args=ocp.args.Composite(
-      state=ocp.args.StandardRestore(target)))
-  state = restored['state']
+  with ocp.StandardCheckpointer() as ckptr:
+    meta = ckptr.metadata(path / 'state').item_metadata
+    check_fits(config, read_channels(workdir), meta, workdir, step)
+    one = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    target = jax.tree.map(
+        lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=one), meta)
+    state = ckptr.restore(path / 'state', target)
   variables = jax.device_get({'params': state['params'],
                               'batch_stats': state.get('batch_stats', {})})
   return config, read_channels(workdir), variables, step
@@ -274,6 +279,23 @@ def partial_load_problems(report: dict, backbone: str = 'resnet50'
     out.append(f'{len(report["unused"])} checkpoint tensors would go unused '
                f'(e.g. {", ".join(report["unused"][:3])})')
   return out
+
+
+def merge_report_lines(report: dict) -> list[str]:
+  """A merge report (see `merge_variables`, `models.pytorch.convert`) as
+  the lines `convert` and `train --config.init_from` print."""
+  rows = [f're-initialised (class count differs) {r}'
+          for r in report['reinitialised']]
+  rows += [f'shape does not fit, kept its init: {r}'
+           for r in report['mismatched']]
+  rows += [f'adapted {r}' for r in report['adapted']]
+  if report.get('new_branch'):
+    rows.append(f'TFDEM freshly initialised ({len(report["new_branch"])} '
+                'tensors)')
+  rows += [f'the file has {n}' for n in report.get('looks_like', [])]
+  rows += [f'missing, kept its init: {k}' for k in report['missing']]
+  rows += [f'unused: {k}' for k in report['unused']]
+  return rows
 
 
 def write_classes(workdir, classes) -> None:

@@ -90,18 +90,8 @@ def init_from_checkpoint(config, model_vars):
         + '; '.join(problems),
         'pass --config.init_partial=True to start from it anyway')
   print(f'initialised from {config.init_from} (step {step})', file=LOG)
-  for r in report['reinitialised']:
-    print(f'  re-initialised (class count differs) {r}', file=LOG)
-  for r in report['mismatched']:
-    print(f'  re-initialised (shape differs) {r}', file=LOG)
-  for r in report['adapted']:
-    print(f'  adapted {r}', file=LOG)
-  if report['missing']:
-    print(f'  {len(report["missing"])} new tensors keep their init, e.g. '
-          f'{report["missing"][:3]}', file=LOG)
-  if report['unused']:
-    print(f'  {len(report["unused"])} checkpoint tensors unused, e.g. '
-          f'{report["unused"][:3]}', file=LOG)
+  for line in checkpoint.merge_report_lines(report):
+    print(f'  {line}', file=LOG)
   return merged
 
 
