@@ -338,7 +338,8 @@ def test_help_exits_0_and_lists_every_flag(job):
       ('convert', ('--input', '--allow_partial', '--strict')),
       ('predict', ('--checkpoint', '--views')), ('prune', ('--r_out',)),
       ('fuse', ('--scores', '--weights')), ('splits', ('--splits',)),
-      ('bench', ('--what', '--batch'))]:
+      ('bench', ('--what', '--batch')),
+      ('ablate', ('--variants', '--seeds', '--workdir'))]:
     r = job(name, '--help')
     for f in flag_names:
       assert f'  {f}:' in r.stdout, (name, f)

@@ -196,7 +196,7 @@ def tsm_file(sd, path):
   for k, v in sd.items():
     k = ('new_fc.' + k[3:] if k.startswith('fc.') else 'base_model.'
          + re.sub(r'^(layer\d\.\d+\.)conv1\.', r'\1conv1.net.', k))
-    out['module.' + k] = torch.from_numpy(np.ascontiguousarray(v))
+    out['module.' + k] = torch.from_numpy(np.array(v))
   torch.save({'epoch': 50, 'state_dict': out}, path)
   return path
 

@@ -51,16 +51,18 @@ class Split:
 def open_split(data_cfg, train: bool) -> Split:
   """The train or test split `data_cfg.split` of `data_cfg.dataset`."""
   name = f'{"train" if train else "test"}{data_cfg.split}'
-  if data_cfg.dataset == 'synthetic' and not data_cfg.data_dir:
+  if data_cfg.dataset.startswith('synthetic') and not data_cfg.data_dir:
     src = synthetic.SyntheticSource(
         'train1' if train else 'test1', data_cfg.synthetic_videos,
         data_cfg.synthetic_seed, data_cfg.synthetic_size,
-        data_cfg.synthetic_frames)
+        data_cfg.synthetic_frames, data_cfg.dataset)
     if not len(src):
       raise ValueError(f'synthetic {name} is empty with data.synthetic_videos'
                        f'={data_cfg.synthetic_videos}; use at least 50')
-    return Split(src, src.classes, [synthetic.video_name(i) for i in src.ids],
-                 np.array([synthetic.label_of(i) for i in src.ids]))
+    return Split(src, src.classes,
+                 [synthetic.video_name(i, src.classes) for i in src.ids],
+                 np.array([synthetic.label_of(i, src.classes)
+                           for i in src.ids]))
   from mstsm_jax.data.builder import open_prepared  # tfds only when needed
   source, meta = open_prepared(data_cfg.data_dir, data_cfg.dataset)
   if name not in meta['splits']:

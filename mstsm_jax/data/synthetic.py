@@ -9,6 +9,8 @@ apart and is capped near 50%, while a temporal model can reach ~100%.
 
 Deterministic from (seed, index), generated on the fly (no download, no
 storage), as an in-memory random-access source or a tfds dataset.
+`SyntheticSource(task='synthetic_hard')` serves the harder event-order task
+(data/synthetic_hard.py) the same way.
 """
 from __future__ import annotations
 
@@ -21,12 +23,12 @@ CLASSES = ('move_right', 'move_left', 'move_down', 'move_up',
 SPLITS = {'train1': 1, 'test1': 2}
 
 
-def label_of(index: int) -> int:
-  return index % len(CLASSES)
+def label_of(index: int, classes=CLASSES) -> int:
+  return index % len(classes)
 
 
-def video_name(index: int) -> str:
-  return f'{CLASSES[label_of(index)]}/synthetic_{index:05d}'
+def video_name(index: int, classes=CLASSES) -> str:
+  return f'{classes[label_of(index, classes)]}/synthetic_{index:05d}'
 
 
 def render(index: int, seed: int = 0, size: int = 64, num_frames: int = 16):
@@ -79,9 +81,26 @@ def motion_frames(rng: np.random.Generator, motion: int, size: int,
   return np.stack(frames)
 
 
-def split_of(index: int) -> str:
-  """Every fifth round of the ten classes is test: balanced splits."""
-  return 'test1' if (index // len(CLASSES)) % 5 == 4 else 'train1'
+def split_of(index: int, classes=CLASSES) -> str:
+  """Every fifth round of the classes is test: balanced splits."""
+  return 'test1' if (index // len(classes)) % 5 == 4 else 'train1'
+
+
+def render_hard(index: int, seed: int = 0, size: int = 64,
+                num_frames: int = 16):
+  """Event-order video `index` (data/synthetic_hard.py): (frames, label)."""
+  from mstsm_jax.data import synthetic_hard
+  label = label_of(index, synthetic_hard.CLASSES)
+  return synthetic_hard.render_order(np.random.default_rng([seed, index]),
+                                     label, size, num_frames), label
+
+
+def task(name: str):
+  """(classes, render) of a synthetic dataset name."""
+  if name == 'synthetic_hard':
+    from mstsm_jax.data import synthetic_hard
+    return synthetic_hard.CLASSES, render_hard
+  return CLASSES, render
 
 
 class SyntheticSource:
@@ -92,21 +111,24 @@ class SyntheticSource:
   """
 
   def __init__(self, split: str = 'train1', num_videos: int = 600,
-               seed: int = 0, size: int = 64, num_frames: int = 16):
+               seed: int = 0, size: int = 64, num_frames: int = 16,
+               name: str = 'synthetic'):
     if split not in SPLITS:
       raise ValueError(f'synthetic split {split!r}; valid: {list(SPLITS)}')
-    self.ids = [i for i in range(num_videos) if split_of(i) == split]
+    classes, self.render = task(name)
+    self.ids = [i for i in range(num_videos)
+                if split_of(i, classes) == split]
     self.seed, self.size, self.num_frames = seed, size, num_frames
-    self.classes = list(CLASSES)
+    self.classes = list(classes)
 
   def __len__(self):
     return len(self.ids)
 
   def __getitem__(self, i):
     idx = self.ids[i]
-    frames, label = render(idx, self.seed, self.size, self.num_frames)
+    frames, label = self.render(idx, self.seed, self.size, self.num_frames)
     return {'frames': frames, 'label': label,
-            'video': video_name(idx),
+            'video': video_name(idx, self.classes),
             'num_frames': len(frames)}
 
 

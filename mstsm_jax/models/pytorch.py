@@ -267,6 +267,6 @@ def convert(source, config, fmt: str = 'auto', strict: bool = False,
         + '; '.join(dict.fromkeys(problems)) + looks,
         'drop --strict to allow a new classifier' if all(
             p.startswith('--strict') for p in problems) else
-        '--allow_partial converts it anyway, leaving those tensors at their '
-        'initial values')
+        '--allow_partial converts it anyway (what does not fit keeps its '
+        'initial value)')
   return merged, report, fmt

@@ -1,0 +1,62 @@
+"""The event-order task's design properties and the ablate runner."""
+import json
+
+import numpy as np
+
+from mstsm_jax.data import synthetic, synthetic_hard
+
+TINY = ['--config.model.stage_sizes=(1,1,1,1)', '--config.model.width=8',
+        '--config.data.synthetic_videos=96', '--config.data.synthetic_size=36',
+        '--config.data.resize_short=36', '--config.data.crop_size=32',
+        '--config.train.epochs=1', '--config.eval.batch_size=8',
+        '--config.train.batch_size=8']
+COLORS = np.array([(230, 40, 40), (40, 220, 40), (50, 80, 240)])
+
+
+def markers(frame):
+  """Which marker kinds (A, B, C by their colour) a frame shows."""
+  d = np.abs(frame[:, :, None, :].astype(int) - COLORS).max(-1)
+  return [k for k, kind in enumerate('ABC') if (d[..., k] < 40).sum() > 20]
+
+
+def test_events_are_ordered_apart_and_alone():
+  """Each class shows every marker once, in its order, for one whole
+  segment, never two in a frame, with an empty segment between events:
+  no frame and no one-frame difference holds the order."""
+  rng = np.random.default_rng(0)
+  for _ in range(200):
+    s = synthetic_hard.event_segments(rng)
+    assert np.all(np.diff(s) >= 2)
+  for index in range(24):
+    frames, label = synthetic.render_hard(index, seed=1)
+    assert frames.shape == (16, 64, 64, 3)
+    seen = [markers(f) for f in frames]
+    assert all(len(m) <= 1 for m in seen)
+    seg = [sorted({m[0] for m in seen[2 * k:2 * k + 2] if m}) for k in
+           range(8)]
+    assert all(seen[2 * k] == seen[2 * k + 1] for k in range(8))
+    events = [(k, m[0]) for k, m in enumerate(seg) if m]
+    assert ''.join('ABC'[m] for _, m in events) == \
+        synthetic_hard.CLASSES[label]
+    assert all(b - a >= 2 for (a, _), (b, _) in zip(events, events[1:]))
+
+
+def test_ablate_runs_resumes_and_reports(tmp_path, job):
+  args = ['--config=configs/synthetic_hard.py', '--variants=tsn,mstsm',
+          '--seeds=2', f'--workdir={tmp_path}', '--json', *TINY]
+  res = job('ablate', *args).json()
+  assert list(res['variants']) == ['tsn', 'mstsm']
+  for v in res['variants'].values():
+    top1 = [r['top1'] for r in v['runs']]
+    assert [r['seed'] for r in v['runs']] == [0, 1]
+    assert v['top1_mean'] == np.mean(top1)
+    assert v['top1_std'] == np.std(top1, ddof=1)
+  assert res['variants']['mstsm']['params'] > res['variants']['tsn']['params']
+  assert (tmp_path / 'ablation.png').is_file()
+  assert json.loads((tmp_path / 'ablation.json').read_text())['variants']
+  again = job('ablate', *args)
+  assert again.stderr.count('(done before)') == 4
+  assert again.json()['variants'] == res['variants']
+  r = job('ablate', *args[:1], '--variants=tsn,mstsm9', f'--workdir={tmp_path}',
+          code=2)
+  assert "unknown ['mstsm9']" in r.stderr
