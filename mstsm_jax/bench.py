@@ -125,10 +125,7 @@ def main(fv, argv):
   del argv
   import copy
 
-  class _Flags:  # attribute access to this job's flag values
-    def __getattr__(self, name):
-      return fv[name].value
-  FLAGS = _Flags()
+  FLAGS = fv  # parsed FlagValues read flags as attributes
   config, channels = copy.deepcopy(FLAGS.config), None
   if FLAGS.checkpoint:  # a model directory's config and (pruned) widths
     from mstsm_jax.training import checkpoint

@@ -27,12 +27,10 @@ import traceback
 from absl import flags, logging
 from ml_collections import config_flags
 
-from mstsm_jax.errors import UsageError  # noqa: F401  (jobs raise cli.UsageError)
+from mstsm_jax.errors import UsageError
 
 HELP = ('-h', '--help', '--helpshort', '--helpfull', '-?')
 PACKAGED = pathlib.Path(__file__).parent / 'configs'
-
-
 _ARGV: list[str] = []  # the command line being parsed (config overrides)
 
 
@@ -145,7 +143,7 @@ def _job(argv) -> str:
   return f'mstsm_jax.{path.stem}' if path.suffix == '.py' else str(path)
 
 
-def usage(fv: flags.FlagValues, doc: str, argv) -> str:
+def usage(fv: flags.FlagValues, doc: str) -> str:
   """The job's docstring and every one of its flags."""
   lines = [(doc or '').strip(), '', 'flags:']
   seen = set()
@@ -176,7 +174,7 @@ def invoke(define, main, argv, doc: str = '') -> int:
     _ARGV[:] = argv  # ml_collections reads the overrides from here
     define(fv)
     if any(a in HELP for a in argv[1:]):
-      print(usage(fv, doc, argv))
+      print(usage(fv, doc))
       return 0
     rest = _parse(fv, argv)
     return main(fv, rest) or 0
@@ -186,6 +184,7 @@ def invoke(define, main, argv, doc: str = '') -> int:
       traceback.print_exc()
     message, hint = (e.message, e.hint) if isinstance(e, UsageError) else (
         str(e).strip('"\''), '')
+    message = (message.strip().splitlines() or [type(e).__name__])[0]
     print(f'error: {message}', file=sys.stderr)
     if hint:
       print(f'hint: {hint}', file=sys.stderr)
