@@ -339,7 +339,8 @@ def test_help_exits_0_and_lists_every_flag(job):
       ('predict', ('--checkpoint', '--views')), ('prune', ('--r_out',)),
       ('fuse', ('--scores', '--weights')), ('splits', ('--splits',)),
       ('bench', ('--what', '--batch')),
-      ('ablate', ('--variants', '--seeds', '--workdir'))]:
+      ('ablate', ('--variants', '--seeds', '--workdir')),
+      ('export', ('--checkpoint', '--output', '--batch', '--platforms'))]:
     r = job(name, '--help')
     for f in flag_names:
       assert f'  {f}:' in r.stdout, (name, f)

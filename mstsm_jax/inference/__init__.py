@@ -61,8 +61,14 @@ class Predictor:
       clips = task.normalize(
           center_view(clips, cfg.data.resize_short, cfg.data.crop_size),
           *task.norm_stats(cfg.data))
+    return self.forward(variables, clips)
+
+  def forward(self, variables, x):
+    """Normalised clips `[N, T, H, W, C]` -> video scores `[N, classes]`
+    (pure: jit or export it)."""
+    cfg = self.config
     logits, aux = self.model.apply(variables,
-                                   clips.astype(DTYPES[cfg.model.dtype]),
+                                   x.astype(DTYPES[cfg.model.dtype]),
                                    train=False)
     return task.scores(logits, aux, fuse=cfg.model.tfdem_fuse)
 
@@ -93,8 +99,12 @@ class Predictor:
         self(clips), fuse=self.config.model.tfdem_fuse))
 
 
-def load(path, checkpoint_step: str = '', batch_size: int = 8) -> Predictor:
-  """A Predictor for the model directory `path` (latest checkpoint)."""
+def load(path, checkpoint_step: str = '', batch_size: int = 8):
+  """A Predictor for the model directory `path` (latest checkpoint), or an
+  `ExportedPredictor` for a file written by `python -m mstsm_jax.export`."""
+  if pathlib.Path(path).is_file():
+    from mstsm_jax.inference.export import ExportedPredictor
+    return ExportedPredictor(path)
   from mstsm_jax.training import checkpoint
   config, channels, variables, _ = checkpoint.load_variables(
       path, checkpoint_step)

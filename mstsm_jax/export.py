@@ -1,0 +1,59 @@
+"""Export a model directory to one file that runs without this package.
+
+  python -m mstsm_jax.export --checkpoint=DIR --output=model.mstsm \
+      [--batch=dynamic|N] [--platforms=cpu,cuda] [--json]
+
+The file (`mstsm_jax.inference.export`) holds the model as serialized
+StableHLO (`jax.export`, weights inside) and its metadata: uint8 clips
+`[N, T, S, S, C]` at the model's crop size in, float32 video scores out,
+normalisation inside. `mstsm_jax.load(FILE)` runs it, and so do `jax` and
+`numpy` alone (README "Deploy"). `--platforms=cpu,cuda` lowers for both
+(no GPU needed to export).
+"""
+from __future__ import annotations
+
+import os
+
+from absl import flags
+
+from mstsm_jax import cli
+from mstsm_jax.console import LOG
+
+
+def define_flags(fv):
+  flags.DEFINE_string('checkpoint', None, 'model directory to export',
+                      flag_values=fv)
+  flags.DEFINE_string('output', None, 'file to write', flag_values=fv)
+  flags.DEFINE_string('batch', 'dynamic', 'dynamic (any batch) or a fixed '
+                      'batch size', flag_values=fv)
+  flags.DEFINE_string('platforms', 'cpu', 'comma-separated: cpu, cuda, rocm,'
+                      ' tpu', flag_values=fv)
+  flags.mark_flags_as_required(['checkpoint', 'output'], flag_values=fv)
+  cli.define_json(fv)
+
+
+def main(fv, argv):
+  del argv
+  import time
+
+  from mstsm_jax.inference.export import export_model
+  from mstsm_jax.training.workdir import check_writable
+  platforms = [p.strip() for p in fv['platforms'].value.split(',') if p]
+  bad = set(platforms) - {'cpu', 'cuda', 'rocm', 'tpu'}
+  if bad or not platforms:
+    raise cli.UsageError(f'--platforms={fv["platforms"].value}',
+                         'choose from cpu, cuda, rocm, tpu')
+  out = fv['output'].value
+  check_writable(os.path.dirname(os.path.abspath(out)), 'output folder')
+  t0 = time.time()
+  meta = export_model(fv['checkpoint'].value, out, fv['batch'].value,
+                      platforms)
+  size = os.path.getsize(out)
+  print(f'wrote {out}: {size / 2**20:.1f} MiB, {meta["input"]} -> '
+        f'{meta["output"]}, platforms {",".join(platforms)}, '
+        f'{time.time() - t0:.1f}s', file=LOG)
+  cli.emit_json(fv, {**meta, 'output': out, 'bytes': size})
+
+
+if __name__ == '__main__':
+  cli.main_entry(define_flags, main, __doc__)

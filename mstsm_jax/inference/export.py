@@ -1,0 +1,134 @@
+"""Exported models: one file that runs with `jax` and `numpy` alone.
+
+`export_model(model_dir, path)` writes a zip archive holding
+- `function.bin`: the model as a serialized `jax.export.Exported`
+  (StableHLO, the weights embedded as constants): uint8 clips
+  `[N, T, S, S, C]` at the model's crop size in, float32 video scores
+  `[N, classes]` out (normalisation and `task.scores` inside), for a
+  symbolic batch N (`batch='dynamic'`) or a fixed one;
+- `metadata.json`: class names, T, crop size, channels, normalisation,
+  variant, backbone, platforms, batch and the versions that wrote it.
+
+`ExportedPredictor` (what `mstsm_jax.load(FILE)` returns) runs it. A file
+that is not such an archive, or one written in another format version, is a
+one-line `UsageError`.
+"""
+from __future__ import annotations
+
+import json
+import pathlib
+import zipfile
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mstsm_jax.errors import UsageError
+from mstsm_jax.models import task
+
+FORMAT_VERSION = 1
+FUNCTION, METADATA = 'function.bin', 'metadata.json'
+
+
+def export_model(model_dir, path, batch='dynamic', platforms=('cpu',),
+                 checkpoint_step: str = '') -> dict:
+  """Writes the model directory's model to `path`; returns its metadata."""
+  from jax import export
+
+  import mstsm_jax
+  from mstsm_jax.inference import load
+  predictor = load(model_dir, checkpoint_step)
+  cfg = predictor.config
+  t, s, c = cfg.model.num_segments, cfg.data.crop_size, predictor.channels
+  if batch == 'dynamic':
+    n, = export.symbolic_shape('batch')
+  elif str(batch).isdigit() and int(batch) > 0:
+    n = int(batch)
+  else:
+    raise UsageError(f'--batch={batch}', 'use dynamic or a positive number')
+  variables = predictor.variables
+  mean, std = task.norm_stats(cfg.data)
+
+  def scores(clips):
+    return predictor.forward(variables, task.normalize(clips, mean, std))
+
+  exported = export.export(jax.jit(scores), platforms=tuple(platforms))(
+      jax.ShapeDtypeStruct((n, t, s, s, c), jnp.uint8))
+  meta = {'format_version': FORMAT_VERSION, 'classes': predictor.classes,
+          'num_segments': t, 'crop_size': s, 'channels': c,
+          'modality': cfg.data.modality, 'mean': list(np.atleast_1d(mean)),
+          'std': list(np.atleast_1d(std)), 'variant': cfg.variant,
+          'backbone': cfg.model.backbone, 'tfdem_fuse': cfg.model.tfdem_fuse,
+          'batch': 'dynamic' if batch == 'dynamic' else int(batch),
+          'platforms': list(platforms), 'jax': jax.__version__,
+          'mstsm_jax': mstsm_jax.__version__,
+          'input': f'uint8 [N, {t}, {s}, {s}, {c}]',
+          'output': f'float32 [N, {cfg.model.num_classes}] video scores'}
+  path = pathlib.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  tmp = path.with_name(f'.{path.name}.tmp')
+  with zipfile.ZipFile(tmp, 'w') as z:
+    z.writestr(METADATA, json.dumps(meta, indent=1))
+    z.writestr(FUNCTION, bytes(exported.serialize()))
+  tmp.replace(path)
+  return meta
+
+
+def read(path) -> tuple[dict, object]:
+  """(metadata, deserialized Exported) of an exported file."""
+  from jax import export
+  try:
+    with zipfile.ZipFile(path) as z:
+      meta = json.loads(z.read(METADATA))
+      blob = z.read(FUNCTION)
+  except (zipfile.BadZipFile, KeyError, ValueError, OSError) as e:
+    raise UsageError(f'{path} is not an exported mstsm_jax model ({e})',
+                     'export one with python -m mstsm_jax.export') from e
+  if meta.get('format_version') != FORMAT_VERSION:
+    raise UsageError(
+        f'{path} has export format {meta.get("format_version")!r}, this '
+        f'version reads {FORMAT_VERSION} (written by mstsm_jax '
+        f'{meta.get("mstsm_jax")}, jax {meta.get("jax")})',
+        're-export it with this version')
+  try:
+    fn = export.deserialize(bytearray(blob))
+  except Exception as e:  # pylint: disable=broad-except
+    first = (str(e).strip().splitlines() or [''])[0][:160]
+    raise UsageError(f'{path}: the exported function does not load with jax '
+                     f'{jax.__version__} ({type(e).__name__}: {first})',
+                     f'it was written with jax {meta.get("jax")}; re-export '
+                     'it with this version') from e
+  return meta, fn
+
+
+class ExportedPredictor:
+  """Runs an exported file: uint8 clips `[N, T, S, S, C]` at the crop size
+  -> video scores `[N, classes]`; `probabilities` as `Predictor`'s."""
+
+  def __init__(self, path):
+    self.path = str(path)
+    self.meta, self.exported = read(path)
+    self.classes = self.meta['classes']
+
+  def __call__(self, clips) -> np.ndarray:
+    m = self.meta
+    clips = np.asarray(clips)
+    want = (m['num_segments'], m['crop_size'], m['crop_size'],
+            m['channels'])
+    if clips.dtype != np.uint8 or clips.ndim != 5 or clips.shape[1:] != want:
+      raise UsageError(f'{self.path} takes {m["input"]}, got '
+                       f'{clips.dtype} {list(clips.shape)}',
+                       'sample and crop clips as evaluate does')
+    if m['batch'] == 'dynamic':
+      return np.asarray(self.exported.call(clips))
+    b, out = m['batch'], []
+    for i in range(0, len(clips), b):
+      chunk = clips[i:i + b]
+      pad = np.zeros((b - len(chunk), *want), np.uint8)
+      out.append(np.asarray(self.exported.call(
+          np.concatenate([chunk, pad])))[:len(chunk)])
+    return np.concatenate(out)
+
+  def probabilities(self, clips) -> np.ndarray:
+    return np.asarray(task.probabilities(self(clips),
+                                         fuse=self.meta['tfdem_fuse']))

@@ -1,0 +1,115 @@
+"""Exported models (jax.export): parity with the Python model for several
+architectures, a symbolic and a fixed batch, cuda lowering on this CPU
+machine, the standalone snippet, and bad files."""
+import json
+import re
+import zipfile
+
+import jax
+import numpy as np
+import pytest
+
+import model_dirs
+from mstsm_jax import inference
+from mstsm_jax.errors import UsageError
+from mstsm_jax.models import pruning, task
+from mstsm_jax.training import checkpoint
+
+
+def clips(n, size, seed=0):
+  return np.random.default_rng(seed).integers(0, 256, (n, 8, size, size, 3),
+                                              np.uint8)
+
+
+def reference(model_dir, x):
+  """The Python model on the same uint8 clips (normalised on the host)."""
+  p = inference.load(model_dir)
+  return p(np.asarray(task.normalize(x, *task.norm_stats(p.config.data))))
+
+
+def pruned_dir(tmp_path):
+  config = model_dirs.tiny_config()
+  variables = model_dirs.init_variables(config)
+  from mstsm_jax.models.mstsm import build_model
+  model = build_model(config.model)
+  pruned, spec, _ = pruning.prune(variables, model.channels, model.shift, 4)
+  checkpoint.write_model(tmp_path / 'pruned', config, pruned, spec)
+  return tmp_path / 'pruned'
+
+
+@pytest.mark.parametrize('make', [
+    lambda tmp: model_dirs.model_dir(tmp / 'tsn', model_dirs.tiny_config(
+        'tsn')) and tmp / 'tsn',
+    lambda tmp: model_dirs.model_dir(tmp / 'mt', model_dirs.tiny_config(
+        'mstsm_tfdem', **{'model.tfdem_fuse': True})) and tmp / 'mt',
+    pruned_dir,
+    lambda tmp: model_dirs.model_dir(tmp / 'eff', model_dirs.tiny_config(
+        'mstsm_tfdem', **{'model.backbone': 'efficientnet_b0'})) and
+    tmp / 'eff',
+], ids=['tsn', 'mstsm_tfdem_fused', 'pruned', 'efficientnet_b0'])
+def test_export_parity_dynamic_batch(make, tmp_path, job):
+  model_dir = make(tmp_path)
+  out = tmp_path / 'model.mstsm'
+  meta = job('export', f'--checkpoint={model_dir}', f'--output={out}',
+             '--json').json()
+  assert meta['batch'] == 'dynamic' and meta['input'].startswith('uint8')
+  exported = inference.load(out)
+  for n in (1, 7):
+    x = clips(n, 32, seed=n)
+    got, want = exported(x), reference(model_dir, x)
+    assert got.shape == (n, 10)
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+
+
+def test_fixed_batch_cuda_lowering_and_bad_files(tmp_path, job):
+  model_dirs.model_dir(tmp_path / 'm', model_dirs.tiny_config())
+  out = tmp_path / 'fixed.mstsm'
+  meta = job('export', f'--checkpoint={tmp_path}/m', f'--output={out}',
+             '--batch=4', '--platforms=cpu,cuda', '--json').json()
+  assert meta['platforms'] == ['cpu', 'cuda'] and meta['batch'] == 4
+  exported = inference.load(out)
+  assert exported.exported.platforms == ('cpu', 'cuda')
+  x = clips(5, 32)  # two calls of 4, the second padded
+  np.testing.assert_allclose(exported(x), reference(tmp_path / 'm', x),
+                             atol=1e-5, rtol=0)
+  np.testing.assert_allclose(exported.probabilities(x).sum(-1), 1, rtol=1e-5)
+  with pytest.raises(UsageError, match=r'takes uint8 \[N, 8, 32, 32, 3\], '
+                     r'got uint8 \[1, 8, 40, 40, 3\]'):
+    exported(clips(1, 40))
+  (tmp_path / 'junk.mstsm').write_bytes(b'not a zip' * 10)
+  with pytest.raises(UsageError, match='junk.mstsm is not an exported '
+                     'mstsm_jax model'):
+    inference.load(tmp_path / 'junk.mstsm')
+  with zipfile.ZipFile(out) as z:
+    meta = json.loads(z.read('metadata.json'))
+    blob = z.read('function.bin')
+  meta['format_version'] = 99
+  with zipfile.ZipFile(tmp_path / 'future.mstsm', 'w') as z:
+    z.writestr('metadata.json', json.dumps(meta))
+    z.writestr('function.bin', blob)
+  with pytest.raises(UsageError, match='has export format 99, this version '
+                     'reads 1'):
+    inference.load(tmp_path / 'future.mstsm')
+  with zipfile.ZipFile(tmp_path / 'broken.mstsm', 'w') as z:
+    z.writestr('metadata.json', json.dumps({**meta, 'format_version': 1}))
+    z.writestr('function.bin', blob[:100])
+  r = job('predict', f'--checkpoint={tmp_path}/broken.mstsm', 'v.avi',
+          code=2)
+  assert 'the exported function does not load with jax' in r.stderr
+
+
+def test_readme_standalone_snippet(tmp_path, monkeypatch, job):
+  """The README's Deploy snippet: jax and numpy only."""
+  import pathlib
+  readme = (pathlib.Path(__file__).parent.parent / 'README.md').read_text()
+  code = re.search(r'```python\n(.*?)```', readme[readme.index(
+      '## Deploy'):], re.S).group(1)
+  assert 'mstsm_jax' not in code and 'flax' not in code
+  model_dirs.model_dir(tmp_path / 'm', model_dirs.tiny_config())
+  job('export', f'--checkpoint={tmp_path}/m', f'--output={tmp_path}/'
+      'model.mstsm')
+  monkeypatch.chdir(tmp_path)
+  scope = {}
+  exec(compile(code, 'README.md', 'exec'), scope)  # noqa: S102
+  assert scope['scores'].shape == (1, 10)
+  assert jax.numpy.isfinite(scope['scores']).all()
