@@ -173,6 +173,11 @@ def prune_over_a_model(tmp):
   return [f'--checkpoint={tmp}/m', f'--output={tmp}/p']
 
 
+def synthetic_split_2(tmp):
+  model_dirs.model_dir(tmp / 'm', model_dirs.tiny_config())
+  return [f'--workdir={tmp}/m', '--split=2']
+
+
 def required_flag(tmp):
   del tmp
   return ['--config=configs/synthetic.py']
@@ -232,6 +237,8 @@ CASES = [
     ('evaluate: report folder not writable', eval_folder_not_writable,
      'evaluate', 2, r'evaluation folder .*m/eval/test1_1x1 is not writable',
      None),
+    ('evaluate: a split the dataset lacks', synthetic_split_2, 'evaluate',
+     2, r'data.split=2: synthetic has one split', r'split 1'),
     ('evaluate: best before any evaluation', best_without_eval, 'evaluate',
      2, r'best.json not found: no evaluation has run', r'latest'),
     ('predict: no video readable', predict_unreadable, 'predict', 1,

@@ -24,6 +24,7 @@ import numpy as np
 
 from mstsm_jax.data import flow, sampling, synthetic, transforms
 from mstsm_jax.data.video import decode_jpeg
+from mstsm_jax.errors import UsageError
 from mstsm_jax.models.task import in_channels
 
 
@@ -52,6 +53,9 @@ def open_split(data_cfg, train: bool) -> Split:
   """The train or test split `data_cfg.split` of `data_cfg.dataset`."""
   name = f'{"train" if train else "test"}{data_cfg.split}'
   if data_cfg.dataset.startswith('synthetic') and not data_cfg.data_dir:
+    if data_cfg.split != 1:
+      raise UsageError(f'data.split={data_cfg.split}: {data_cfg.dataset} '
+                       'has one split', 'use split 1')
     src = synthetic.SyntheticSource(
         'train1' if train else 'test1', data_cfg.synthetic_videos,
         data_cfg.synthetic_seed, data_cfg.synthetic_size,
