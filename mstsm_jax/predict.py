@@ -9,6 +9,11 @@ classified; the top-5 class names are printed with their probabilities.
 With --json, one JSON object per video on stdout. A video with fewer frames
 than segments is predicted with a warning (frames repeat); a video that
 cannot be read is reported and skipped; exit code 1 when none could be read.
+
+`--timeline` scores sliding windows (`--window_s`, every `--stride_s`) of a
+long video instead, each sampled and cropped as a whole video is, and
+writes <video>.timeline.json (start, end, label, probability, all class
+probabilities per window) and <video>.timeline.png into `--output_dir`.
 """
 from __future__ import annotations
 
@@ -25,6 +30,14 @@ def define_flags(fv):
   flags.DEFINE_string('checkpoint', None, 'model directory', flag_values=fv)
   flags.DEFINE_string('views', '1x1', 'CLIPSxCROPS test views',
                       flag_values=fv)
+  flags.DEFINE_bool('timeline', False, 'score sliding windows over each '
+                    'video (long videos)', flag_values=fv)
+  flags.DEFINE_float('window_s', 4.0, '--timeline: window length, seconds',
+                     flag_values=fv)
+  flags.DEFINE_float('stride_s', 1.0, '--timeline: window step, seconds',
+                     flag_values=fv)
+  flags.DEFINE_string('output_dir', '.', '--timeline: where the JSON and '
+                      'PNG go', flag_values=fv)
   flags.mark_flag_as_required('checkpoint', flag_values=fv)
   cli.define_json(fv)
 
@@ -44,6 +57,8 @@ def main(fv, argv):
   predictor = inference.load(fv['checkpoint'].value)
   cfg = predictor.config
   read = 0
+  if fv['timeline'].value:
+    return timelines(fv, predictor, paths, views)
   for path in paths:
     try:
       clips, frames = inference.read_video_views(path, cfg, views)
@@ -74,6 +89,40 @@ def main(fv, argv):
       print(path)
       for r in result['top5']:
         print(f'  {100 * r["probability"]:6.2f}%  {r["class"]}')
+  if not read:
+    print(f'error: none of the {len(paths)} videos could be read', file=LOG)
+    return 1
+  return 0
+
+
+def timelines(fv, predictor, paths, views) -> int:
+  """predict --timeline: a JSON timeline and a PNG per readable video."""
+  import pathlib
+
+  from mstsm_jax import inference
+  from mstsm_jax.data import video
+  from mstsm_jax.training.workdir import check_writable, write_json
+  out_dir = check_writable(fv['output_dir'].value, 'output folder')
+  read = 0
+  for path in paths:
+    try:
+      res = inference.timeline(path, predictor, fv['window_s'].value,
+                               fv['stride_s'].value, views)
+    except video.VideoError as e:
+      print(f'{path}: cannot read ({e.reason})', file=LOG)
+      continue
+    read += 1
+    stem = f'{pathlib.Path(path).stem}.timeline'
+    write_json(out_dir / f'{stem}.json', res)
+    res['files'] = [str(out_dir / f'{stem}.json'), inference.plot_timeline(
+        res, out_dir / f'{stem}.png')]
+    for r in res['timeline']:
+      print(f'{path} {r["start"]:8.2f}-{r["end"]:<8.2f} '
+            f'{100 * r["probability"]:6.2f}%  {r["label"]}', file=LOG)
+    print(f'  wrote {", ".join(res["files"])}', file=LOG)
+    if fv['json'].value:
+      print(json.dumps({k: v for k, v in res.items() if k != 'classes'}),
+            flush=True)
   if not read:
     print(f'error: none of the {len(paths)} videos could be read', file=LOG)
     return 1

@@ -113,3 +113,33 @@ def test_readme_standalone_snippet(tmp_path, monkeypatch, job):
   exec(compile(code, 'README.md', 'exec'), scope)  # noqa: S102
   assert scope['scores'].shape == (1, 10)
   assert jax.numpy.isfinite(scope['scores']).all()
+
+
+def test_predict_timeline(tmp_path, job):
+  """Sliding windows: their count and times follow window and stride, a
+  window over the whole video scores what predict scores, and the JSON and
+  PNG are written."""
+  import videos
+  model_dirs.model_dir(tmp_path / 'm', model_dirs.tiny_config())
+  videos.write_video(tmp_path / 'long.avi', 100, size=(40, 48), fps=25)
+  rows = job('predict', f'--checkpoint={tmp_path}/m', '--timeline',
+             '--window_s=1.2', '--stride_s=0.4', f'--output_dir={tmp_path}',
+             '--json', str(tmp_path / 'long.avi')).json()
+  starts = [r['start'] for r in rows['timeline']]
+  # 100 frames at 25 fps: windows of 30 frames every 10.
+  assert starts == [0.0, 0.4, 0.8, 1.2, 1.6, 2.0, 2.4, 2.8]
+  assert all(abs(r['end'] - r['start'] - 1.2) < 1e-9 for r in rows['timeline'])
+  for r in rows['timeline']:
+    assert abs(sum(r['probabilities']) - 1) < 1e-4
+    assert r['probability'] == max(r['probabilities'])
+  assert (tmp_path / 'long.timeline.png').is_file()
+  saved = json.loads((tmp_path / 'long.timeline.json').read_text())
+  assert saved['timeline'] == rows['timeline']
+  whole = job('predict', f'--checkpoint={tmp_path}/m', '--timeline',
+              '--window_s=10', f'--output_dir={tmp_path}', '--json',
+              str(tmp_path / 'long.avi')).json()['timeline']
+  plain = job('predict', f'--checkpoint={tmp_path}/m', '--json',
+              str(tmp_path / 'long.avi')).json()['top5'][0]
+  assert len(whole) == 1 and whole[0]['end'] == 4.0
+  assert abs(whole[0]['probabilities'][plain['index']]
+             - plain['probability']) < 1e-5
