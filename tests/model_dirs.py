@@ -28,9 +28,18 @@ def init_variables(config, seed=0):
                                        3))))
 
 
-def model_dir(path, config, seed=0):
-  """A model directory (as convert writes) of `config` at random init."""
+def model_dir(path, config, seed=0, head_std=0.0):
+  """A model directory (as convert writes) of `config` at random init;
+  `head_std` > 0 redraws the classifier heads so scores are O(1) (the
+  init's 0.001 makes every logit nearly 0, which hides differences)."""
   variables = init_variables(config, seed)
+  if head_std:
+    rng = np.random.default_rng(seed)
+    params = variables['params']
+    for head in (params['fc'], params.get('tfdem', {}).get('fc')):
+      if head:
+        head['kernel'] = rng.normal(0, head_std, head['kernel'].shape
+                                    ).astype(np.float32)
   checkpoint.write_model(path, config, variables)
   return variables
 

@@ -30,6 +30,8 @@ def reference(model_dir, x):
 def pruned_dir(tmp_path):
   config = model_dirs.tiny_config()
   variables = model_dirs.init_variables(config)
+  variables['params']['fc']['kernel'] = np.random.default_rng(0).normal(
+      0, 0.5, variables['params']['fc']['kernel'].shape).astype(np.float32)
   from mstsm_jax.models.mstsm import build_model
   model = build_model(config.model)
   pruned, spec, _ = pruning.prune(variables, model.channels, model.shift, 4)
@@ -39,13 +41,14 @@ def pruned_dir(tmp_path):
 
 @pytest.mark.parametrize('make', [
     lambda tmp: model_dirs.model_dir(tmp / 'tsn', model_dirs.tiny_config(
-        'tsn')) and tmp / 'tsn',
+        'tsn'), head_std=0.5) and tmp / 'tsn',
     lambda tmp: model_dirs.model_dir(tmp / 'mt', model_dirs.tiny_config(
-        'mstsm_tfdem', **{'model.tfdem_fuse': True})) and tmp / 'mt',
+        'mstsm_tfdem', **{'model.tfdem_fuse': True}), head_std=0.5) and
+    tmp / 'mt',
     pruned_dir,
     lambda tmp: model_dirs.model_dir(tmp / 'eff', model_dirs.tiny_config(
-        'mstsm_tfdem', **{'model.backbone': 'efficientnet_b0'})) and
-    tmp / 'eff',
+        'mstsm_tfdem', **{'model.backbone': 'efficientnet_b0'}),
+        head_std=0.5) and tmp / 'eff',
 ], ids=['tsn', 'mstsm_tfdem_fused', 'pruned', 'efficientnet_b0'])
 def test_export_parity_dynamic_batch(make, tmp_path, job):
   model_dir = make(tmp_path)
@@ -59,10 +62,13 @@ def test_export_parity_dynamic_batch(make, tmp_path, job):
     got, want = exported(x), reference(model_dir, x)
     assert got.shape == (n, 10)
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+    # Relative to the scores too (a random-init EfficientNet's are ~1e-6).
+    assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
 
 
 def test_fixed_batch_cuda_lowering_and_bad_files(tmp_path, job):
-  model_dirs.model_dir(tmp_path / 'm', model_dirs.tiny_config())
+  model_dirs.model_dir(tmp_path / 'm', model_dirs.tiny_config(),
+                       head_std=0.5)
   out = tmp_path / 'fixed.mstsm'
   meta = job('export', f'--checkpoint={tmp_path}/m', f'--output={out}',
              '--batch=4', '--platforms=cpu,cuda', '--json').json()
