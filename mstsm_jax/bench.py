@@ -28,13 +28,13 @@ import numpy as np
 from absl import flags
 
 from mstsm_jax import cli
+from mstsm_jax.console import LOG
 from mstsm_jax.data import pipeline, video
 from mstsm_jax.models.mstsm import build_model
 from mstsm_jax.models.task import in_channels
 from mstsm_jax.training import sharding
 from mstsm_jax.training.optimizer import make_optimizer
 from mstsm_jax.training.steps import create_state, jit_steps
-from mstsm_jax.console import LOG
 
 WHAT = ('train', 'infer', 'latency', 'data', 'e2e')
 

@@ -30,7 +30,6 @@ from ml_collections import config_flags
 from mstsm_jax.errors import UsageError
 
 HELP = ('-h', '--help', '--helpshort', '--helpfull', '-?')
-PACKAGED = pathlib.Path(__file__).parent / 'configs'
 _ARGV: list[str] = []  # the command line being parsed (config overrides)
 
 
@@ -54,19 +53,12 @@ def emit_json(fv: flags.FlagValues, obj) -> None:
 
 
 def config_path(spec: str) -> str:
-  """'configs/ucf101.py:tsn' as given when that file exists here, else the
-  packaged config of that name ('ucf101:tsn' works too)."""
+  """'configs/ucf101.py:tsn' with the file resolved by
+  `configs.config_file` (the packaged config when the path is not a file
+  here; 'ucf101:tsn' works too)."""
+  from mstsm_jax.configs import config_file
   path, sep, arg = spec.partition(':')
-  if pathlib.Path(path).expanduser().is_file():
-    return spec
-  name = pathlib.Path(path).name
-  name = name if name.endswith('.py') else f'{name}.py'
-  packaged = PACKAGED / name
-  if packaged.is_file() and not name.startswith('_'):
-    return f'{packaged}{sep}{arg}'
-  known = sorted(p.stem for p in PACKAGED.glob('[!_]*.py'))
-  raise UsageError(f'--config={spec}: config file {path} not found',
-                   f'give a path to a config file or one of {known}')
+  return f'{config_file(path)}{sep}{arg}'
 
 
 def _config_arg(argv: list[str]) -> tuple[int, str] | None:

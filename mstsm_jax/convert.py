@@ -14,12 +14,10 @@ conversion (exit 2) with a summary of what the file looks like;
 """
 from __future__ import annotations
 
-
 from absl import flags
 
 from mstsm_jax import cli
 from mstsm_jax.console import LOG
-
 
 
 def define_flags(fv):

@@ -21,7 +21,6 @@ from mstsm_jax import cli
 from mstsm_jax.console import LOG
 
 
-
 def define_flags(fv):
   flags.DEFINE_string('workdir', None, 'model directory (training workdir)',
                       flag_values=fv)

@@ -10,12 +10,10 @@ reports it on the other half.
 """
 from __future__ import annotations
 
-
 from absl import flags
 
 from mstsm_jax import cli
 from mstsm_jax.console import LOG
-
 
 
 def define_flags(fv):
@@ -30,8 +28,9 @@ def define_flags(fv):
 
 
 def main(fv, argv):
-  from mstsm_jax.evaluation.fusion import fuse, load_scores, search, summary
   import numpy as np
+
+  from mstsm_jax.evaluation.fusion import fuse, load_scores, search, summary
   paths = fv['scores'].value + argv[1:]  # `--scores A.npz B.npz`, repeated
   names, labels, scores = load_scores(paths)
   arg = fv['weights'].value

@@ -25,7 +25,6 @@ from mstsm_jax import cli
 from mstsm_jax.console import LOG
 
 
-
 def define_flags(fv):
   flags.DEFINE_string('checkpoint', None, 'model directory', flag_values=fv)
   flags.DEFINE_string('views', '1x1', 'CLIPSxCROPS test views',

@@ -20,7 +20,6 @@ from mstsm_jax import cli
 from mstsm_jax.console import LOG
 
 
-
 def define_flags(fv):
   flags.DEFINE_string('checkpoint', None, 'model directory to prune',
                       flag_values=fv)

@@ -20,7 +20,6 @@ from mstsm_jax import cli
 from mstsm_jax.console import LOG
 
 
-
 def define_flags(fv):
   cli.define_config(fv)
   cli.define_json(fv)

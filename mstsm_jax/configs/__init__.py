@@ -116,21 +116,32 @@ def base_config(dataset: str, num_classes: int,
   return c
 
 
+def config_file(path: str):
+  """The config file `path` names: that file when it exists, else the
+  packaged config of that name ('configs/ucf101.py', 'ucf101.py' and
+  'ucf101' all find mstsm_jax/configs/ucf101.py). A UsageError otherwise."""
+  import pathlib
+
+  from mstsm_jax.errors import UsageError
+  file = pathlib.Path(path).expanduser()
+  if file.is_file():
+    return file
+  name = file.name if file.name.endswith('.py') else f'{file.name}.py'
+  packaged = pathlib.Path(__file__).parent / name
+  if packaged.is_file() and not name.startswith('_'):
+    return packaged
+  known = sorted(p.stem for p in packaged.parent.glob('[!_]*.py'))
+  raise UsageError(f'config file {path} not found',
+                   f'give a path to a config file or one of {known}')
+
+
 def load_config(spec: str, overrides: dict | None = None):
   """Loads 'path/to/config.py[:variant]' (or a packaged 'ucf101[:variant]')
   as the --config flag does; `overrides` is a flat {'model.r_two': 0.125}
   dict. Returns a new, locked ConfigDict."""
   import importlib.util
-  import pathlib
   path, _, arg = spec.partition(':')
-  file = pathlib.Path(path).expanduser()
-  if not file.is_file():
-    name = file.name if file.name.endswith('.py') else f'{file.name}.py'
-    file = pathlib.Path(__file__).parent / name
-    if not file.is_file() or name.startswith('_'):
-      known = sorted(p.stem for p in file.parent.glob('[!_]*.py'))
-      raise FileNotFoundError(f'config file {path} not found; packaged '
-                              f'configs: {", ".join(known)}')
+  file = config_file(path)
   mod_spec = importlib.util.spec_from_file_location('_mstsm_config', file)
   module = importlib.util.module_from_spec(mod_spec)
   mod_spec.loader.exec_module(module)

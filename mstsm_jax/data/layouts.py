@@ -44,6 +44,7 @@ class Layout:
   problems: list[dict]  # {'file': ..., 'reason': ...}
   # Where each class came from, for messages: class -> 'file:line' or path.
   origin: dict = dataclasses.field(default_factory=dict)
+  lists: str = ''  # the list files that define the classes, if any
   empty_classes: list[str] = dataclasses.field(default_factory=list)
   dropped_classes: list[str] = dataclasses.field(default_factory=list)
 
@@ -316,8 +317,7 @@ def _from_lists(root, videos, train_list, test_list, classes,
                classes[label], 0, role, 1)
   layout = finish(classes, listed, videos, root, problems, 1)
   layout.origin = origin
-  layout.origin['--'] = ', '.join(str(x) for x in (train_list, test_list)
-                                  if x)
+  layout.lists = ', '.join(str(x) for x in (train_list, test_list) if x)
   return layout
 
 
@@ -335,7 +335,7 @@ def apply_class_policy(layout: Layout, policy: str = 'error',
     raise UsageError(f'--empty_classes={policy}',
                      f'valid: {", ".join(POLICIES)}')
   trained = {e.label for e in layout.entries if 1 in e.roles}
-  if not any(1 in e.roles for e in layout.entries):
+  if not trained:
     return layout  # no training split given (a test-only list)
   empty = [c for i, c in enumerate(layout.classes) if i not in trained]
   if not empty:
@@ -345,11 +345,10 @@ def apply_class_policy(layout: Layout, policy: str = 'error',
     # folder) or, for a skipped index, the first line with a higher one.
     first = layout.classes.index(empty[0])
     where = next((layout.origin[c] for c in layout.classes[first:]
-                  if c in layout.origin), layout.origin.get('--', ''))
-    lists = '--' in layout.origin
-    fixes = ['add videos' if not lists else 'give every class training '
-             'videos']
-    if lists and not classes_file and empty[0].startswith('class_'):
+                  if c in layout.origin), layout.lists)
+    fixes = ['give every class training videos' if layout.lists else
+             'add videos']
+    if layout.lists and not classes_file and empty[0].startswith('class_'):
       fixes.append('number classes 0..N-1 without gaps or pass '
                    '--classes_file to name them')
     raise UsageError(

@@ -16,12 +16,11 @@ import numpy as np
 import tqdm
 from jax.experimental import multihost_utils
 
+from mstsm_jax.console import LOG
 from mstsm_jax.data import pipeline
 from mstsm_jax.evaluation import metrics
 from mstsm_jax.training import sharding
 from mstsm_jax.training.workdir import write_json
-from mstsm_jax.console import LOG
-
 
 
 def parse_views(views: str) -> tuple[int, int]:

@@ -40,6 +40,22 @@ def center_view(clips, resize_short: int, crop_size: int):
                           antialias=True)
 
 
+def in_batches(fn, clips: np.ndarray, batch: int,
+               num_classes: int) -> np.ndarray:
+  """`fn` over `clips` in batches of exactly `batch` (the last one padded
+  with zeros and cut back), so one compiled program serves every call."""
+  out = []
+  for i in range(0, len(clips), batch):
+    chunk = clips[i:i + batch]
+    n = len(chunk)
+    if n < batch:
+      chunk = np.concatenate([chunk, np.zeros((batch - n, *chunk.shape[1:]),
+                                              chunk.dtype)])
+    out.append(np.asarray(fn(chunk))[:n])
+  return np.concatenate(out) if out else np.zeros((0, num_classes),
+                                                  np.float32)
+
+
 class Predictor:
   """Jitted video scores (`task.scores`: main logits, or the fused softmax
   with `tfdem_fuse`) in fixed-size batches (the last one padded), so one
@@ -82,16 +98,8 @@ class Predictor:
         clips.shape[-1] != self.channels):
       raise UsageError(f'clips must be [N, {t}, H, W, {self.channels}], got '
                        f'{clips.shape}', 'uint8 frames or normalised floats')
-    out = []
-    for i in range(0, len(clips), self.batch_size):
-      chunk = clips[i:i + self.batch_size]
-      n = len(chunk)
-      if n < self.batch_size:
-        chunk = np.concatenate([chunk, np.zeros(
-            (self.batch_size - n, *chunk.shape[1:]), chunk.dtype)])
-      out.append(np.asarray(self._forward(self.variables, chunk))[:n])
-    return np.concatenate(out) if out else np.zeros(
-        (0, self.config.model.num_classes), np.float32)
+    return in_batches(lambda x: self._forward(self.variables, x), clips,
+                      self.batch_size, self.config.model.num_classes)
 
   def probabilities(self, clips) -> np.ndarray:
     """Class probabilities `[N, classes]` (`task.probabilities`)."""

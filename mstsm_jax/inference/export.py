@@ -121,13 +121,9 @@ class ExportedPredictor:
                        'sample and crop clips as evaluate does')
     if m['batch'] == 'dynamic':
       return np.asarray(self.exported.call(clips))
-    b, out = m['batch'], []
-    for i in range(0, len(clips), b):
-      chunk = clips[i:i + b]
-      pad = np.zeros((b - len(chunk), *want), np.uint8)
-      out.append(np.asarray(self.exported.call(
-          np.concatenate([chunk, pad])))[:len(chunk)])
-    return np.concatenate(out)
+    from mstsm_jax.inference import in_batches
+    return in_batches(self.exported.call, clips, m['batch'],
+                      len(self.classes))
 
   def probabilities(self, clips) -> np.ndarray:
     return np.asarray(task.probabilities(self(clips),

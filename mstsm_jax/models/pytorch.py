@@ -242,8 +242,7 @@ def convert(source, config, fmt: str = 'auto', strict: bool = False,
   loaded = traverse_util.unflatten_dict(flat, sep='/')
   merged, report = checkpoint.merge_variables(init, loaded,
                                               config.model.backbone)
-  new = [k for k in report['missing'] if model.param_role(k) == 'tfdem'
-         or k.startswith('params/tfdem/')]
+  new = [k for k in report['missing'] if k.split('/')[1] == 'tfdem']
   report['new_branch'] = new
   report['missing'] = [k for k in report['missing'] if k not in new]
   report['looks_like'] = [] if effnet else describe(

@@ -25,7 +25,7 @@ from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 
 from mstsm_jax.errors import UsageError
 from mstsm_jax.models.resnet import ChannelSpec
-from mstsm_jax.training.workdir import write_json
+from mstsm_jax.training.workdir import check_writable, write_json
 
 
 def manager(workdir, keep: int = 2):
@@ -119,27 +119,29 @@ def load_variables(workdir, checkpoint: str = ''):
   """(config, channel spec or None, {'params', 'batch_stats'} as numpy,
   step) of a model directory; callers place them (`jax.device_put`)."""
   config = read_config(workdir)
+  channels = read_channels(workdir)
   step = resolve_step(workdir, checkpoint)
   # Restore onto this process's devices, whatever topology saved it (a run
   # on 8 GPUs evaluated, pruned or converted on one device).
   path = pathlib.Path(workdir).absolute() / 'checkpoints' / str(step)
   with ocp.StandardCheckpointer() as ckptr:
     meta = ckptr.metadata(path / 'state').item_metadata
-    check_fits(config, read_channels(workdir), meta, workdir, step)
+    check_fits(config, channels, meta, workdir, step)
     one = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
     target = jax.tree.map(
         lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=one), meta)
     state = ckptr.restore(path / 'state', target)
   variables = jax.device_get({'params': state['params'],
                               'batch_stats': state.get('batch_stats', {})})
-  return config, read_channels(workdir), variables, step
+  return config, channels, variables, step
 
 
 def abstract_variables(config, channels=None):
   """{'params', 'batch_stats'} shapes of `config`'s model (no allocation)."""
   import jax.numpy as jnp
-  from mstsm_jax.models.task import in_channels
+
   from mstsm_jax.models.mstsm import build_model
+  from mstsm_jax.models.task import in_channels
   model = build_model(config.model, channels)
   s = config.data.crop_size
   x = jax.ShapeDtypeStruct((1, config.model.num_segments, s, s,
@@ -176,7 +178,6 @@ def check_fits(config, channels, meta, workdir, step) -> None:
 
 def check_new_model_dir(out_dir) -> None:
   """convert/prune never write over an existing model directory."""
-  from mstsm_jax.training.workdir import check_writable
   d = pathlib.Path(out_dir)
   if (d / 'config.json').exists() or (d / 'checkpoints').exists():
     raise UsageError(f'{d} already holds a model', 'pass a new --output or '

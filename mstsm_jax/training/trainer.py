@@ -24,16 +24,16 @@ import jax.numpy as jnp
 import numpy as np
 import tqdm
 
+from mstsm_jax.console import LOG
 from mstsm_jax.data import pipeline
 from mstsm_jax.errors import UsageError
 from mstsm_jax.evaluation import evaluator, metrics
 from mstsm_jax.models.mstsm import build_model
 from mstsm_jax.models.task import in_channels
-from mstsm_jax.training import checkpoint, sharding, workdir as workdirs
+from mstsm_jax.training import checkpoint, sharding
+from mstsm_jax.training import workdir as workdirs
 from mstsm_jax.training.optimizer import make_optimizer
 from mstsm_jax.training.steps import TrainState, create_state, jit_steps
-from mstsm_jax.console import LOG
-
 
 
 class NonFiniteLoss(FloatingPointError):
@@ -127,7 +127,8 @@ def train_and_evaluate(config, workdir) -> dict:
     total_steps = min(total_steps, tc.max_steps)
 
   # ------------------------------------------------- the workdir is ours
-  workdirs.check_resume(workdir, config)  # before touching anything
+  workdirs.check_resume(workdir, config)  # before touching anything,
+  # even the lock file
   lock = workdirs.lock(workdir)
   try:
     return _train(config, workdir, mesh, per_host, train_split, test_split,
@@ -140,6 +141,8 @@ def _train(config, workdir, mesh, per_host, train_split, test_split,
            steps_per_epoch, total_steps, t_start) -> dict:
   tc = config.train
   classes = train_split.classes
+  # Again under the lock: a run that ended between the first check and the
+  # lock may have written config.json since.
   resuming = workdirs.check_resume(workdir, config)
   train_iter = iter(pipeline.train_dataset(
       train_split, config.data, config.model.num_segments, per_host,
