@@ -130,6 +130,13 @@ def restart_other_variant(tmp):
           f'--workdir={tmp}/run']
 
 
+def init_from_other_width(tmp):
+  """Fine-tuning from a checkpoint of another width (8 -> 16 channels)."""
+  model_dirs.model_dir(tmp / 'pre', model_dirs.tiny_config())
+  return [*SYN, '--config.model.width=16', f'--workdir={tmp}/run',
+          f'--config.init_from={tmp}/pre']
+
+
 def workdir_not_writable(tmp):
   (tmp / 'file').write_text('')
   return [*SYN, f'--workdir={tmp}/file/run']
@@ -226,6 +233,9 @@ CASES = [
     ('train: restart with another variant', restart_other_variant, 'train',
      2, r'run holds a run with another config \(\d+ fields differ: '
      r"model.temporal: 'mstsm' -> 'tsn'", r'same config'),
+    ('train: init_from does not fit', init_from_other_width, 'train', 2,
+     r'--config.init_from=.*pre does not fit this model: \d+ shapes do not '
+     r'fit \(e.g. ', r'--config.init_partial=True'),
     ('train: workdir not writable', workdir_not_writable, 'train', 2,
      r'workdir .*file/run is not writable', r'another workdir'),
     ('predict: config disagrees with weights',
@@ -275,6 +285,15 @@ def test_refused_restart_leaves_the_workdir_untouched(tmp_path, job):
   job('train', *args, code=2)
   assert sorted(p.name for p in (tmp_path / 'run').iterdir()) == before
   assert (tmp_path / 'run' / 'config.json').read_bytes() == saved
+
+
+def test_refused_init_from_writes_nothing(tmp_path, job):
+  """A checkpoint that does not fit stops the run before config.json is
+  written, so the corrected command is not refused as another config."""
+  job('train', *init_from_other_width(tmp_path), code=2)
+  run = tmp_path / 'run'
+  assert not (run / 'config.json').exists()
+  assert not (run / 'checkpoints').exists()
 
 
 def test_empty_classes_kept_or_dropped_on_request(tmp_path, job):

@@ -162,17 +162,18 @@ def _train(config, workdir, mesh, per_host, train_split, test_split,
   rep = sharding.replicated(mesh)
 
   # ---------------------------------------------------------- checkpoint
+  variables = None
+  if config.init_from and not checkpoint.saved_steps(workdir):
+    # Before anything is written: a checkpoint that does not fit stops here.
+    init = jax.jit(model.init)(jax.random.key(config.seed),
+                               jnp.zeros(clip_shape))
+    variables = init_from_checkpoint(config, init)
   if not resuming:  # written once: a restart checks against it
     checkpoint.write_config(workdir, config, channels)
     checkpoint.write_classes(workdir, classes)
   mngr = checkpoint.manager(workdir, tc.keep_checkpoints)
   start = mngr.latest_step()
   if start is None:
-    variables = None
-    if config.init_from:
-      init = jax.jit(model.init)(jax.random.key(config.seed),
-                                 jnp.zeros(clip_shape))
-      variables = init_from_checkpoint(config, init)
     state = jax.jit(lambda v, r: create_state(model, tx, r, clip_shape, v),
                     out_shardings=rep)(variables,
                                        jax.random.key(config.seed))
