@@ -11,8 +11,8 @@ top-1 mean +- std (sample std over seeds), parameters and GMACs per frame
 per variant, writes ablation.png (bars with error bars) and ablation.json:
 {'variants': {name: {'top1_mean', 'top1_std', 'runs': [...], 'params',
 'gflops'}}}; with --json that object is the last stdout line. A variant
-sets `model.temporal` and `model.tfdem` (configs.VARIANTS); every other
-field is the config's, overrides included.
+sets `model.temporal`, `model.tfdem` and `model.causal` (configs.VARIANTS);
+every other field is the config's, overrides included.
 """
 from __future__ import annotations
 
@@ -42,10 +42,10 @@ def define_flags(fv):
 def variant_config(config, variant: str, seed: int):
   """`config` as paper variant `variant` with `seed` (a new ConfigDict)."""
   from mstsm_jax.configs import VARIANTS
-  temporal, tfdem = VARIANTS[variant]
+  temporal, tfdem, causal = VARIANTS[variant]
   c = copy.deepcopy(config)
   c.variant, c.seed = variant, seed
-  c.model.temporal, c.model.tfdem = temporal, tfdem
+  c.model.temporal, c.model.tfdem, c.model.causal = temporal, tfdem, causal
   return c
 
 

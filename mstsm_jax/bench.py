@@ -1,13 +1,15 @@
 r"""Throughput benchmark: prints a table (and --json) of what was measured.
 
   python -m mstsm_jax.bench --config=configs/ucf101.py:mstsm_tfdem \
-      [--batch=16,64] [--what=train,infer,latency,data,e2e] [--json]
+      [--batch=16,64] [--what=train,infer,latency,stream,data,e2e] [--json]
       [--data_dir=DIR] [--workers=1,2] [--steps=10] [--repeats=3]
 
 train    clips/s of forward + backward + SGD update on device-resident
          uint8 clips (normalised on device), state donated
 infer    clips/s of the jitted eval forward
 latency  batch-1 inference, ms p50 / p90
+stream   online variants: one frame per jitted step with its shift buffers
+         (streaming/), frames/s and per-frame latency ms p50 / p90
 data     clips/s of the grain training pipeline (decode, sample, augment,
          batch) per worker count; on --data_dir's prepared dataset or, by
          default, on generated UCF-like 320x240 JPEG videos
@@ -36,7 +38,7 @@ from mstsm_jax.training import sharding
 from mstsm_jax.training.optimizer import make_optimizer
 from mstsm_jax.training.steps import create_state, jit_steps
 
-WHAT = ('train', 'infer', 'latency', 'data', 'e2e')
+WHAT = ('train', 'infer', 'latency', 'stream', 'data', 'e2e')
 
 
 def timed(fn, steps: int, repeats: int) -> float:
@@ -119,6 +121,28 @@ def bench_data(config, split, batch, workers, steps):
     rows.append({'workers': w, 'clips_s': batch * n / dt})
     del it
   return rows
+
+
+def bench_stream(model, variables, config, steps: int) -> dict:
+  """Frames/s and per-frame latency of the jitted streaming step."""
+  from mstsm_jax.streaming import step_function, zeros
+  fn, shapes = step_function(model, variables, config)
+  fn = jax.jit(fn)
+  s, ch = config.data.crop_size, in_channels(config.data)
+  frame = np.random.default_rng(0).integers(0, 256, (1, s, s, ch), np.uint8)
+  buffers = zeros(shapes)
+  for _ in range(2):
+    scores, buffers = fn(frame, buffers)
+  jax.block_until_ready(scores)
+  lat = []
+  for _ in range(max(50, 5 * steps)):
+    t0 = time.perf_counter()
+    scores, buffers = fn(frame, buffers)
+    jax.block_until_ready(scores)
+    lat.append(1e3 * (time.perf_counter() - t0))
+  return {'stream_frames_s': 1e3 / float(np.mean(lat)),
+          'stream_ms_p50': float(np.percentile(lat, 50)),
+          'stream_ms_p90': float(np.percentile(lat, 90))}
 
 
 def main(fv, argv):
@@ -241,6 +265,8 @@ def main(fv, argv):
       lat.append(1e3 * (time.perf_counter() - t0))
     result['latency_ms_p50'] = float(np.percentile(lat, 50))
     result['latency_ms_p90'] = float(np.percentile(lat, 90))
+  if 'stream' in what:
+    result.update(bench_stream(model, variables, config, FLAGS.steps))
   if 'data' in what:
     workers = [int(w) for w in FLAGS.workers.split(',')]
     split, desc = data_split(with_desc=True)
@@ -263,6 +289,10 @@ def main(fv, argv):
   if 'latency_ms_p50' in result:
     print(f'batch-1 latency: p50 {result["latency_ms_p50"]:.1f} ms, '
           f'p90 {result["latency_ms_p90"]:.1f} ms')
+  if 'stream_frames_s' in result:
+    print(f'streaming, one frame per step: {result["stream_frames_s"]:.1f} '
+          f'frames/s, latency p50 {result["stream_ms_p50"]:.2f} ms, p90 '
+          f'{result["stream_ms_p90"]:.2f} ms')
   if 'data' in result:
     print(f'input pipeline ({result["data_source"]}, batch {batches[0]}, '
           f'{t}x{s}px, full augmentation):')

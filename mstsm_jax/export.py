@@ -1,14 +1,16 @@
 """Export a model directory to one file that runs without this package.
 
   python -m mstsm_jax.export --checkpoint=DIR --output=model.mstsm \
-      [--batch=dynamic|N] [--platforms=cpu,cuda] [--json]
+      [--batch=dynamic|N] [--platforms=cpu,cuda] [--streaming] [--json]
 
 The file (`mstsm_jax.inference.export`) holds the model as serialized
 StableHLO (`jax.export`, weights inside) and its metadata: uint8 clips
 `[N, T, S, S, C]` at the model's crop size in, float32 video scores out,
 normalisation inside. `mstsm_jax.load(FILE)` runs it, and so do `jax` and
 `numpy` alone (README "Deploy"). `--platforms=cpu,cuda` lowers for both
-(no GPU needed to export).
+(no GPU needed to export). `--streaming` exports an online model's
+one-frame step `(frames, buffers) -> (scores, buffers)` instead
+(`mstsm_jax.streaming.Streamer(FILE)` and `stream --checkpoint=FILE` run it).
 """
 from __future__ import annotations
 
@@ -28,6 +30,9 @@ def define_flags(fv):
                       'batch size', flag_values=fv)
   flags.DEFINE_string('platforms', 'cpu', 'comma-separated: cpu, cuda, rocm,'
                       ' tpu', flag_values=fv)
+  flags.DEFINE_bool('streaming', False, 'export the one-frame step of an '
+                    'online model (frames, buffers) -> (scores, buffers)',
+                    flag_values=fv)
   flags.mark_flags_as_required(['checkpoint', 'output'], flag_values=fv)
   cli.define_json(fv)
 
@@ -47,7 +52,7 @@ def main(fv, argv):
   check_writable(os.path.dirname(os.path.abspath(out)), 'output folder')
   t0 = time.time()
   meta = export_model(fv['checkpoint'].value, out, fv['batch'].value,
-                      platforms)
+                      platforms, streaming=fv['streaming'].value)
   size = os.path.getsize(out)
   print(f'wrote {out}: {size / 2**20:.1f} MiB, {meta["input"]} -> '
         f'{meta["output"]}, platforms {",".join(platforms)}, '

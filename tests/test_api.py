@@ -13,7 +13,8 @@ import model_dirs
 
 ROOT = pathlib.Path(__file__).parent.parent
 JOBS = {'prepare', 'train', 'evaluate', 'splits', 'convert', 'prune',
-        'predict', 'summary', 'bench', 'fuse', 'ablate', 'export', 'cli'}
+        'predict', 'summary', 'bench', 'fuse', 'ablate', 'export', 'stream',
+        'explain', 'cli'}
 
 
 def test_readme_python_api_snippet_runs(tmp_path, monkeypatch):

@@ -185,6 +185,22 @@ def synthetic_split_2(tmp):
   return [f'--workdir={tmp}/m', '--split=2']
 
 
+def stream_unreadable(tmp):
+  model_dirs.model_dir(tmp / 'm', model_dirs.tiny_config('tsm_online'))
+  (tmp / 'bad.mp4').write_bytes(b'not a video' * 40)
+  return [f'--checkpoint={tmp}/m', f'--video={tmp}/bad.mp4']
+
+
+def stream_offline_model(tmp):
+  model_dirs.model_dir(tmp / 'm', model_dirs.tiny_config('tsm'))
+  videos.write_video(tmp / 'v.avi', 10)
+  return [f'--checkpoint={tmp}/m', f'--video={tmp}/v.avi']
+
+
+def stream_output_not_mp4(tmp):
+  return ['--checkpoint=x', '--video=v.avi', f'--output={tmp}/a.avi']
+
+
 def required_flag(tmp):
   del tmp
   return ['--config=configs/synthetic.py']
@@ -257,6 +273,13 @@ CASES = [
      r'no video given', r'video files after the flags'),
     ('prune: output holds a model', prune_over_a_model, 'prune', 2,
      r'p already holds a model', r'new --output'),
+    ('stream: video unreadable', stream_unreadable, 'stream', 2,
+     r'cannot read .*bad.mp4: undecodable', r'video file'),
+    ('stream: offline model', stream_offline_model, 'stream', 2,
+     r'variant tsm looks at future frames and cannot stream',
+     r'online variant'),
+    ('stream: output not an MP4', stream_output_not_mp4, 'stream', 2,
+     r'--output=.*a.avi', r'\.mp4'),
 ]
 
 
@@ -366,7 +389,12 @@ def test_help_exits_0_and_lists_every_flag(job):
       ('fuse', ('--scores', '--weights')), ('splits', ('--splits',)),
       ('bench', ('--what', '--batch')),
       ('ablate', ('--variants', '--seeds', '--workdir')),
-      ('export', ('--checkpoint', '--output', '--batch', '--platforms'))]:
+      ('export', ('--checkpoint', '--output', '--batch', '--platforms',
+                  '--streaming')),
+      ('stream', ('--checkpoint', '--video', '--every', '--smooth',
+                  '--output')),
+      ('explain', ('--checkpoint', '--video', '--output', '--class',
+                   '--layer'))]:
     r = job(name, '--help')
     for f in flag_names:
       assert f'  {f}:' in r.stdout, (name, f)

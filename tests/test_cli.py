@@ -38,6 +38,11 @@ def test_bench_cpu_json(job):
   assert res['train_clips_s'] > 0 and res['infer_clips_s'] > 0
   assert res['latency_ms_p50'] > 0 and res['rows'][0]['compile_s'] > 0
   assert 'train clips/s' in r.stdout
+  r = job('bench', '--config=configs/synthetic.py:mstsm_tfdem_online', *TINY,
+          '--batch=8', '--what=stream', '--steps=2', '--json')
+  res = r.json()
+  assert res['stream_ms_p90'] >= res['stream_ms_p50'] > 0
+  assert res['stream_frames_s'] > 0 and 'streaming' in r.stdout
 
 
 def test_train_evaluate_best_views_and_splits(tmp_path, job):

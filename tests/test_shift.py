@@ -183,3 +183,63 @@ def test_lowers_to_slices_and_concats_only(kind):
   assert ops <= {'stablehlo.slice', 'stablehlo.concatenate',
                  'stablehlo.reshape', 'stablehlo.broadcast_in_dim',
                  'stablehlo.constant'}, ops
+
+
+def ref_online_tsm(frames, fold_div=8):
+  """NumPy port of TSM's online demo `TemporalShift.forward(x, buffer)`
+  (online_demo/mobilenet_v2_tsm.py), one frame per call: the first C/8
+  channels are replaced by the buffer (the previous frame's), which then
+  holds this frame's."""
+  c = frames.shape[-1]
+  fold = c // fold_div
+  buffer = np.zeros_like(frames[0][..., :fold])
+  out = []
+  for f in frames:
+    out.append(np.concatenate([buffer, f[..., fold:]], -1))
+    buffer = f[..., :fold]
+  return np.stack(out)
+
+
+@pytest.mark.parametrize('kind', S.CAUSAL_KINDS)
+def test_causal_module_and_step_equal_online_tsm(x, kind):
+  spec = S.ShiftSpec(kind, 8, causal=True)
+  offline = np.asarray(jax.jit(lambda a: S.temporal_module(a, spec))(x))
+  clips = x.reshape(3, 8, 3, 2, 64)
+  # One frame per call for the 3 clips as 3 streams, from zero buffers.
+  step = jax.jit(lambda f, b: S.causal_step(f, b, spec))
+  buffers = S.causal_buffers(spec, clips[:, 0].shape, jnp.float32)
+  streamed = []
+  for t in range(8):
+    y, buffers = step(clips[:, t], buffers)
+    streamed.append(np.asarray(y))
+  np.testing.assert_array_equal(
+      np.stack(streamed, 1).reshape(offline.shape), offline)
+  if kind == 'tsn':
+    return
+  ref = np.stack([ref_online_tsm(c) for c in clips]).reshape(24, 3, 2, 64)
+  np.testing.assert_array_equal(offline[..., :64], ref)
+  if kind == 'mstsm':  # the concatenated pair: g channels from t-1, t-2
+    src = clips[..., 16:20]
+    np.testing.assert_array_equal(offline[..., 64:68].reshape(src.shape)[:, 1:],
+                                  src[:, :-1])
+    np.testing.assert_array_equal(offline[..., 68:].reshape(src.shape)[:, 2:],
+                                  src[:, :-2])
+    assert not offline.reshape(3, 8, 3, 2, 72)[:, :2, ..., 68:].any()
+
+
+def test_causal_modules_never_see_the_future(x):
+  for kind in S.CAUSAL_KINDS:
+    spec = S.ShiftSpec(kind, 8, causal=True)
+    y = x.copy().reshape(3, 8, 3, 2, 64)
+    y[:, 5] += 100.0
+    a = np.asarray(S.temporal_module(x, spec)).reshape(3, 8, 3, 2, -1)
+    b = np.asarray(S.temporal_module(y.reshape(x.shape), spec)).reshape(
+        a.shape)
+    np.testing.assert_array_equal(a[:, :5], b[:, :5])
+    assert (a[:, 5:] != b[:, 5:]).any()
+  d = np.asarray(frame_difference(x, 8, causal=True)).reshape(3, 8, 3, 2, 64)
+  v = x.reshape(3, 8, 3, 2, 64)
+  np.testing.assert_allclose(d[:, 1:], v[:, 1:] - v[:, :-1], atol=1e-6)
+  np.testing.assert_array_equal(d[:, 0], v[:, 0])  # the first keeps its own
+  with pytest.raises(ValueError, match='no causal'):
+    S.ShiftSpec('mstsm3', causal=True)

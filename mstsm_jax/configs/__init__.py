@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import ml_collections
 
-# variant -> (temporal module, TFDEM on)
+# variant -> (temporal module, TFDEM on, causal). The *_online variants
+# see only past frames (ops/shift.py) and stream one frame at a time.
 VARIANTS = {
-    'tsn': ('tsn', False),
-    'tsm': ('tsm', False),
-    'mstsm': ('mstsm', False),
-    'mstsm2var': ('mstsm2var', False),
-    'mstsm3': ('mstsm3', False),
-    'tsm_tfdem': ('tsm', True),
-    'mstsm_tfdem': ('mstsm', True),
+    'tsn': ('tsn', False, False),
+    'tsm': ('tsm', False, False),
+    'mstsm': ('mstsm', False, False),
+    'mstsm2var': ('mstsm2var', False, False),
+    'mstsm3': ('mstsm3', False, False),
+    'tsm_tfdem': ('tsm', True, False),
+    'mstsm_tfdem': ('mstsm', True, False),
+    'tsm_online': ('tsm', False, True),
+    'mstsm_online': ('mstsm', False, True),
+    'mstsm_tfdem_online': ('mstsm', True, True),
 }
 DEFAULT_VARIANT = 'mstsm_tfdem'
 
@@ -37,7 +41,7 @@ def base_config(dataset: str, num_classes: int,
                 variant: str | None) -> ml_collections.ConfigDict:
   """The paper's recipe (SPEC §1, §5, §6) for `dataset` and a variant."""
   variant = parse_variant(variant)
-  temporal, tfdem = VARIANTS[variant]
+  temporal, tfdem, causal = VARIANTS[variant]
   c = ml_collections.ConfigDict()
   c.variant = variant
   c.seed = 0
@@ -54,6 +58,7 @@ def base_config(dataset: str, num_classes: int,
   m.r_one = 1 / 8  # one-unit shift ratio (replace)
   m.r_two = 1 / 16  # two-unit shift ratio (concatenate)
   m.r_three = 1 / 16  # three-unit ratio (mstsm3 only)
+  m.causal = causal  # online: shifts and TFDEM see only past frames
   m.tfdem = tfdem  # feature-difference branch with its own loss
   m.tfdem_tap = ''  # stage feeding TFDEM; '' = layer1 (resnet50),
   # features_3 (efficientnet_b0)

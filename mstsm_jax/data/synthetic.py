@@ -41,10 +41,21 @@ def render(index: int, seed: int = 0, size: int = 64, num_frames: int = 16):
   return frames, label
 
 
+def object_masks(index: int, seed: int = 0, size: int = 64,
+                 num_frames: int = 16) -> np.ndarray:
+  """Where video `index`'s object is, bool `[F, size, size]` (frames where
+  it is less than half faded in are empty): ground truth for Grad-CAM."""
+  label = label_of(index)
+  _, masks = motion_frames(np.random.default_rng([seed, index]), label // 2,
+                           size, num_frames, with_masks=True)
+  return masks[::-1].copy() if label % 2 else masks
+
+
 def motion_frames(rng: np.random.Generator, motion: int, size: int,
-                  num_frames: int) -> np.ndarray:
+                  num_frames: int, with_masks: bool = False):
   """The forward video of motion 0-4 (uint8 `[F, size, size, 3]`), drawn
-  from `rng`: random background, colour, size, position and orientation."""
+  from `rng`: random background, colour, size, position and orientation.
+  `with_masks`: (frames, `object_masks`)."""
   background = rng.integers(0, 96, 3)
   noise = rng.integers(0, 40, (size, size, 1))
   canvas = np.clip(background + noise, 0, 255).astype(np.uint8)
@@ -58,7 +69,7 @@ def motion_frames(rng: np.random.Generator, motion: int, size: int,
   angle0 = rng.uniform(0, 2 * np.pi)
   travel = rng.uniform(0.35, 0.5) * size
   t = np.linspace(0, 1, num_frames)
-  frames = []
+  frames, masks = [], []
   for u in t:
     c, r, a, alpha = center.copy(), radius, angle0, 1.0
     if motion == 0:
@@ -78,7 +89,14 @@ def motion_frames(rng: np.random.Generator, motion: int, size: int,
                  color.tolist(), lineType=cv2.LINE_AA, shift=4)
     frames.append(np.round(canvas * (1 - alpha) + layer * alpha).astype(
         np.uint8))
-  return np.stack(frames)
+    if with_masks:
+      mask = np.zeros((size, size), np.uint8)
+      if alpha >= 0.5:
+        cv2.fillPoly(mask, [np.round(pts * 16).astype(np.int32)], 1,
+                     shift=4)
+      masks.append(mask.astype(bool))
+  return (np.stack(frames), np.stack(masks)) if with_masks else np.stack(
+      frames)
 
 
 def split_of(index: int, classes=CLASSES) -> str:

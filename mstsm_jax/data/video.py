@@ -49,20 +49,19 @@ def decode_jpeg(data: bytes) -> np.ndarray:
   return img[..., ::-1]
 
 
-def read_video(path: str, short_side: int = 256, fps: float = 0.0,
-               quality: int = 90, as_jpeg: bool = True) -> dict:
-  """Decodes every frame (or `fps` frames per second) to JPEG bytes
-  (`as_jpeg=False`: one uint8 `[F, H, W, 3]` array).
+def iter_frames(path: str, fps: float = 0.0):
+  """Yields (source fps / kept step, uint8 RGB `[H, W, 3]`) of every frame
+  (or `fps` frames per second) as it decodes, for streaming.
 
-  Returns {'frames': [bytes], 'fps', 'height', 'width', 'num_frames'}, with
-  the original height/width and the stored frame rate.
-  Raises VideoError('missing' | 'empty' | 'undecodable' | 'zero frames').
+  Raises VideoError('missing' | 'empty' | 'undecodable' | 'zero frames')
+  before the first frame, and VideoError('truncated') when decoding stops
+  after some frames.
   """
   if not os.path.exists(path):
     raise VideoError(path, 'missing')
   if os.path.getsize(path) == 0:
     raise VideoError(path, 'empty', 'file has 0 bytes')
-  frames, size = [], None
+  count = 0
   try:
     with av.open(path) as container:
       if not container.streams.video:
@@ -76,19 +75,37 @@ def read_video(path: str, short_side: int = 256, fps: float = 0.0,
         if i + 1e-6 < next_keep:
           continue
         next_keep += keep_every
-        rgb = frame.to_ndarray(format='rgb24')
-        size = rgb.shape[:2]
-        if short_side and min(size) > short_side:  # 256 at most, no upscale
-          rgb = resize_short(rgb, short_side)
-        frames.append(encode_jpeg(rgb, quality) if as_jpeg else rgb)
+        count += 1
+        yield src_fps / keep_every, frame.to_ndarray(format='rgb24')
   except VideoError:
     raise
   except (av.FFmpegError, ValueError, OSError) as e:
-    if not frames:
-      raise VideoError(path, 'undecodable', str(e)[:200]) from e
-    # A truncated tail: keep the frames that decoded (common in the wild).
-  if not frames:
+    raise VideoError(path, 'truncated' if count else 'undecodable',
+                     str(e)[:200]) from e
+  if not count:
     raise VideoError(path, 'zero frames', 'no frame could be decoded')
+
+
+def read_video(path: str, short_side: int = 256, fps: float = 0.0,
+               quality: int = 90, as_jpeg: bool = True) -> dict:
+  """Decodes every frame (or `fps` frames per second) to JPEG bytes
+  (`as_jpeg=False`: one uint8 `[F, H, W, 3]` array).
+
+  Returns {'frames': [bytes], 'fps', 'height', 'width', 'num_frames'}, with
+  the original height/width and the stored frame rate. A truncated tail
+  keeps the frames that decoded (common in the wild).
+  Raises VideoError('missing' | 'empty' | 'undecodable' | 'zero frames').
+  """
+  frames, size, rate = [], None, 25.0
+  try:
+    for rate, rgb in iter_frames(path, fps):
+      size = rgb.shape[:2]
+      if short_side and min(size) > short_side:  # 256 at most, no upscale
+        rgb = resize_short(rgb, short_side)
+      frames.append(encode_jpeg(rgb, quality) if as_jpeg else rgb)
+  except VideoError as e:
+    if e.reason != 'truncated':
+      raise
   return {'frames': frames if as_jpeg else np.stack(frames),
-          'fps': src_fps / keep_every,
-          'height': size[0], 'width': size[1], 'num_frames': len(frames)}
+          'fps': rate, 'height': size[0], 'width': size[1],
+          'num_frames': len(frames)}

@@ -7,7 +7,14 @@
   `[N, classes]` out (normalisation and `task.scores` inside), for a
   symbolic batch N (`batch='dynamic'`) or a fixed one;
 - `metadata.json`: class names, T, crop size, channels, normalisation,
-  variant, backbone, platforms, batch and the versions that wrote it.
+  variant, backbone, platforms, batch, `kind` and the versions that wrote
+  it.
+
+`streaming=True` (kind 'stream') exports an online model's one-frame step
+instead (streaming/): `(uint8 frames [N, S, S, C], [buffers]) -> (scores
+[N, classes], [buffers])`, the buffers a flat list whose shapes are the
+function's `in_avals[1:]` (zeros to start a video); `Streamer(FILE)` runs
+it.
 
 `ExportedPredictor` (what `mstsm_jax.load(FILE)` returns) runs it. A file
 that is not such an archive, or one written in another format version, is a
@@ -31,8 +38,9 @@ FUNCTION, METADATA = 'function.bin', 'metadata.json'
 
 
 def export_model(model_dir, path, batch='dynamic', platforms=('cpu',),
-                 checkpoint_step: str = '') -> dict:
-  """Writes the model directory's model to `path`; returns its metadata."""
+                 checkpoint_step: str = '', streaming: bool = False) -> dict:
+  """Writes the model directory's model (or, with `streaming`, its
+  one-frame step) to `path`; returns its metadata."""
   from jax import export
 
   import mstsm_jax
@@ -49,21 +57,32 @@ def export_model(model_dir, path, batch='dynamic', platforms=('cpu',),
   variables = predictor.variables
   mean, std = task.norm_stats(cfg.data)
 
-  def scores(clips):
-    return predictor.forward(variables, task.normalize(clips, mean, std))
+  if streaming:
+    from mstsm_jax.streaming import step_function
+    fn, buffers = step_function(predictor.model, variables, cfg, n)
+    exported = export.export(jax.jit(fn), platforms=tuple(platforms))(
+        jax.ShapeDtypeStruct((n, s, s, c), jnp.uint8), buffers)
+    io = {'input': f'uint8 [N, {s}, {s}, {c}] frames, {len(buffers)} '
+                   'buffers (zeros to start)',
+          'output': f'float32 [N, {cfg.model.num_classes}] frame scores, '
+                    'the new buffers'}
+  else:
+    def scores(clips):
+      return predictor.forward(variables, task.normalize(clips, mean, std))
 
-  exported = export.export(jax.jit(scores), platforms=tuple(platforms))(
-      jax.ShapeDtypeStruct((n, t, s, s, c), jnp.uint8))
-  meta = {'format_version': FORMAT_VERSION, 'classes': predictor.classes,
+    exported = export.export(jax.jit(scores), platforms=tuple(platforms))(
+        jax.ShapeDtypeStruct((n, t, s, s, c), jnp.uint8))
+    io = {'input': f'uint8 [N, {t}, {s}, {s}, {c}]',
+          'output': f'float32 [N, {cfg.model.num_classes}] video scores'}
+  meta = {'kind': 'stream' if streaming else 'clips',
+          'resize_short': cfg.data.resize_short, 'format_version': FORMAT_VERSION, 'classes': predictor.classes,
           'num_segments': t, 'crop_size': s, 'channels': c,
           'modality': cfg.data.modality, 'mean': list(np.atleast_1d(mean)),
           'std': list(np.atleast_1d(std)), 'variant': cfg.variant,
           'backbone': cfg.model.backbone, 'tfdem_fuse': cfg.model.tfdem_fuse,
           'batch': 'dynamic' if batch == 'dynamic' else int(batch),
           'platforms': list(platforms), 'jax': jax.__version__,
-          'mstsm_jax': mstsm_jax.__version__,
-          'input': f'uint8 [N, {t}, {s}, {s}, {c}]',
-          'output': f'float32 [N, {cfg.model.num_classes}] video scores'}
+          'mstsm_jax': mstsm_jax.__version__, **io}
   path = pathlib.Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
   tmp = path.with_name(f'.{path.name}.tmp')
@@ -108,6 +127,10 @@ class ExportedPredictor:
   def __init__(self, path):
     self.path = str(path)
     self.meta, self.exported = read(path)
+    if self.meta.get('kind', 'clips') != 'clips':
+      raise UsageError(f'{path} holds a streaming step, not a clip model',
+                       'run it with mstsm_jax.streaming.Streamer or '
+                       'python -m mstsm_jax.stream')
     self.classes = self.meta['classes']
 
   def __call__(self, clips) -> np.ndarray:

@@ -18,8 +18,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from mstsm_jax.models.resnet import batch_norm, conv_layer
-from mstsm_jax.ops.shift import ShiftSpec, temporal_module
+from mstsm_jax.models.resnet import (batch_norm, conv_layer, shifted,
+                                    stage_output)
+from mstsm_jax.ops.shift import ShiftSpec
 
 # (expand ratio, kernel, stride, in, out, layers): torchvision's B0.
 B0 = ((1, 3, 1, 32, 16, 1), (6, 3, 2, 16, 24, 2), (6, 5, 2, 24, 40, 2),
@@ -40,10 +41,10 @@ class MBConv(nn.Module):
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, x, train: bool = False):
+  def __call__(self, x, train: bool = False, stream: bool = False):
     conv = functools.partial(conv_layer, dtype=self.dtype)
     residual = self.strides == 1 and self.in_features == self.out_features
-    y = temporal_module(x, self.shift) if residual else x
+    y = shifted(self, x, self.shift, stream) if residual else x
     wide = self.in_features * self.expand
     if self.expand != 1:
       y = nn.silu(self.norm(name='expand_bn')(conv(wide, 1,
@@ -101,7 +102,7 @@ class EfficientNetB0(nn.Module):
   stochastic_depth: float = 0.2
 
   @nn.compact
-  def __call__(self, x, train: bool, taps=()):
+  def __call__(self, x, train: bool, taps=(), stream: bool = False):
     frozen = not train or self.bn_mode in ('frozen', 'partial')
     norm = batch_norm(frozen, self.bn_momentum, self.dtype)
     stem_norm = batch_norm(not train or self.bn_mode == 'frozen',
@@ -116,12 +117,12 @@ class EfficientNetB0(nn.Module):
       for i in range(layers):
         x = MBConv(cin if i == 0 else cout, cout, e, k, st if i == 0 else 1,
                    self.shift, norm, self.stochastic_depth * block / total,
-                   self.dtype, name=f'features_{s}_{i}')(x, train)
+                   self.dtype, name=f'features_{s}_{i}')(x, train, stream)
         block += 1
-      found[f'features_{s}'] = x
+      x = found[f'features_{s}'] = stage_output(self, f'features_{s}', x)
     x = conv_layer(1280, 1, name='head_conv', dtype=self.dtype)(x)
     x = nn.silu(norm(name='head_bn')(x))
-    found['features_8'] = x
+    x = found['features_8'] = stage_output(self, 'features_8', x)
     missing = set(taps) - set(found)
     if missing:
       raise ValueError(f'unknown tap {sorted(missing)}; valid: {list(found)}')

@@ -38,6 +38,7 @@ class MSTSMNet(nn.Module):
   Both logits are float32 `[N, classes]`: per-frame logits averaged over the
   T segments (TSN consensus). With `train`, dropout is active and BN follows
   `bn_mode`. TFDEM sows its features and differences (visualize.py).
+  Online variants also run one frame at a time (`step`, streaming.py).
   """
   num_classes: int
   backbone: nn.Module  # ResNet or EfficientNetB0, called (x, train, taps)
@@ -67,31 +68,60 @@ class MSTSMNet(nn.Module):
     """See the module-level `param_role`."""
     return param_role(path, self.backbone_name)
 
+  @property
+  def streamable(self) -> bool:
+    """True when no part looks at future frames (online variants, TSN
+    without TFDEM): the model can run one frame at a time (`step`)."""
+    return self.shift.causal or (self.shift.kind == 'tsn' and not self.tfdem)
+
   @nn.compact
-  def __call__(self, clips, train: bool = False):
-    n, t = clips.shape[:2]
-    if t != self.shift.num_segments:
-      raise ValueError(f'clips have {t} frames but the model was built for '
-                       f'num_segments={self.shift.num_segments}')
-    x = clips.reshape(n * t, *clips.shape[2:])
+  def frames(self, x, train: bool = False, stream: bool = False):
+    """Per-frame logits of frames `[M, H, W, C]` (M = N*T clip-major, or
+    one frame of M streams with `stream`): (`[M, classes]`, TFDEM's or
+    None), float32."""
     feats, taps = self.backbone(x, train,
-                                (self.tfdem_tap,) if self.tfdem else ())
+                                (self.tfdem_tap,) if self.tfdem else (),
+                                stream)
     feats = nn.Dropout(self.dropout, deterministic=not train)(feats)
     logits = nn.Dense(self.num_classes, dtype=self.dtype,
                       param_dtype=jnp.float32,
                       kernel_init=nn.initializers.normal(0.001), name='fc')(
                           feats)
-    logits = logits.astype(jnp.float32).reshape(n, t, -1).mean(axis=1)
     if not self.tfdem:
-      return logits, None
+      return logits.astype(jnp.float32), None
     # TFDEM is a new branch: its BNs always learn (bn_mode is for the
     # pretrained backbone).
     tfdem_logits = TFDEM(
-        self.num_classes, t, batch_norm(not train, self.bn_momentum,
-                                        self.dtype),
+        self.num_classes, self.shift.num_segments,
+        batch_norm(not train, self.bn_momentum, self.dtype),
         self.tfdem_width, self.tfdem_reduce_stride, self.tfdem_conv_stride,
-        self.dtype, name='tfdem')(taps[self.tfdem_tap])
-    return logits, tfdem_logits
+        self.dtype, self.shift.causal, name='tfdem')(taps[self.tfdem_tap],
+                                                      stream)
+    return logits.astype(jnp.float32), tfdem_logits
+
+  def frame_logits(self, clips, train: bool = False):
+    """Clips `[N, T, H, W, C]` -> per-frame (logits, TFDEM logits or None),
+    each `[N, T, classes]`."""
+    n, t = clips.shape[:2]
+    if t != self.shift.num_segments:
+      raise ValueError(f'clips have {t} frames but the model was built for '
+                       f'num_segments={self.shift.num_segments}')
+    out = self.frames(clips.reshape(n * t, *clips.shape[2:]), train)
+    return tuple(None if o is None else o.reshape(n, t, -1) for o in out)
+
+  def __call__(self, clips, train: bool = False):
+    logits, aux = self.frame_logits(clips, train)
+    return logits.mean(axis=1), None if aux is None else aux.mean(axis=1)
+
+  def step(self, frames):
+    """One frame of N streams `[N, H, W, C]` -> that frame's (logits,
+    TFDEM logits or None) `[N, classes]`; apply with the 'stream'
+    collection mutable (the shift and difference buffers)."""
+    if not self.streamable:
+      raise ValueError(
+          'this variant looks at future frames and cannot stream; train an '
+          'online variant (tsm_online, mstsm_online, mstsm_tfdem_online)')
+    return self.frames(frames, False, stream=True)
 
 
 def build_model(cfg: ml_collections.ConfigDict,
@@ -110,7 +140,7 @@ def build_model(cfg: ml_collections.ConfigDict,
     raise ValueError(f'dtype={cfg.dtype!r}; valid: {", ".join(DTYPES)}')
   defaults = BACKBONES[cfg.backbone]
   shift = ShiftSpec(cfg.temporal, cfg.num_segments, cfg.r_one, cfg.r_two,
-                    cfg.r_three)
+                    cfg.r_three, bool(cfg.get('causal', False)))
   dtype = DTYPES[cfg.dtype]
   if cfg.backbone == 'resnet50':
     stage_sizes = tuple(cfg.stage_sizes) or defaults['stage_sizes']

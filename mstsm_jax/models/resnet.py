@@ -21,7 +21,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from mstsm_jax.ops.shift import ShiftSpec, temporal_module
+from mstsm_jax.ops.shift import (ShiftSpec, causal_buffers, causal_step,
+                                 temporal_module)
 
 STAGES = ('layer1', 'layer2', 'layer3', 'layer4')
 # torchvision's conv init (kaiming_normal_, mode='fan_out', relu).
@@ -99,6 +100,29 @@ def merge_channels(x: jnp.ndarray, group: tuple[int, ...]) -> jnp.ndarray:
                          axis=-1)
 
 
+def shifted(block: nn.Module, x, shift: ShiftSpec, stream: bool):
+  """The temporal module of `block` on `x`: over whole clips, or (`stream`)
+  on one frame per stream `[N, H, W, C]` with the block's buffers kept in
+  its ('stream', 'shift') variable (zeros until the first frame)."""
+  if not stream:
+    return temporal_module(x, shift)
+  buf = block.variable('stream', 'shift', causal_buffers, shift, x.shape,
+                       x.dtype)
+  y, buf.value = causal_step(x, buf.value, shift)
+  return y
+
+
+def stage_output(module: nn.Module, name: str, x):
+  """Marks a stage's output for Grad-CAM (inference/gradcam.py): sown as
+  ('intermediates', name) and perturbable as ('perturbations', name), so
+  its gradient is the gradient of that perturbation. Both are no-ops
+  unless the caller makes those collections mutable (never at init)."""
+  if module.is_initializing():
+    return x
+  module.sow('intermediates', name, x)
+  return module.perturb(name, x)
+
+
 def conv_layer(features, kernel, strides=1, *, name, dtype, use_bias=False):
   """A torch-padded conv: `padding = kernel // 2` on both sides."""
   p = kernel // 2
@@ -117,9 +141,9 @@ class Bottleneck(nn.Module):
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, x):
+  def __call__(self, x, stream: bool = False):
     conv = functools.partial(conv_layer, dtype=self.dtype)
-    y = temporal_module(x, self.shift)
+    y = shifted(self, x, self.shift, stream)
     if self.spec.merge:
       y = merge_channels(y, self.spec.merge)
     y = conv(self.spec.width1, 1, name='conv1')(y)
@@ -174,8 +198,10 @@ class ResNet(nn.Module):
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, x, train: bool, taps: Sequence[str] = ()):
-    """x: `[N*T, H, W, 3]` -> (`[N*T, C_out]`, {tap name: features})."""
+  def __call__(self, x, train: bool, taps: Sequence[str] = (),
+               stream: bool = False):
+    """x: `[N*T, H, W, 3]` -> (`[N*T, C_out]`, {tap name: features}).
+    With `stream`, x is one frame of N streams and shifts use buffers."""
     frozen = not train or self.bn_mode in ('frozen', 'partial')
     norm = batch_norm(frozen, self.bn_momentum, self.dtype)
     stem_norm = batch_norm(not train or self.bn_mode == 'frozen',
@@ -189,8 +215,8 @@ class ResNet(nn.Module):
                                           self.channels.out)):
       for i, spec in enumerate(blocks):
         x = Bottleneck(spec, out, 2 if (s > 0 and i == 0) else 1, self.shift,
-                       norm, self.dtype, name=f'{STAGES[s]}_{i}')(x)
-      found[STAGES[s]] = x
+                       norm, self.dtype, name=f'{STAGES[s]}_{i}')(x, stream)
+      x = found[STAGES[s]] = stage_output(self, STAGES[s], x)
     missing = set(taps) - set(found)
     if missing:
       raise ValueError(f'unknown tap {sorted(missing)}; valid: {list(found)}')

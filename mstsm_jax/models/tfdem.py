@@ -3,7 +3,9 @@
 SPEC §3 default: tap ResNet stage 1 (256 ch, 56x56); 1x1 conv stride 2 to 128
 + BN + ReLU (28x28); bilinear upsample back to 56x56; D_t = F_t - F_{t+1}
 (the last frame keeps F_T); 3x3 conv 128->128 stride 2 + BN + ReLU; global
-average pool; FC -> per-frame logits, averaged over the T segments.
+average pool; FC -> per-frame logits (the model averages them over the T
+segments). Online variants (`causal`) use D_t = F_t - F_{t-1}; streamed one
+frame at a time, F_{t-1} comes from a buffer in the 'stream' collection.
 194,021 parameters with 101 classes (the convs carry biases, as torch's
 nn.Conv2d default) and about 0.14 G multiply-adds per frame.
 
@@ -23,7 +25,7 @@ from mstsm_jax.ops.diff import frame_difference
 
 
 class TFDEM(nn.Module):
-  """Feature-difference side path: `[N*T, H, W, C]` -> per-clip logits."""
+  """Feature-difference side path: `[N*T, H, W, C]` -> per-frame logits."""
   num_classes: int
   num_segments: int
   norm: Callable[..., nn.Module]
@@ -31,17 +33,24 @@ class TFDEM(nn.Module):
   reduce_stride: int = 2
   conv_stride: int = 2
   dtype: Any = jnp.float32
+  causal: bool = False
 
   @nn.compact
-  def __call__(self, x):
-    """Returns `[N, classes]` float32 logits; sows ('intermediates',
-    'features') F_t and ('intermediates', 'diff') D_t, `[N*T, h, w, width]`
-    at the reduced resolution, for visualisation."""
+  def __call__(self, x, stream: bool = False):
+    """Returns `[N*T, classes]` float32 per-frame logits; sows
+    ('intermediates', 'features') F_t and ('intermediates', 'diff') D_t,
+    `[N*T, h, w, width]` at the reduced resolution, for visualisation.
+    With `stream`, x is one frame of N streams `[N, H, W, C]` and F_{t-1}
+    is read from and written to ('stream', 'previous')."""
     nt, h, w, _ = x.shape
     y = conv_layer(self.width, 1, self.reduce_stride, name='conv_reduce',
                    dtype=self.dtype, use_bias=True)(x)
     y = nn.relu(self.norm(name='bn_reduce')(y))
-    d = frame_difference(y, self.num_segments)
+    if stream:
+      prev = self.variable('stream', 'previous', jnp.zeros_like, y)
+      d, prev.value = y - prev.value, y
+    else:
+      d = frame_difference(y, self.num_segments, self.causal)
     self.sow('intermediates', 'features', y)
     self.sow('intermediates', 'diff', d)
     d = jax.image.resize(d, (nt, h, w, self.width), 'bilinear')
@@ -53,6 +62,4 @@ class TFDEM(nn.Module):
                       param_dtype=jnp.float32,
                       kernel_init=nn.initializers.normal(0.001),
                       name='fc')(y)
-    logits = logits.astype(jnp.float32).reshape(
-        nt // self.num_segments, self.num_segments, -1)
-    return logits.mean(axis=1)
+    return logits.astype(jnp.float32)

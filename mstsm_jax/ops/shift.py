@@ -24,6 +24,16 @@ does not exist it holds t+3, i.e. the next frame beyond those the frame
 already sees. This is the reading under which the temporal receptive field is
 4-5 frames as in the paper's Table 3 (MSTSM_2: 3-5); with fewer than 4 frames
 the padding frame may not exist either and stays zero.
+
+Causal (online) shifts, `ShiftSpec(causal=True)`, see only the past, as
+TSM's online model (`online_demo/mobilenet_v2_tsm.py`): channels `[0, fold)`
+of frame t take frame t-1's, the rest stay. Causal MSTSM keeps the
+concatenated pair and its width 2g (so parameters, pruning and checkpoints
+are those of MSTSM) but takes it from frames t-1 and t-2: every block sees
+t-2..t, the causal half of the paper's 5-frame (t-2..t+2) receptive field,
+from buffers at most two frames deep. `causal_step` runs one frame of a
+causal module from explicit buffers (streaming.py); over a clip it gives the
+same values as `temporal_module`.
 """
 from __future__ import annotations
 
@@ -33,6 +43,7 @@ import math
 import jax.numpy as jnp
 
 KINDS = ('tsn', 'tsm', 'mstsm', 'mstsm2var', 'mstsm3')
+CAUSAL_KINDS = ('tsn', 'tsm', 'mstsm')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +54,7 @@ class ShiftSpec:
   r_one: float = 1 / 8
   r_two: float = 1 / 16
   r_three: float = 1 / 16
+  causal: bool = False
 
   def __post_init__(self):
     if self.kind not in KINDS:
@@ -53,6 +65,9 @@ class ShiftSpec:
       if not 0 < r <= 0.5:
         raise ValueError(f'{name}={r} is outside (0, 1/2]; '
                          'use e.g. 1/8 (r_one) or 1/16 (r_two)')
+    if self.causal and self.kind not in CAUSAL_KINDS:
+      raise ValueError(f'{self.kind!r} has no causal (online) reading; '
+                       f'online variants use {", ".join(CAUSAL_KINDS)}')
     min_t = {'mstsm': 3, 'mstsm2var': 3, 'mstsm3': 4}.get(self.kind, 1)
     if self.num_segments < min_t:
       raise ValueError(
@@ -144,6 +159,8 @@ def temporal_module(x: jnp.ndarray, spec: ShiftSpec) -> jnp.ndarray:
   if spec.kind == 'tsn':
     to_clips(x, spec.num_segments)
     return x
+  if spec.causal:
+    return causal_module(x, spec)
   fold = spec.fold(c)
   parts = [one_unit_shift(x, spec.num_segments, spec.r_one)]
   g, g3 = spec.groups(c)
@@ -153,3 +170,49 @@ def temporal_module(x: jnp.ndarray, spec: ShiftSpec) -> jnp.ndarray:
   if g3:
     parts.append(concat_shift(x, spec.num_segments, 3, 2 * fold + g, g3))
   return parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=-1)
+
+
+def causal_module(x: jnp.ndarray, spec: ShiftSpec) -> jnp.ndarray:
+  """The causal shift of `spec` over whole clips: `[N*T, H, W, C]` ->
+  `[N*T, H, W, spec.out_channels(C)]`; frame 0 sees zeros for the past."""
+  v = to_clips(x, spec.num_segments)
+  c = x.shape[-1]
+  fold = spec.fold(c)
+  g, _ = spec.groups(c)
+  parts = [shift_time(v[..., :fold], -1), v[..., fold:]]
+  if g:
+    src = v[..., 2 * fold:2 * fold + g]
+    parts += [shift_time(src, -1), shift_time(src, -2)]
+  return jnp.concatenate(parts, axis=-1).reshape(*x.shape[:-1], -1)
+
+
+def causal_buffers(spec: ShiftSpec, shape, dtype) -> dict:
+  """Zero buffers of one block for frames `shape` = `[N, H, W, C]` (N
+  streams): {'one': `[1, N, H, W, fold]`} (frame t-1's replaced channels)
+  and, for MSTSM, {'two': `[2, N, H, W, g]`} (t-1's and t-2's concatenated
+  channels); {} for TSN."""
+  if spec.kind == 'tsn':
+    return {}
+  *lead, c = shape
+  g, _ = spec.groups(c)
+  out = {'one': jnp.zeros((1, *lead, spec.fold(c)), dtype)}
+  if g:
+    out['two'] = jnp.zeros((2, *lead, g), dtype)
+  return out
+
+
+def causal_step(x: jnp.ndarray, buffers: dict, spec: ShiftSpec):
+  """One frame of a causal module: (`[N, H, W, C]` frame t, its block's
+  buffers) -> (`[N, H, W, out_channels(C)]`, the buffers for frame t+1)."""
+  if spec.kind == 'tsn':
+    return x, buffers
+  c = x.shape[-1]
+  fold = spec.fold(c)
+  g, _ = spec.groups(c)
+  parts = [buffers['one'][0], x[..., fold:]]
+  new = {'one': x[None, ..., :fold]}
+  if g:
+    src = x[..., 2 * fold:2 * fold + g]
+    parts += [buffers['two'][0], buffers['two'][1]]
+    new['two'] = jnp.stack([src, buffers['two'][0]])
+  return jnp.concatenate(parts, axis=-1), new

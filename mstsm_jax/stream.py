@@ -1,0 +1,126 @@
+"""Online recognition of a video file, one frame per step (streaming/).
+
+  python -m mstsm_jax.stream --checkpoint=DIR|FILE --video=FILE \
+      [--every=1] [--smooth=K] [--output=annotated.mp4] [--json]
+
+An online model (`*_online` variants; a model directory or a file from
+`export --streaming`) sees every `--every`-th frame as it decodes, with its
+shift buffers carried from step to step; the label at each step is the
+arg-max of the mean scores of the last `--smooth` steps (default T, the
+clip length the model was trained on: that mean is the clip score of the
+last T steps). `--every` should match the frame spacing the model was
+trained with (video length / T at training time) when known.
+
+Writes `--output` (H.264 MP4: every frame with the current label and
+probability drawn on it) and, beside it, the timeline as JSON (frame, time,
+label, probability per step). Reports frames/s of the model steps and the
+per-step latency p50 / p90 in ms (compilation excluded); `--json` prints
+all of it as one line on stdout.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+from absl import flags
+
+from mstsm_jax import cli
+from mstsm_jax.console import LOG
+
+
+def define_flags(fv):
+  flags.DEFINE_string('checkpoint', None, 'online model directory, or a '
+                      'file from export --streaming', flag_values=fv)
+  flags.DEFINE_string('video', None, 'video file to stream', flag_values=fv)
+  flags.DEFINE_integer('every', 1, 'step on every N-th decoded frame',
+                       lower_bound=1, flag_values=fv)
+  flags.DEFINE_integer('smooth', 0, 'label from the mean scores of the last '
+                       'K steps (0 = T)', lower_bound=0, flag_values=fv)
+  flags.DEFINE_string('output', '', 'annotated MP4 to write (its timeline '
+                      'goes to the same name with .json)', flag_values=fv)
+  flags.mark_flags_as_required(['checkpoint', 'video'], flag_values=fv)
+  cli.define_json(fv)
+
+
+def main(fv, argv):
+  del argv
+  import numpy as np
+
+  from mstsm_jax.data import video
+  from mstsm_jax.streaming import Mp4Writer, Streamer, annotate
+  from mstsm_jax.training.workdir import check_writable
+  path, out = fv['video'].value, fv['output'].value
+  if out:
+    if not out.lower().endswith('.mp4'):
+      raise cli.UsageError(f'--output={out}', 'name an .mp4 file')
+    check_writable(os.path.dirname(os.path.abspath(out)), 'output folder')
+  frames = video.iter_frames(path)
+  try:
+    fps, first = next(frames)
+  except video.VideoError as e:
+    raise cli.UsageError(f'cannot read {path}: {e.reason}'
+                         f'{" (" + e.detail + ")" if e.detail else ""}',
+                         'give a video file PyAV can decode') from e
+  streamer = Streamer(fv['checkpoint'].value)
+  every = fv['every'].value
+  k = fv['smooth'].value or streamer.num_segments
+  streamer.step(first)  # compiles; not timed
+  streamer.reset()
+  writer = Mp4Writer(out, fps) if out else None
+  rows, latency, label, prob, n = [], [], '', 0.0, 0
+  truncated = ''
+  t_start = time.perf_counter()
+
+  def decoded():
+    yield fps, first
+    yield from frames
+
+  try:
+    for n, (_, frame) in enumerate(decoded()):
+      if n % every == 0:
+        t0 = time.perf_counter()
+        streamer.step(frame)
+        latency.append(time.perf_counter() - t0)
+        p = streamer.probabilities(streamer.smoothed(k))
+        best = int(p.argmax())
+        label, prob = streamer.classes[best], float(p[best])
+        rows.append({'frame': n, 'time': round(n / fps, 3), 'label': label,
+                     'probability': round(prob, 6)})
+      if writer:
+        writer.write(annotate(frame, label, prob))
+      if n and n % 500 == 0:
+        print(f'{n} frames, {len(rows) / sum(latency):.1f} steps/s',
+              file=LOG)
+  except video.VideoError as e:
+    truncated = f'{e.reason} after frame {n}: {e.detail}'
+    print(f'warning: {path}: decoding stopped ({truncated}); streamed the '
+          f'{n + 1} frames before it', file=LOG)
+  finally:
+    if writer:
+      writer.close()
+  wall = time.perf_counter() - t_start
+  ms = np.array(latency) * 1000
+  result = {
+      'video': path, 'checkpoint': fv['checkpoint'].value, 'fps': fps,
+      'frames': n + 1, 'steps': len(rows), 'every': every, 'smooth': k,
+      'frames_per_s': round(len(rows) / float(np.sum(latency)), 2),
+      'latency_ms_p50': round(float(np.percentile(ms, 50)), 3),
+      'latency_ms_p90': round(float(np.percentile(ms, 90)), 3),
+      'wall_s': round(wall, 3), 'truncated': truncated,
+      'classes': list(streamer.classes), 'timeline': rows}
+  if out:
+    result['output'] = out
+    result['timeline_json'] = os.path.splitext(out)[0] + '.json'
+    from mstsm_jax.training.workdir import write_json
+    write_json(result['timeline_json'], result)
+  print(f'{path}: {n + 1} frames, {len(rows)} steps at '
+        f'{result["frames_per_s"]} steps/s, latency p50 '
+        f'{result["latency_ms_p50"]} ms p90 {result["latency_ms_p90"]} ms; '
+        f'last: {label} {prob:.2f}' + (f'; wrote {out}' if out else ''),
+        file=LOG)
+  cli.emit_json(fv, result)
+  return 0
+
+
+if __name__ == '__main__':
+  cli.main_entry(define_flags, main, __doc__)

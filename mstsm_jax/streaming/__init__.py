@@ -1,0 +1,197 @@
+"""Online recognition: one frame per jitted call, with explicit buffers.
+
+  streamer = mstsm_jax.streaming.Streamer('runs/online')  # an *_online model
+  for frame in frames:                  # uint8 [H, W, 3], any size
+    scores = streamer.step(frame)       # [classes]: this frame's scores
+  streamer.reset()                      # a new video: empty the buffers
+
+A causal model (`tsm_online`, `mstsm_online`, `mstsm_tfdem_online`, or TSN)
+is run frame by frame as TSM's online demo runs it: every shifted block keeps
+the channels that later frames take from this one (one frame deep for the
+one-unit shift, two for MSTSM's two-unit pair, `ops/shift.causal_step`) and
+TFDEM keeps F_{t-1}. The buffers are the model's 'stream' variable
+collection, passed in and out as a flat list of arrays, so a step is a pure
+function `(frames, buffers) -> (scores, buffers)` that jits and exports
+(`export --streaming`).
+
+A frame's scores are `task.scores` of that frame's logits (main head, or the
+fused softmaxes with `tfdem_fuse`). Over the first T frames after `reset`
+they are the offline model's per-frame scores (`MSTSMNet.frame_logits`) and
+their mean is `Predictor`'s clip score. `smoothed` averages the last K, which
+with K = T is the clip score of the last T processed frames.
+"""
+from __future__ import annotations
+
+import collections
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mstsm_jax.errors import UsageError
+from mstsm_jax.models import task
+from mstsm_jax.models.mstsm import DTYPES
+
+
+def step_function(model, variables, config, streams=1):
+  """The pure step of `model` and the abstract buffers for `streams` (an
+  int or a symbolic dimension).
+
+  Returns (fn, buffer shapes): `fn(frames, buffers)` takes frames
+  `[N, S, S, C]` at the crop size, uint8 or float in 0..255 (normalised
+  inside), and the flat list of buffers, and returns (scores
+  `[N, classes]`, new buffers).
+  """
+  if not model.streamable:
+    raise UsageError(
+        f'variant {config.get("variant", "?")} looks at future frames and '
+        'cannot stream', 'train an online variant (--config=...:tsm_online, '
+        'mstsm_online or mstsm_tfdem_online)')
+  s, c = config.data.crop_size, task.in_channels(config.data)
+  mean, std = task.norm_stats(config.data)
+  dtype = DTYPES[config.model.dtype]
+  frame_shape = jax.ShapeDtypeStruct((streams, s, s, c), jnp.uint8)
+  empty = jax.eval_shape(
+      lambda f: model.apply(variables, task.normalize(f, mean, std, dtype),
+                            method=model.step, mutable=['stream'])[1],
+      frame_shape)['stream']
+  leaves, treedef = jax.tree.flatten(empty)
+
+  def fn(frames, buffers):
+    x = task.normalize(frames, mean, std, dtype)
+    (logits, aux), new = model.apply(
+        {**variables, 'stream': jax.tree.unflatten(treedef, list(buffers))},
+        x, method=model.step, mutable=['stream'])
+    return (task.scores(logits, aux, fuse=config.model.tfdem_fuse),
+            jax.tree.leaves(new['stream']))
+
+  return fn, leaves
+
+
+def zeros(shapes, streams: int = 1) -> list[np.ndarray]:
+  """Zero buffers for abstract `shapes` (symbolic dimensions -> `streams`)."""
+  return [np.zeros([d if isinstance(d, int) else streams for d in a.shape],
+                   a.dtype) for a in shapes]
+
+
+class Streamer:
+  """Runs an online model one frame at a time: from a model directory or
+  from a file written by `export --streaming`.
+
+  `step(frame)` takes uint8 `[H, W, C]` at any size (cropped on the device
+  as `Predictor` crops clips) and returns that frame's scores `[classes]`;
+  `smoothed(k)` is the mean of the last k; `probabilities(scores)` as
+  `Predictor`'s; `reset()` empties the buffers for a new video.
+  """
+
+  def __init__(self, path, checkpoint_step: str = '', history: int = 64):
+    from mstsm_jax.inference import center_view
+    path = pathlib.Path(path)
+    if path.is_file():
+      from mstsm_jax.inference.export import read
+      self.meta, exported = read(path)
+      if self.meta.get('kind') != 'stream':
+        raise UsageError(f'{path} is a clip model, not a streaming one',
+                         'export it with python -m mstsm_jax.export '
+                         '--streaming')
+      self._fn, shapes = exported.call, exported.in_avals[1:]
+      self.classes = self.meta['classes']
+      resize, crop = self.meta['resize_short'], self.meta['crop_size']
+      self.fuse, self.num_segments = (self.meta['tfdem_fuse'],
+                                      self.meta['num_segments'])
+    else:
+      from mstsm_jax.inference import load
+      predictor = load(path, checkpoint_step)
+      cfg = predictor.config
+      fn, shapes = step_function(predictor.model, predictor.variables, cfg)
+      self._fn = jax.jit(fn)
+      self.classes = predictor.classes
+      resize, crop = cfg.data.resize_short, cfg.data.crop_size
+      self.fuse, self.num_segments = (cfg.model.tfdem_fuse,
+                                      cfg.model.num_segments)
+    self._shapes = shapes
+    exported = path.is_file()
+
+    def crop_frame(f):
+      x = center_view(f[None, None], resize, crop)[0, 0]
+      # An exported step takes uint8, a model directory's the exact crop.
+      return jnp.round(x).astype(jnp.uint8) if exported else x
+
+    self._crop = jax.jit(crop_frame)
+    self.history = collections.deque(maxlen=history)
+    self.reset()
+
+  def reset(self) -> None:
+    """Empties the buffers and the score history (a new video)."""
+    self.buffers = zeros(self._shapes)
+    self.history.clear()
+
+  def step(self, frame) -> np.ndarray:
+    """uint8 `[H, W, C]` -> this frame's scores `[classes]`."""
+    frame = np.asarray(frame)
+    if frame.dtype != np.uint8 or frame.ndim != 3:
+      raise UsageError(f'a frame must be uint8 [H, W, C], got {frame.dtype} '
+                       f'{list(frame.shape)}', 'pass one decoded RGB frame')
+    scores, self.buffers = self._fn(self._crop(frame)[None], self.buffers)
+    out = np.asarray(scores)[0]
+    self.history.append(out)
+    return out
+
+  def smoothed(self, k: int) -> np.ndarray:
+    """Mean scores of the last `k` frames (`k` = T: the clip score of the
+    last T frames)."""
+    return np.mean(list(self.history)[-k:], axis=0)
+
+  def probabilities(self, scores) -> np.ndarray:
+    return np.asarray(task.probabilities(scores, fuse=self.fuse))
+
+
+def annotate(frame: np.ndarray, label: str, probability: float) -> np.ndarray:
+  """A copy of uint8 `[H, W, 3]` with 'label 0.93' drawn on a dark band
+  at the top (OpenCV), sized to the frame."""
+  import cv2
+  out = np.ascontiguousarray(frame).copy()
+  h, w = out.shape[:2]
+  text = f'{label} {probability:.2f}'
+  font = cv2.FONT_HERSHEY_SIMPLEX
+  (tw, _), _ = cv2.getTextSize(text, font, 1.0, 1)
+  scale = min(max(0.3, min(h, w) / 400), (w - 8) / tw)  # fits the width
+  thick = max(1, round(scale * 2))
+  (_, th), base = cv2.getTextSize(text, font, scale, thick)
+  band = th + base + 6
+  out[:band] = (out[:band] * 0.35).astype(np.uint8)
+  cv2.putText(out, text, (4, band - base - 2), font, scale,
+              (255, 255, 255), thick, cv2.LINE_AA)
+  return out
+
+
+class Mp4Writer:
+  """H.264 MP4 (yuv420p, so any player opens it) written frame by frame;
+  odd widths or heights lose their last column or row."""
+
+  def __init__(self, path, fps: float):
+    import fractions
+
+    import av
+    self._av, self.path = av, str(path)
+    self._out = av.open(self.path, 'w')
+    self._stream = self._out.add_stream(
+        'libx264', rate=fractions.Fraction(fps).limit_denominator(1001))
+    self._stream.pix_fmt = 'yuv420p'
+    self._size = None
+
+  def write(self, frame: np.ndarray) -> None:
+    if self._size is None:
+      h, w = frame.shape[:2]
+      self._size = (h - h % 2, w - w % 2)
+      self._stream.height, self._stream.width = self._size
+    h, w = self._size
+    f = self._av.VideoFrame.from_ndarray(
+        np.ascontiguousarray(frame[:h, :w]), 'rgb24')
+    self._out.mux(self._stream.encode(f))
+
+  def close(self) -> None:
+    if self._size is not None:
+      self._out.mux(self._stream.encode())
+    self._out.close()

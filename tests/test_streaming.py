@@ -1,0 +1,116 @@
+"""Online models: streaming one frame at a time equals the offline model,
+the exported step equals the Python one, and `stream` writes a playable
+annotated MP4 with its timeline."""
+import json
+
+import av
+import jax
+import numpy as np
+import pytest
+
+import model_dirs
+import videos
+from mstsm_jax import inference
+from mstsm_jax.errors import UsageError
+from mstsm_jax.inference.export import read
+from mstsm_jax.models import task
+from mstsm_jax.streaming import Streamer, step_function, zeros
+
+
+def offline_frame_scores(predictor, clip):
+  """The offline model's per-frame scores `[T, classes]` on a uint8 clip
+  `[T, H, W, 3]`, cropped and normalised as Predictor does."""
+  cfg = predictor.config
+  x = task.normalize(inference.center_view(clip[None], cfg.data.resize_short,
+                                           cfg.data.crop_size),
+                     *task.norm_stats(cfg.data))
+  logits, aux = predictor.model.apply(predictor.variables, x,
+                                      method=predictor.model.frame_logits)
+  return np.asarray(task.scores(logits[0], None if aux is None else aux[0],
+                                fuse=cfg.model.tfdem_fuse))
+
+
+@pytest.mark.parametrize('variant,extra', [
+    ('tsm_online', {}),
+    ('mstsm_tfdem_online', {}),
+    ('mstsm_tfdem_online', {'model.tfdem_fuse': True}),
+    ('mstsm_online', {'model.backbone': 'efficientnet_b0'}),
+], ids=['tsm_online', 'mstsm_tfdem_online', 'fused', 'efficientnet_b0'])
+def test_streaming_equals_the_offline_model(variant, extra, tmp_path):
+  model_dirs.model_dir(tmp_path / 'm', model_dirs.tiny_config(variant,
+                                                              **extra),
+                       head_std=0.5)
+  predictor = inference.load(tmp_path / 'm')
+  clip = np.random.default_rng(0).integers(0, 256, (12, 40, 48, 3), np.uint8)
+  streamer = Streamer(tmp_path / 'm')
+  got = np.stack([streamer.step(f) for f in clip[:8]])
+  want = offline_frame_scores(predictor, clip[:8])
+  scale = np.abs(want).max()  # random EfficientNet scores are ~1e-6
+  assert scale > (1e-7 if 'model.backbone' in extra else 0.1)
+  np.testing.assert_allclose(got, want, atol=1e-5 * scale)
+  if not extra.get('model.tfdem_fuse'):
+    np.testing.assert_allclose(streamer.smoothed(8), predictor(clip[None, :8])[0],
+                               atol=1e-5 * scale)
+  # The buffers matter: frame 1 differs from frame 1 streamed alone.
+  streamer.reset()
+  alone = streamer.step(clip[1])
+  assert np.abs(alone - got[1]).max() > 1e-3 * scale
+  # Streaming goes on past T frames; a reset starts a video afresh.
+  streamer.reset()
+  for f in clip:
+    streamer.step(f)
+  streamer.reset()
+  np.testing.assert_allclose(streamer.step(clip[0]), got[0], atol=1e-6)
+
+
+def test_offline_variants_refuse_to_stream(tmp_path):
+  model_dirs.model_dir(tmp_path / 'm', model_dirs.tiny_config('mstsm_tfdem'))
+  with pytest.raises(UsageError, match='looks at future frames'):
+    Streamer(tmp_path / 'm')
+
+
+def test_exported_step_equals_the_python_step(tmp_path, job):
+  config = model_dirs.tiny_config('mstsm_tfdem_online')
+  model_dirs.model_dir(tmp_path / 'm', config, head_std=0.5)
+  out = tmp_path / 'online.mstsm'
+  meta = job('export', f'--checkpoint={tmp_path}/m', f'--output={out}',
+             '--streaming', '--batch=1', '--json').json()
+  assert meta['kind'] == 'stream' and meta['batch'] == 1
+  _, exported = read(out)
+  p = inference.load(tmp_path / 'm')
+  fn, shapes = step_function(p.model, p.variables, p.config)
+  fn = jax.jit(fn)
+  frames = np.random.default_rng(1).integers(0, 256, (8, 1, 32, 32, 3),
+                                             np.uint8)
+  b1, b2 = zeros(exported.in_avals[1:]), zeros(shapes)
+  for f in frames:
+    (s1, b1), (s2, b2) = exported.call(f, b1), fn(f, b2)
+    np.testing.assert_allclose(s1, s2, atol=1e-5 * np.abs(s2).max())
+  # Streamer(FILE) runs it; a clip loader refuses it with a pointer.
+  assert Streamer(out).step(frames[0, 0]).shape == (10,)
+  with pytest.raises(UsageError, match='streaming step'):
+    inference.load(out)
+
+
+def test_stream_writes_a_playable_annotated_mp4(tmp_path, job):
+  model_dirs.model_dir(tmp_path / 'm',
+                       model_dirs.tiny_config('mstsm_tfdem_online'),
+                       head_std=0.5)
+  videos.write_video(tmp_path / 'v.avi', 30, size=(48, 63), fps=10)
+  out = tmp_path / 'annotated.mp4'
+  r = job('stream', f'--checkpoint={tmp_path}/m', f'--video={tmp_path}/v.avi',
+          '--every=2', '--smooth=4', f'--output={out}', '--json').json()
+  assert r['frames'] == 30 and r['steps'] == 15 and r['smooth'] == 4
+  assert [row['frame'] for row in r['timeline']] == list(range(0, 30, 2))
+  assert r['timeline'][1]['time'] == 0.2
+  assert r['latency_ms_p90'] >= r['latency_ms_p50'] > 0
+  assert r['frames_per_s'] > 0
+  assert json.loads((tmp_path / 'annotated.json').read_text())['timeline'] \
+      == r['timeline']
+  with av.open(str(out)) as f:
+    s = f.streams.video[0]
+    assert s.codec_context.name == 'h264'
+    decoded = [fr.to_ndarray(format='rgb24') for fr in f.decode(s)]
+  assert len(decoded) == 30 and decoded[0].shape == (48, 62, 3)
+  # The label band is drawn: the top rows are darker and hold white text.
+  assert decoded[5][:8].max() > 200
