@@ -36,3 +36,18 @@ def test_override_types_are_checked():
   assert config.model.r_two == 0.125
   with pytest.raises(TypeError):
     config.model.num_segments = 'eight'
+
+
+def test_resume_accepts_fields_added_later_when_off():
+  """A run written before `model.causal` existed resumes; switching the
+  new field on is a change."""
+  import json
+
+  from mstsm_jax.training.workdir import config_differences
+  config = load_config('configs/synthetic.py:mstsm_tfdem')
+  saved = json.loads(config.to_json())
+  del saved['model']['causal']
+  assert config_differences(saved, config) == []
+  online = load_config('configs/synthetic.py:mstsm_tfdem_online')
+  assert "model.causal: '<absent>' -> True" in config_differences(saved,
+                                                                  online)

@@ -125,12 +125,18 @@ def flatten(config) -> dict:
 
 
 def config_differences(saved: dict, config) -> list[str]:
-  """'field: saved -> now' for every field that may not change on resume."""
+  """'field: saved -> now' for every field that may not change on resume.
+
+  A field the saved config lacks (added by a later version) counts only when
+  it is switched on now: off (False, 0, '', ()) is what the older version
+  did (e.g. `model.causal`)."""
   a, b = flatten(saved), flatten(config)
   diffs = []
   for key in sorted(set(a) | set(b)):
     if any(key == r or (r.endswith('.') and key.startswith(r))
            for r in RESUMABLE):
+      continue
+    if key not in a and not b[key]:
       continue
     if a.get(key, '<absent>') != b.get(key, '<absent>'):
       diffs.append(f'{key}: {a.get(key, "<absent>")!r} -> '
