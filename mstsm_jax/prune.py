@@ -44,14 +44,15 @@ def main(fv, argv):
   r_out, r_in = fv['r_out'].value, fv['r_in'].value
   checkpoint.check_new_model_dir(out)
   config, channels, variables, step = checkpoint.load_variables(src)
-  if config.model.backbone != 'resnet50':
+  if not config.model.backbone.startswith('resnet'):
     raise cli.UsageError(f'{src} is a {config.model.backbone} model; '
                          'similar-kernel pruning targets ResNet bottlenecks',
-                         'prune a resnet50 model')
+                         'prune a resnet50 or resnet101 model')
   model = build_model(config.model, channels)
   channels = model.channels
   pruned, new_channels, _ = pruning.prune(jax.device_get(variables),
-                                          channels, model.shift, r_out, r_in)
+                                          channels, model.shift, r_out, r_in,
+                                          model.backbone.shift_every)
   size = config.data.crop_size
   before = cost.analyse(config.model, channels, size)
   after = cost.analyse(config.model, new_channels, size)

@@ -359,3 +359,44 @@ def test_backbone_mismatch_is_clear(effnet_reference):
                      'config.model.backbone=resnet50'):
     convert.convert(str(effnet_reference['file']),
                     load_config('configs/ucf101.py:tsn'))
+
+
+def test_resnet101_official_placement_parity(tmp_path):
+  """The official TSM ResNet-101 (`make_temporal_shift`: n_round = 2 when
+  layer3 has >= 23 blocks, so blocks 0, 2, 4, ... of each stage shift) in
+  its zoo key format converts with parity; MSTSM on ResNet-101 loads the
+  same file (its concatenated channels start at zero) and gives the same
+  logits."""
+  torch.manual_seed(0)
+  model = torchvision.models.resnet101(num_classes=101)
+  randomize(model, model.fc, seed=2)
+  sd = model.state_dict()
+  tsm = {}
+  for k, v in sd.items():
+    m = re.match(r'layer\d\.(\d+)\.conv1\.weight', k)
+    if m and int(m.group(1)) % 2 == 0:
+      k = k.replace('.conv1.weight', '.conv1.net.weight')
+    tsm['module.' + ('new_fc.' + k[3:] if k.startswith('fc.') else
+                     'base_model.' + k)] = v
+  path = tmp_path / 'TSM_something_resnet101.pth'
+  torch.save({'state_dict': tsm}, path)
+  x = np.random.default_rng(0).normal(size=(1, T, 32, 32, 3)).astype(
+      np.float32)
+  with torch.no_grad():
+    for layer in (model.layer1, model.layer2, model.layer3, model.layer4):
+      for i, blk in enumerate(layer):
+        if i % 2 == 0:
+          blk.conv1 = Shifted(blk.conv1)
+    want = model(torch.from_numpy(x.reshape(T, 32, 32, 3)).permute(
+        0, 3, 1, 2)).view(1, T, -1).mean(1).numpy()
+  from mstsm_jax.models.mstsm import build_model
+  for variant in ('tsm', 'mstsm'):
+    config = load_config(f'configs/ucf101.py:{variant}',
+                         {'model.backbone': 'resnet101'})
+    variables, report, fmt = convert.convert(str(path), config)
+    assert fmt == 'tsm' and not report['missing'] and not report['unused']
+    logits, _ = jax.jit(lambda v, a: build_model(config.model).apply(
+        v, a, train=False))(variables, x)
+    diff = max_rel_diff(np.asarray(logits), want)
+    print(f'resnet101 {variant}: max |diff| / max |logit| = {diff:.2e}')
+    assert diff <= 1e-3

@@ -223,3 +223,36 @@ def test_full_resnet50_forward_backward_jit():
   assert jax.tree.structure(grads) == jax.tree.structure(v['params'])
   g = grads['backbone']['layer1_0']['conv1']['kernel']
   assert g.shape == (1, 1, 64 + 8, 64) and float(jnp.abs(g).sum()) > 0
+
+
+def test_resnet101_counts_and_official_shift_placement():
+  """TSN ResNet-101 has torchvision's resnet101 parameter count; MSTSM
+  concatenates channels only in the blocks the official TSM shifts
+  (n_round = 2: even block indices), and the shift itself sits there too."""
+  import jax
+  from mstsm_jax.models.resnet import param_count
+  from mstsm_jax.models.mstsm import create_model
+
+  def count(variant, **kw):
+    m = create_model(variant, num_classes=1000, backbone='resnet101', **kw)
+    v = jax.eval_shape(m.init, jax.random.key(0),
+                       jax.numpy.zeros((1, 8, 32, 32, 3)))
+    return param_count(v['params']), m
+
+  tsn, _ = count('tsn')
+  assert tsn == 44_549_160  # torchvision.models.resnet101()
+  mstsm, m = count('mstsm')
+  extra, c_in = 0, 64
+  for s, n in enumerate((3, 4, 23, 3)):
+    width = 64 * 2**s
+    for i in range(n):
+      if i % 2 == 0:
+        extra += 2 * (c_in // 16) * width  # 2g inputs into conv1
+      c_in = 4 * width
+  assert mstsm - tsn == extra
+  assert m.backbone_name == 'resnet101' and m.backbone.shift_every == 2
+  assert [m.backbone.block_shift(i).kind for i in range(4)] == [
+      'mstsm', 'tsn', 'mstsm', 'tsn']
+  # ResNet-50 (layer3 has 6 blocks) shifts every block.
+  _, m50 = count('mstsm', stage_sizes=(3, 4, 6, 3))
+  assert m50.backbone.shift_every == 1

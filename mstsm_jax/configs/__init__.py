@@ -49,8 +49,8 @@ def base_config(dataset: str, num_classes: int,
   c.init_partial = False  # init_from may leave backbone tensors at init
 
   c.model = m = ml_collections.ConfigDict()
-  m.backbone = 'resnet50'  # resnet50 | efficientnet_b0
-  m.stage_sizes = ()  # () = the backbone's (3, 4, 6, 3); smaller for tests
+  m.backbone = 'resnet50'  # resnet50 | resnet101 | efficientnet_b0
+  m.stage_sizes = ()  # () = the backbone's (3, 4, 6, 3) | (3, 4, 23, 3)
   m.width = 0  # 0 = the backbone's (64); stage widths are width * 2**i
   m.num_classes = num_classes
   m.num_segments = 8  # T: frames per clip (paper n = 8)

@@ -26,6 +26,8 @@ from mstsm_jax.ops.shift import ShiftSpec
 BACKBONES = {
     'resnet50': dict(stage_sizes=(3, 4, 6, 3), width=64, tfdem_tap='layer1',
                      tfdem_width=128),
+    'resnet101': dict(stage_sizes=(3, 4, 23, 3), width=64,
+                      tfdem_tap='layer1', tfdem_width=128),
     'efficientnet_b0': dict(tfdem_tap='features_3', tfdem_width=160),
 }
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
@@ -61,8 +63,9 @@ class MSTSMNet(nn.Module):
 
   @property
   def backbone_name(self) -> str:
-    return ('efficientnet_b0' if isinstance(self.backbone, EfficientNetB0)
-            else 'resnet50')
+    if isinstance(self.backbone, EfficientNetB0):
+      return 'efficientnet_b0'
+    return 'resnet101' if self.backbone.shift_every == 2 else 'resnet50'
 
   def param_role(self, path) -> str:
     """See the module-level `param_role`."""
@@ -142,16 +145,17 @@ def build_model(cfg: ml_collections.ConfigDict,
   shift = ShiftSpec(cfg.temporal, cfg.num_segments, cfg.r_one, cfg.r_two,
                     cfg.r_three, bool(cfg.get('causal', False)))
   dtype = DTYPES[cfg.dtype]
-  if cfg.backbone == 'resnet50':
+  if cfg.backbone.startswith('resnet'):
     stage_sizes = tuple(cfg.stage_sizes) or defaults['stage_sizes']
     channels = channels or ChannelSpec.dense(stage_sizes,
                                              cfg.width or defaults['width'])
     for c in (channels.stem,) + channels.out:
       shift.out_channels(c)  # validates the shift widths at block inputs
-    backbone = ResNet(channels, shift, cfg.bn_mode, cfg.bn_momentum, dtype)
+    backbone = ResNet(channels, shift, cfg.bn_mode, cfg.bn_momentum, dtype,
+                      resnet.shift_every([len(b) for b in channels.blocks]))
   else:
     if channels is not None:
-      raise ValueError('a pruning channel spec applies to resnet50 only')
+      raise ValueError('a pruning channel spec applies to ResNets only')
     backbone = EfficientNetB0(shift, cfg.bn_mode, cfg.bn_momentum, dtype)
   return MSTSMNet(cfg.num_classes, backbone, cfg.tfdem,
                   cfg.tfdem_tap or defaults['tfdem_tap'],

@@ -81,8 +81,11 @@ def feeding_kernel(params, channels: ChannelSpec, name: str):
 
 
 def prune(variables: dict, channels: ChannelSpec, shift: ShiftSpec,
-          r_out: int = 8, r_in: int = 0):
+          r_out: int = 8, r_in: int = 0, shift_every: int = 1):
   """Returns (pruned variables, new ChannelSpec, per-block report).
+
+  `shift_every`: blocks with an index that is not a multiple carry no
+  shift (ResNet-101's official placement), so all their inputs may merge.
 
   Pure: `variables` ({'params', 'batch_stats'}) is not modified.
   """
@@ -106,7 +109,8 @@ def prune(variables: dict, channels: ChannelSpec, shift: ShiftSpec,
       feed = kernel_rows(feeding_kernel(original, channels, name))
       c = feed.shape[0]
       n = c // r_in
-      start = 2 * shift.fold(c)  # channels the shift leaves in place
+      shifted = int(name.split('_')[1]) % shift_every == 0
+      start = 2 * shift.fold(c) if shifted else 0  # inputs left in place
       if n >= 2:
         merge = tuple(sorted(int(i) for i in rank_by_similarity(
             feed, np.arange(start, c))[:n]))

@@ -106,8 +106,10 @@ def describe(sd: dict, stage_sizes=(3, 4, 6, 3)) -> list[str]:
     if not any('.conv3.' in k for k in keys):
       notes.append('a ResNet-18/34 (basic blocks without conv3)')
     elif found != tuple(stage_sizes):
+      use = (f' (--config.model.backbone=resnet{depth})'
+             if depth in ('50', '101') else '')
       notes.append(f'a ResNet-{depth} (blocks per stage {list(found)}; '
-                   f'this model has {list(stage_sizes)})')
+                   f'this model has {list(stage_sizes)}){use}')
   elif any(re.match(r'features\.\d+\.conv\.', k) for k in keys):
     notes.append('a MobileNetV2 (features.N.conv keys), not this backbone')
   elif any(k.startswith(('inception', 'conv1_7x7')) for k in keys):

@@ -1,7 +1,10 @@
-"""ResNet-50 in torchvision's v1.5 layout with a temporal module per block.
+"""ResNet-50/101 in torchvision's v1.5 layout with temporal modules.
 
 Paper §3.2 / Figure 2; SPEC §2. The temporal module sits in the residual
-branch of every bottleneck right before conv1 (TSM "blockres"). Widths come
+branch of a bottleneck right before conv1 (TSM "blockres"): of every
+bottleneck, or, as the official TSM's `make_temporal_shift` places it when
+layer3 has 23 or more blocks (ResNet-101: `n_round = 2`), of every other
+one (blocks 0, 2, 4, ... of each stage); `shift_every` is that n_round. Widths come
 from an explicit `ChannelSpec` so that a pruned model (prune.py) is rebuilt
 from the spec saved with its checkpoint. Layout NHWC `[N*T, H, W, C]`.
 
@@ -196,6 +199,14 @@ class ResNet(nn.Module):
   bn_mode: str = 'frozen'
   bn_momentum: float = 0.9
   dtype: Any = jnp.float32
+  shift_every: int = 1
+
+  def block_shift(self, index: int) -> ShiftSpec:
+    """The temporal module of block `index` of a stage: `shift`, or none
+    (TSN) for the blocks the official placement skips."""
+    if index % self.shift_every == 0:
+      return self.shift
+    return dataclasses.replace(self.shift, kind='tsn', causal=False)
 
   @nn.compact
   def __call__(self, x, train: bool, taps: Sequence[str] = (),
@@ -214,13 +225,19 @@ class ResNet(nn.Module):
     for s, (blocks, out) in enumerate(zip(self.channels.blocks,
                                           self.channels.out)):
       for i, spec in enumerate(blocks):
-        x = Bottleneck(spec, out, 2 if (s > 0 and i == 0) else 1, self.shift,
-                       norm, self.dtype, name=f'{STAGES[s]}_{i}')(x, stream)
+        x = Bottleneck(spec, out, 2 if (s > 0 and i == 0) else 1,
+                       self.block_shift(i), norm, self.dtype,
+                       name=f'{STAGES[s]}_{i}')(x, stream)
       x = found[STAGES[s]] = stage_output(self, STAGES[s], x)
     missing = set(taps) - set(found)
     if missing:
       raise ValueError(f'unknown tap {sorted(missing)}; valid: {list(found)}')
     return jnp.mean(x, axis=(1, 2)), {k: found[k] for k in taps}
+
+
+def shift_every(stage_sizes: Sequence[int]) -> int:
+  """The official TSM's n_round: 2 when layer3 has >= 23 blocks, else 1."""
+  return 2 if len(stage_sizes) > 2 and stage_sizes[2] >= 23 else 1
 
 
 def param_count(tree) -> int:
