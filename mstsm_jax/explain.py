@@ -75,8 +75,7 @@ def main(fv, argv):
     raise cli.UsageError(f'--layer={fv["layer"].value}: {e}',
                          'choose a backbone stage') from e
   probs = np.asarray(task.probabilities(logits))
-  layer = fv['layer'].value or ('features_8' if cfg.model.backbone ==
-                                'efficientnet_b0' else 'layer4')
+  layer = fv['layer'].value or gradcam.last_stage(predictor.model)
   title = (f'{pathlib.Path(path).name}: Grad-CAM of {classes[k]} '
            f'(p={probs[k]:.2f}) at {layer}')
   gradcam.plot(clip, maps, out, title)

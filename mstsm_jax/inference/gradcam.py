@@ -18,6 +18,11 @@ import jax.numpy as jnp
 import numpy as np
 
 
+def last_stage(model) -> str:
+  """The default Grad-CAM layer: the backbone's last stage."""
+  return 'features_8' if model.backbone_name == 'efficientnet_b0' else 'layer4'
+
+
 def grad_cam(model, variables, clip, layer: str = '', target=None):
   """Class activation maps of one normalised clip `[T, S, S, C]`.
 
@@ -30,8 +35,7 @@ def grad_cam(model, variables, clip, layer: str = '', target=None):
     `[classes]`).
   """
   x = jnp.asarray(clip)[None]
-  layer = layer or ('features_8' if model.backbone_name == 'efficientnet_b0'
-                    else 'layer4')
+  layer = layer or last_stage(model)
   shapes = jax.eval_shape(
       lambda v, a: model.apply(v, a, mutable=['perturbations'])[1],
       variables, x)['perturbations']
