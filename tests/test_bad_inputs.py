@@ -185,6 +185,20 @@ def synthetic_split_2(tmp):
   return [f'--workdir={tmp}/m', '--split=2']
 
 
+def ssv2_unknown_template(tmp):
+  videos.ssv2_tree(tmp / 'raw', bad_template=True)
+  return ['--dataset=ssv2', f'--manual_dir={tmp}/raw', f'--data_dir={tmp}/d']
+
+
+def kinetics_bad_header(tmp):
+  (tmp / 'raw' / 'annotations').mkdir(parents=True)
+  for split in ('train', 'val'):
+    (tmp / 'raw' / 'annotations' / f'{split}.csv').write_text(
+        'label,youtube_id,start,end\nabseiling,abc,1,11\n')
+  return ['--dataset=kinetics400', f'--manual_dir={tmp}/raw',
+          f'--data_dir={tmp}/d']
+
+
 def stream_unreadable(tmp):
   model_dirs.model_dir(tmp / 'm', model_dirs.tiny_config('tsm_online'))
   (tmp / 'bad.mp4').write_bytes(b'not a video' * 40)
@@ -273,6 +287,12 @@ CASES = [
      r'no video given', r'video files after the flags'),
     ('prune: output holds a model', prune_over_a_model, 'prune', 2,
      r'p already holds a model', r'new --output'),
+    ('ssv2: template not in labels.json', ssv2_unknown_template, 'prepare',
+     2, r"train.json: entry 2 \(id 3\): template 'Pushing \[something\] "
+     r"from left to rightt' is not in .*labels.json", r'same release'),
+    ('kinetics: CSV without the time columns', kinetics_bad_header,
+     'prepare', 2, r'train.csv:1: no column time_start, time_end',
+     r'label,youtube_id,time_start,time_end,split'),
     ('stream: video unreadable', stream_unreadable, 'stream', 2,
      r'cannot read .*bad.mp4: undecodable', r'video file'),
     ('stream: offline model', stream_offline_model, 'stream', 2,

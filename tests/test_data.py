@@ -40,9 +40,10 @@ def test_ucf101_report(ucf):
   failed = {(r['file'].split('/')[-1], r['reason']) for r in rep['failed']}
   assert failed == {
       ('v_ApplyEyeMakeup_g02_c01.avi', 'listed twice'),
-      ('v_YoYo_g04_c01.avi', 'missing'),
       ('v_YoYo_g02_c01.avi', 'undecodable'),
       ('v_YoYo_g03_c01.avi', 'empty')}
+  assert [(r['file'].split('/')[-1], r['reason']) for r in rep['missing']
+          ] == [('v_YoYo_g04_c01.avi', 'missing')]
   assert any(r['file'].endswith('trainlist01.txt:8 ApplyEyeMakeup/'
                                 'v_ApplyEyeMakeup_g02_c01.avi')
              for r in rep['failed'])
@@ -316,3 +317,93 @@ def test_process_shards_partition_the_single_process_stream():
                                             process_count=2)))
     np.testing.assert_array_equal(part['clips'], one['clips'][p::2])
     np.testing.assert_array_equal(part['index'], one['index'][p::2])
+
+
+def test_ssv2_layout_report(tmp_path):
+  root = videos.ssv2_tree(tmp_path / 'raw')
+  code, err, rep = prepare('--dataset=ssv2', f'--manual_dir={root}',
+                           f'--data_dir={tmp_path}/tfds', '--max_failures=2',
+                           '--max_missing=2')
+  assert code == 0, err
+  assert rep['num_classes'] == 3
+  assert rep['splits'] == {'train1': 5, 'test1': 2, 'unlabelled': 2}
+  assert [(r['file'].split('/')[-1], r['reason']) for r in rep['failed']] \
+      == [('6.webm', 'undecodable')]
+  assert [r['file'].split('/')[-1] for r in rep['missing']] == ['9.webm']
+  assert 'unlabelled: 2 videos stored without labels' in err
+  assert set(rep['per_class']) == {'train1', 'test1'}
+  source, meta = open_prepared(f'{tmp_path}/tfds', 'ssv2')
+  assert meta['classes'] == videos.SSV2_CLASSES
+  by_name = dict(zip(meta['videos'], meta['labels']))
+  # The class of an entry is its template without brackets.
+  assert by_name['3.webm'] == 1 and by_name['7.webm'] == 0
+  assert [by_name[f'{i}.webm'] for i in (10, 11)] == [-1, -1]  # no labels
+  assert sorted(meta['videos'][i] for i in meta['splits']['unlabelled']) \
+      == ['10.webm', '11.webm']
+  # The recipe: TSM's Something-Something V2 command, no flip.
+  cfg = load_config('configs/ssv2.py:tsm')
+  assert (cfg.model.num_classes, cfg.data.flip, cfg.train.lr,
+          cfg.train.lr_boundaries, cfg.train.epochs) == (174, False, 0.01,
+                                                         (20, 40), 50)
+
+
+def test_kinetics_layout_report(tmp_path):
+  root = videos.kinetics_tree(tmp_path / 'raw')
+  code, err, rep = prepare('--dataset=kinetics400', f'--manual_dir={root}',
+                           f'--data_dir={tmp_path}/tfds', '--max_failures=1')
+  assert code == 0, err  # 1 of 10 missing: under the 0.1 default
+  assert rep['num_classes'] == 3
+  assert rep['splits'] == {'train1': 4, 'test1': 3, 'unlabelled': 1}
+  assert [r['file'] for r in rep['missing']] == ['yt002-_x_000020_000030']
+  assert rep['missing_per_class'] == {'abseiling': 1}
+  assert 'missing per class: abseiling 1' in err
+  assert [(r['file'].split('/')[-1], r['reason']) for r in rep['failed']] \
+      == [('yt005-_x_000050_000060.mp4', 'undecodable')]
+  source, meta = open_prepared(f'{tmp_path}/tfds', 'kinetics400')
+  assert meta['classes'] == videos.KINETICS_CLASSES
+  names = dict(zip(meta['videos'], meta['labels']))
+  assert names['train/yt004-_x_000040_000050.mp4'] == 1  # flat train/
+  assert names['train/petting animal (not cat)/'
+               'yt007-_x_000070_000080.mp4'] == 2
+  assert names['videos_val/yt003-_x_000030_000040.mp4'] == 0
+  # A stricter missing limit fails the run, after writing the report.
+  code, err, _ = prepare('--dataset=kinetics400', f'--manual_dir={root}',
+                         f'--data_dir={tmp_path}/tfds2', '--max_failures=1',
+                         '--max_missing=0')
+  assert code == 1 and '1 videos are missing, more than --max_missing=0' \
+      in err
+  cfg = load_config('configs/kinetics400.py:tsm')
+  assert (cfg.model.num_classes, cfg.data.flip, cfg.train.lr,
+          cfg.train.weight_decay, cfg.train.batch_size) == (400, True, 0.02,
+                                                            1e-4, 128)
+
+
+def test_two_way_sharded_build_equals_one_way(ucf):
+  """--shard=0/2, --shard=1/2 (as two array-job tasks would), then
+  --merge_shards=2: the same dataset as the one-machine build, record for
+  record and in its metadata (splits, failures, names)."""
+  root, rep = ucf
+  args = ['--dataset=ucf101', f'--manual_dir={root}/raw',
+          f'--data_dir={root}/tfds2', '--max_failures=10']
+  decoded = 0
+  for k in (0, 1):
+    code, err, shard = prepare(*args, f'--shard={k}/2')
+    assert code == 0, err
+    decoded += shard['videos']
+  code, err, merged = prepare(*args, '--merge_shards=2')
+  assert code == 0, err
+  assert decoded == rep['videos'] == merged['videos']
+  for key in ('splits', 'failed', 'missing', 'unlisted', 'per_class'):
+    assert merged[key] == rep[key], key
+  one, meta1 = open_prepared(f'{root}/tfds', 'ucf101')
+  two, meta2 = open_prepared(f'{root}/tfds2', 'ucf101')
+  assert meta1 == meta2
+  assert len(one) == len(two)
+  for i in range(len(one)):
+    a, b = one[i], two[i]
+    assert set(a) == set(b)
+    for key in a:
+      assert np.array_equal(np.asarray(a[key]), np.asarray(b[key])), key
+  code, err, _ = prepare('--dataset=ucf101', f'--manual_dir={root}/raw',
+                         f'--data_dir={root}/tfds3', '--merge_shards=2')
+  assert code == 2 and 'shard 0 of 2 is not built' in err

@@ -93,3 +93,97 @@ def hmdb51_tree(root):
       crlf(root / 'testTrainMulti_7030_splits' /
            f'{cls}_test_split{k}.txt', lines)
   return root
+
+
+def write_webm(path, num_frames=12, size=(48, 64), seed=0):
+  """A VP8 WebM video (Something-Something V2's format)."""
+  path = pathlib.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  h, w = size
+  rng = np.random.default_rng(seed)
+  with av.open(str(path), 'w') as out:
+    stream = out.add_stream('libvpx', rate=12)
+    stream.width, stream.height, stream.pix_fmt = w, h, 'yuv420p'
+    for _ in range(num_frames):
+      f = rng.integers(0, 255, (h, w, 3)).astype(np.uint8)
+      out.mux(stream.encode(av.VideoFrame.from_ndarray(f, 'rgb24')))
+    out.mux(stream.encode())
+
+
+SSV2_CLASSES = ['Moving something up',
+                'Pushing something from left to right',
+                'Pushing something from right to left']
+
+
+def ssv2_tree(root, bad_template=False):
+  """A miniature Something-Something V2: templates with brackets, a test
+  set without labels, a corrupt and a missing video."""
+  import json
+  root = pathlib.Path(root)
+  labels = root / 'labels'
+  labels.mkdir(parents=True, exist_ok=True)
+  (labels / 'labels.json').write_text(json.dumps(
+      {c: str(i) for i, c in enumerate(SSV2_CLASSES)}))
+  templates = ['Moving [something] up',
+               'Pushing [something] from left to right',
+               'Pushing [something] from right to left']
+  if bad_template:
+    templates[1] = 'Pushing [something] from left to rightt'
+
+  def entry(i, c):
+    return {'id': str(i), 'label': f'entry {i}', 'template': templates[c],
+            'placeholders': ['a cup']}
+  (labels / 'train.json').write_text(json.dumps(
+      [entry(i, (i - 1) // 2) for i in range(1, 7)]))
+  (labels / 'validation.json').write_text(json.dumps(
+      [entry(7, 0), entry(8, 1), entry(9, 2)]))
+  (labels / 'test.json').write_text(json.dumps([{'id': '10'}, {'id': '11'}]))
+  vids = root / '20bn-something-something-v2'
+  for i in (1, 2, 3, 4, 5, 7, 8, 10, 11):  # 9 is missing
+    write_webm(vids / f'{i}.webm', seed=i)
+  (vids / '6.webm').write_bytes(b'not a video' * 40)
+  return root
+
+
+KINETICS_CLASSES = ['abseiling', 'passing American football (in game)',
+                    'petting animal (not cat)']
+
+
+def kinetics_tree(root):
+  """A miniature Kinetics: quoted labels with spaces and parentheses,
+  class folders, a flat folder and MMAction2's videos_val/, a missing and a
+  corrupt video, a test row without a label."""
+  import csv
+  root = pathlib.Path(root)
+  ann = root / 'annotations'
+  ann.mkdir(parents=True, exist_ok=True)
+  rows = {'train': [], 'val': [], 'test': []}
+  n = 0
+  for c, cls in enumerate(KINETICS_CLASSES):
+    for k in range(3):
+      n += 1
+      yt = f'yt{n:03d}-_x'
+      rows['train' if k < 2 else 'val'].append((cls, yt, 10 * n, 10 * n + 10))
+  rows['test'].append(('', 'ytTEST', 5, 15))
+  for split, items in rows.items():
+    with open(ann / f'{split}.csv', 'w', newline='') as f:
+      w = csv.writer(f)
+      w.writerow(['label', 'youtube_id', 'time_start', 'time_end', 'split',
+                  'is_cc'])
+      for cls, yt, a, b in items:
+        w.writerow([cls, yt, a, b, split, 0])
+  for split, items in rows.items():
+    for cls, yt, a, b in items:
+      name = f'{yt}_{a:06d}_{b:06d}.mp4'
+      if yt == 'yt002-_x':
+        continue  # missing (a deleted upload)
+      if split == 'train':
+        folder = root / 'train' / cls if yt != 'yt004-_x' else root / 'train'
+      else:
+        folder = root / ('videos_val' if split == 'val' else 'test')
+      if yt == 'yt005-_x':
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(b'corrupt' * 60)
+        continue
+      write_video(folder / name, 10, seed=a)
+  return root

@@ -5,6 +5,12 @@ JPEG bytes (`Sequence(Tensor((), object))`: tfds' Image/Video encoders need
 TensorFlow). The official splits (train1/test1 ... train3/test3) are index
 lists into it, kept in the dataset's metadata, so three splits cost one copy
 of the frames. `disable_shuffling` keeps the records in the order written.
+
+A build can be split over machines (a batch scheduler's array job): shard
+i of N decodes the videos whose list position is i mod N into its own
+dataset under `shard_dir` (`FramesBuilder(shard=(i, N))`), and
+`MergedFrames` then writes the dataset from the shards' records in list
+order, record for record what one machine would have written.
 """
 from __future__ import annotations
 
@@ -21,6 +27,9 @@ from mstsm_jax.data.layouts import Layout
 
 VERSION = '1.0.0'
 NAMES = {'ucf101': 'ucf101_frames', 'hmdb51': 'hmdb51_frames',
+         'ssv2': 'ssv2_frames', 'kinetics400': 'kinetics400_frames',
+         'kinetics600': 'kinetics600_frames',
+         'kinetics700': 'kinetics700_frames',
          'custom': 'custom_frames', 'synthetic': 'synthetic_motions'}
 
 
@@ -64,9 +73,9 @@ class FramesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
   def __init__(self, *, layout: Layout | None = None, short_side: int = 256,
                fps: float = 0.0, workers: int = 1, flow: str = '',
-               build_args: dict | None = None, **kwargs):
+               build_args: dict | None = None, shard=(0, 1), **kwargs):
     self.layout, self.short_side, self.fps = layout, short_side, fps
-    self.workers, self.flow = workers, flow
+    self.workers, self.flow, self.shard = workers, flow, tuple(shard)
     self.build_args = build_args or {}  # prepare's inputs, for re-runs
     super().__init__(file_format='array_record', **kwargs)
 
@@ -80,22 +89,30 @@ class FramesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     del dl_manager
     return {'videos': self._generate_examples()}
 
+  def decoded(self, jobs):
+    """(entry index, record or failure) of `jobs`, in order: decoded by a
+    pool of worker processes."""
+    ctx = multiprocessing.get_context('spawn')
+    with ctx.Pool(max(1, self.workers)) as pool:
+      yield from pool.imap(decode_job, jobs, chunksize=1)
+
   def _generate_examples(self):
     layout = self.layout
+    k, n = self.shard
     jobs = [(i, e.path, self.short_side, self.fps, self.flow)
-            for i, e in enumerate(layout.entries) if e.path]
+            for i, e in enumerate(layout.entries) if e.path and i % n == k]
     failed = [p for p in layout.problems
               if p['reason'] not in ('unlisted', 'class dropped')]
     position = {}  # entry index -> record index
-    names, labels = [], []
-    ctx = multiprocessing.get_context('spawn')
-    with ctx.Pool(max(1, self.workers)) as pool, tqdm.tqdm(
-        total=len(jobs), unit='video', file=LOG,
-        desc=f'decoding {self.name}') as bar:
-      for i, rec in pool.imap(decode_job, jobs, chunksize=1):
+    names, labels, decode_failed = [], [], {}
+    with tqdm.tqdm(total=len(jobs), unit='video', file=LOG,
+                   desc=f'decoding {self.name}' + (
+                       f' shard {k}/{n}' if n > 1 else '')) as bar:
+      for i, rec in self.decoded(jobs):
         bar.update()
         if 'frames' not in rec:
           failed.append(rec)
+          decode_failed[str(i)] = rec
           continue
         e = layout.entries[i]
         position[i] = len(position)
@@ -123,6 +140,39 @@ class FramesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         'short_side': self.short_side, 'fps': self.fps, 'flow': self.flow,
         'build_args': self.build_args,
     })
+    if n > 1:  # what the merge needs to put records back in list order
+      self.info.metadata.update({'shard': [k, n],
+                                 'entry_index': list(position),
+                                 'decode_failed': decode_failed})
+
+
+class MergedFrames(FramesBuilder, skip_registration=True):
+  """Writes a dataset from the N shards under `shard_dir` (each built with
+  the same layout and `shard=(i, N)`), without decoding anything."""
+
+  def __init__(self, *, shard_dir: str, num_shards: int, **kwargs):
+    self.shard_dir, self.num_shards = shard_dir, num_shards
+    super().__init__(**kwargs)
+
+  def decoded(self, jobs):
+    shards = []
+    for path in shard_paths(self.shard_dir, self.name, self.num_shards):
+      b = tfds.builder_from_directory(str(path))
+      meta = dict(b.info.metadata)
+      shards.append((b.as_data_source(split='videos'),
+                     {i: j for j, i in enumerate(meta['entry_index'])},
+                     meta['decode_failed']))
+    for job in jobs:
+      i = job[0]
+      source, where, failures = shards[i % self.num_shards]
+      if i in where:
+        rec = dict(source[where[i]])
+        for key in ('frames', 'flow_x', 'flow_y'):
+          if key in rec:
+            rec[key] = list(rec[key])
+        yield i, rec
+      else:
+        yield i, failures[str(i)]
 
 
 class Ucf101Frames(FramesBuilder, skip_registration=True):
@@ -172,7 +222,33 @@ BUILDERS = {'ucf101': Ucf101Frames, 'hmdb51': Hmdb51Frames,
 
 def make_builder(dataset: str, data_dir: str, **kwargs) -> FramesBuilder:
   """The builder of `dataset`, writing under data_dir/<name>/<version>."""
+  if dataset not in BUILDERS:  # ssv2, kinetics*: the same builder, named
+    BUILDERS[dataset] = type(f'{dataset.capitalize()}Frames',
+                             (FramesBuilder,), {'name': NAMES[dataset]},
+                             skip_registration=True)
+  if 'shard_dir' in kwargs:
+    merged = type(f'Merged{BUILDERS[dataset].__name__}',
+                  (MergedFrames,), {'name': NAMES[dataset]},
+                  skip_registration=True)
+    return merged(data_dir=data_dir, **kwargs)
   return BUILDERS[dataset](data_dir=data_dir, **kwargs)
+
+
+def shard_paths(shard_root, name: str, n: int) -> list[pathlib.Path]:
+  """The N shard datasets under `shard_root`; FileNotFoundError naming the
+  first one not built."""
+  paths = [pathlib.Path(shard_root) / f'{k}-of-{n}' / name / VERSION
+           for k in range(n)]
+  for k, path in enumerate(paths):
+    if not (path / 'dataset_info.json').is_file():
+      raise FileNotFoundError(f'shard {k} of {n} is not built ({path}); run '
+                              f'prepare --shard={k}/{n} first')
+  return paths
+
+
+def shard_dir(data_dir: str, dataset: str) -> pathlib.Path:
+  """Where `prepare --shard=i/N` builds shard i: <dir>/i-of-N/..."""
+  return pathlib.Path(data_dir) / f'{NAMES[dataset]}_shards'
 
 
 def dataset_dir(data_dir: str, dataset: str) -> pathlib.Path:

@@ -1,8 +1,10 @@
-r"""Reading the official UCF-101 / HMDB51 layouts and custom video lists.
+r"""Reading the official UCF-101 / HMDB51 / Something-Something V2 /
+Kinetics layouts and custom video lists.
 
 Each reader returns a `Layout`: the classes, one `Entry` per video with its
-role in every split (0 unused, 1 train, 2 test; HMDB51's own convention),
-and the `problems` found in the lists (missing, listed twice, unlisted).
+role in every split (0 unused, 1 train, 2 test; HMDB51's own convention; 3
+unlabelled, predict-only: SSv2's test set), and the `problems` found in the
+lists (missing, listed twice, unlisted).
 A missing split file, an unknown class, or a list line that could be read
 two ways is a UsageError naming the file (and line) and the fix.
 `apply_class_policy` then refuses (or, on request, keeps or drops) classes
@@ -53,12 +55,16 @@ class Layout:
             for r in ('train', 'test')]
 
   def split_members(self) -> dict[str, list[int]]:
-    """Split name -> positions in `entries` (train k: role 1, test k: 2)."""
+    """Split name -> positions in `entries` (train k: role 1, test k: 2;
+    'unlabelled': role 3, when there is any)."""
     out = {}
     for k in range(self.num_splits):
       for role, r in ((1, 'train'), (2, 'test')):
         out[f'{r}{k + 1}'] = [i for i, e in enumerate(self.entries)
                               if e.roles[k] == role]
+    unlabelled = [i for i, e in enumerate(self.entries) if 3 in e.roles]
+    if unlabelled:
+      out['unlabelled'] = unlabelled
     return out
 
 
@@ -189,6 +195,148 @@ def hmdb51(manual_dir: str | os.PathLike) -> Layout:
   videos = {k: v for k, v in scan_videos(root).items()
             if not k.startswith('testtrainmulti_7030_splits/')}
   return finish(classes, listed, videos, root, problems, 3)
+
+
+def first_file(manual_dir: pathlib.Path, names, hint: str) -> pathlib.Path:
+  """The first of `names` (relative paths) under manual_dir."""
+  for name in names:
+    if (manual_dir / name).is_file():
+      return manual_dir / name
+  raise UsageError(f'none of {", ".join(names)} under {manual_dir}', hint)
+
+
+def read_json(path: pathlib.Path):
+  import json
+  try:
+    return json.loads(path.read_text(encoding='utf-8'))
+  except ValueError as e:
+    raise UsageError(f'{path} is not valid JSON ({e})',
+                     'download the annotations again') from e
+
+
+def ssv2(manual_dir: str | os.PathLike) -> Layout:
+  """Something-Something V2: labels/{labels,train,validation,test}.json
+  (or the older something-something-v2-*.json names) and
+  20bn-something-something-v2/<id>.webm. Train is train1, validation is
+  test1; the test set has no labels and is stored as 'unlabelled'."""
+  manual_dir = pathlib.Path(manual_dir)
+  hint = ('extract the labels archive (labels/*.json) and the videos '
+          f'(20bn-something-something-v2/) into {manual_dir}')
+
+  def annotation(kind):
+    return first_file(manual_dir, (f'labels/{kind}.json',
+                                   f'something-something-v2-{kind}.json',
+                                   f'labels/something-something-v2-{kind}'
+                                   '.json'), hint)
+
+  labels_file = annotation('labels')
+  index = read_json(labels_file)
+  classes = [''] * len(index)
+  for template, i in index.items():
+    if not str(i).isdigit() or int(i) >= len(classes) or classes[int(i)]:
+      raise UsageError(f'{labels_file}: index {i!r} of {template!r} is not '
+                       f'one of 0..{len(classes) - 1} (or is repeated)',
+                       'use the official labels.json')
+    classes[int(i)] = template
+  root = find_dir(manual_dir, '20bn-something-something-v2', hint)
+  listed: dict[str, Entry] = {}
+  problems = []
+  for kind, role in (('train', 1), ('validation', 2), ('test', 3)):
+    path = annotation(kind)
+    seen = set()
+    for n, item in enumerate(read_json(path)):
+      vid = str(item.get('id', '')) if isinstance(item, dict) else ''
+      if not vid:
+        raise UsageError(f'{path}: entry {n} has no "id"',
+                         'use the official annotation files')
+      label, name = -1, ''
+      if role != 3:
+        template = str(item.get('template', ''))
+        name = template.replace('[', '').replace(']', '')
+        if name not in index:
+          raise UsageError(
+              f'{path}: entry {n} (id {vid}): template {template!r} is not '
+              f'in {labels_file}', 'use the labels.json of the same release')
+        label = int(index[name])
+      add_listed(listed, seen, problems, f'{path} entry {n}', f'{vid}.webm',
+                 label, name, 0, role, 1)
+  layout = finish(classes, listed, scan_videos(root), root, problems, 1)
+  layout.lists = str(labels_file.parent)
+  return layout
+
+
+KINETICS_COLUMNS = ('label', 'youtube_id', 'time_start', 'time_end')
+
+
+def kinetics(manual_dir: str | os.PathLike) -> Layout:
+  """Kinetics-400/600/700: annotations/{train,val,test}.csv (columns
+  label,youtube_id,time_start,time_end,split[,is_cc]) and videos named
+  <youtube_id>_<time_start:06d>_<time_end:06d>.<ext> anywhere under
+  manual_dir (train/<label>/, train/ flat, MMAction2's videos_train/ or
+  resized folders): a file is found by its name. Train is train1, val is
+  test1; test rows without a label are stored as 'unlabelled'. Missing
+  videos (deleted uploads) are reported per class, apart from corrupt
+  ones."""
+  import csv
+  manual_dir = pathlib.Path(manual_dir)
+  hint = f'extract the annotations (annotations/*.csv) into {manual_dir}'
+  rows = []
+  for kind, role in (('train', 1), ('val', 2), ('test', 2)):
+    path = manual_dir / 'annotations' / f'{kind}.csv'
+    if kind != 'test':
+      require(path, hint)
+    elif not path.is_file():
+      continue
+    with open(path, encoding='utf-8', newline='') as f:
+      reader = csv.DictReader(f)
+      missing = [c for c in KINETICS_COLUMNS
+                 if c not in (reader.fieldnames or [])]
+      if missing:
+        raise UsageError(f'{path}:1: no column {", ".join(missing)} in '
+                         f'{reader.fieldnames}',
+                         'the header is label,youtube_id,time_start,'
+                         'time_end,split')
+      for row in reader:
+        rows.append((path, reader.line_num, row, role, kind))
+  classes = sorted({r['label'].strip() for _, _, r, role, _ in rows
+                    if role == 1})
+  index = {c: i for i, c in enumerate(classes)}
+  videos = {}
+  for key, p in scan_videos(manual_dir).items():
+    videos.setdefault(pathlib.PurePosixPath(key).stem, p)
+  listed: dict[str, Entry] = {}
+  problems, seen = [], set()
+  for path, no, r, role, kind in rows:
+    try:
+      stem = (f'{r["youtube_id"].strip()}_{int(r["time_start"]):06d}_'
+              f'{int(r["time_end"]):06d}')
+    except (TypeError, ValueError) as e:
+      raise UsageError(f'{path}:{no}: time_start/time_end '
+                       f'{r["time_start"]!r}, {r["time_end"]!r} are not '
+                       'whole seconds', 'use the official CSV') from e
+    label = (r.get('label') or '').strip()
+    if kind == 'test' and not label:
+      role, cls = 3, -1
+    elif label not in index:
+      raise UsageError(f'{path}:{no}: class {label!r} has no training '
+                       'videos in train.csv', 'use the CSVs of one release')
+    else:
+      cls = index[label]
+    add_listed(listed, seen, problems, f'{path}:{no}', stem, cls,
+               label if cls >= 0 else '', 0, role, 1)
+  entries = []
+  for key, e in listed.items():
+    p = videos.pop(key, None)
+    e.path = str(p) if p else ''
+    if p:
+      e.name = p.relative_to(manual_dir).as_posix()
+    else:
+      problems.append({'file': e.name, 'reason': 'missing',
+                       'class': e.class_name})
+    entries.append(e)
+  layout = Layout(classes, entries, 1, problems)
+  layout.lists = str(manual_dir / 'annotations')
+  return layout
 
 
 INDEX = re.compile(r'[+-]?\d+')
