@@ -41,7 +41,7 @@ from mstsm_jax.console import LOG
 # Inputs that define a build: a finished build is reused only for the same.
 BUILD_ARGS = ('manual_dir', 'train_list', 'test_list', 'classes_file',
               'test_fraction', 'short_side', 'fps', 'flow', 'empty_classes',
-              'num_videos', 'seed')
+              'num_videos', 'seed', 'rawframes', 'filename_tmpl')
 
 
 def define_flags(fv):
@@ -76,6 +76,12 @@ def define_flags(fv):
                       **def_)
   flags.DEFINE_string('classes_file', '', 'custom: class names, one per '
                       'line', **def_)
+  flags.DEFINE_bool('rawframes', False, 'custom: the lists are TSM / '
+                    'MMAction2 rawframe lists "frame_dir num_frames label" '
+                    'over folders of extracted JPEG frames', **def_)
+  flags.DEFINE_string('filename_tmpl', 'img_{:05d}.jpg', '--rawframes: '
+                      'frame file names (TSM Kinetics img_{:05d}.jpg, '
+                      'SSv2 {:06d}.jpg)', **def_)
   flags.DEFINE_float('test_fraction', 0.2, 'custom without lists: test '
                      'share', **def_)
   flags.DEFINE_enum('empty_classes', 'error', ['error', 'keep', 'drop'],
@@ -106,8 +112,16 @@ def read_layout(fv):
   elif v['dataset'].startswith('kinetics'):
     layout = layouts.kinetics(v['manual_dir'])
   else:
+    rawframes = fv['rawframes'].value
+    if rawframes and v['dataset'] != 'custom':
+      raise cli.UsageError(f'--rawframes with --dataset={v["dataset"]}',
+                           'frame folders come as --dataset=custom lists')
+    if rawframes and fv['fps'].value:
+      raise cli.UsageError(f'--fps={fv["fps"].value} with --rawframes',
+                           'frame folders have no frame rate; drop --fps')
     layout = layouts.custom(v['manual_dir'], v['train_list'], v['test_list'],
-                            v['classes_file'], fv['test_fraction'].value)
+                            v['classes_file'], fv['test_fraction'].value,
+                            fv['filename_tmpl'].value if rawframes else '')
   return layouts.apply_class_policy(layout, fv['empty_classes'].value,
                                     v['classes_file'])
 
@@ -127,6 +141,7 @@ def report(fv, meta: dict, source) -> dict:
          'missing_per_class': dict(collections.Counter(
              r['class'] for r in missing if r.get('class'))),
          'unlisted': meta['unlisted'],
+         'warnings': meta.get('warnings', []),
          'dropped': meta.get('dropped', []),
          'empty_classes': meta.get('empty_classes', []),
          'dropped_classes': meta.get('dropped_classes', [])}
@@ -166,9 +181,10 @@ def report(fv, meta: dict, source) -> dict:
         f'{c} {n}' for c, n in sorted(out['missing_per_class'].items(),
                                       key=lambda x: -x[1])), file=LOG)
   for title, rows in (('failed', out['failed']), ('missing', missing),
+                      ('frame count differs from the list', out['warnings']),
                       ('present but unlisted', meta['unlisted']),
                       ('in a dropped class', out['dropped'])):
-    if rows or title != 'in a dropped class':
+    if rows or title in ('failed', 'missing', 'present but unlisted'):
       print(f'  {title}: {len(rows)}', file=LOG)
     for r in rows:
       print(f'    {r["reason"]:<12} {r["file"]}'

@@ -77,7 +77,15 @@ def test_prepare_is_idempotent_and_limits_failures(ucf):
   assert code == 0 and 'already prepared' in err and again == rep
   code, err, _ = prepare('--dataset=ucf101', f'--manual_dir={root}/raw',
                          f'--data_dir={root}/tfds', '--max_failures=2')
-  assert code == 1 and '4 videos failed' in err
+  assert code == 1 and '3 videos failed (corrupt or unreadable), more ' \
+      'than --max_failures=2' in err and 'missing' not in err.split(
+          'error:')[1]
+  # The missing one has its own limit (default: --max_failures).
+  code, err, _ = prepare('--dataset=ucf101', f'--manual_dir={root}/raw',
+                         f'--data_dir={root}/tfds', '--max_failures=3',
+                         '--max_missing=0')
+  assert code == 1 and '1 videos are missing, more than --max_missing=0' \
+      in err
 
 
 def test_hmdb51_layout_and_report(tmp_path):
@@ -407,3 +415,37 @@ def test_two_way_sharded_build_equals_one_way(ucf):
   code, err, _ = prepare('--dataset=ucf101', f'--manual_dir={root}/raw',
                          f'--data_dir={root}/tfds3', '--merge_shards=2')
   assert code == 2 and 'shard 0 of 2 is not built' in err
+
+
+def test_rawframe_lists(tmp_path):
+  """TSM / MMAction2 rawframe lists over extracted JPEGs: small frames are
+  stored as their own bytes, large ones resized; a count that disagrees
+  with the folder, a corrupt frame and a missing folder are reported per
+  entry."""
+  root = videos.rawframes_tree(tmp_path / 'raw')
+  code, err, rep = prepare(
+      '--dataset=custom', '--rawframes', '--filename_tmpl=img_{:05}.jpg',
+      f'--manual_dir={root}/frames', f'--train_list={root}/train.txt',
+      f'--test_list={root}/test.txt', f'--data_dir={tmp_path}/tfds',
+      '--short_side=32', '--max_failures=2', '--max_missing=1')
+  assert code == 0, err
+  assert rep['splits'] == {'train1': 3, 'test1': 2}
+  assert [(r['file'].split('/')[-1], r['reason'], r['detail'])
+          for r in rep['failed']] == [('wave_0', 'undecodable',
+                                       'img_00004.jpg: corrupt JPEG frame')]
+  assert [r['file'].split('/')[-1] for r in rep['missing']] == ['jump_9']
+  assert [(r['file'].split('/')[-1], r['detail']) for r in rep['warnings']
+          ] == [('wave_1', 'the list says 10, the folder has 8')]
+  assert 'frame count differs from the list: 1' in err
+  source, meta = open_prepared(f'{tmp_path}/tfds', 'custom')
+  recs = {meta['videos'][i]: source[i] for i in range(len(source))}
+  small = recs['jump/jump_0']
+  disk = root / 'frames' / 'jump' / 'jump_0' / 'img_00003.jpg'
+  assert small['frames'][2] == disk.read_bytes()  # copied, not re-encoded
+  big = recs['jump/jump_1']
+  frame = pipeline.load_frames(big, np.array([0]))[0]
+  assert frame.shape == (32, 43, 3) and int(big['num_frames']) == 8
+  code, err, _ = prepare('--dataset=custom', f'--manual_dir={root}/frames',
+                         f'--train_list={root}/train.txt',
+                         f'--data_dir={tmp_path}/tfds2')
+  assert code == 2 and 'pass --rawframes' in err

@@ -187,3 +187,29 @@ def kinetics_tree(root):
         continue
       write_video(folder / name, 10, seed=a)
   return root
+
+
+def rawframes_tree(root):
+  """TSM / MMAction2 rawframes: class/video folders of img_00001.jpg ...,
+  a "frame_dir num_frames label" list with a short count, a corrupt frame
+  and a missing folder; one video stored small (24x32), the rest 48x64."""
+  import cv2
+  root = pathlib.Path(root)
+  rng = np.random.default_rng(0)
+  train, test = [], []
+  for c, cls in enumerate(('jump', 'wave')):
+    for k in range(3):
+      d = root / 'frames' / cls / f'{cls}_{k}'
+      d.mkdir(parents=True, exist_ok=True)
+      size = (24, 32) if (c, k) == (0, 0) else (48, 64)
+      for t in range(8):
+        img = rng.integers(0, 255, (*size, 3)).astype(np.uint8)
+        cv2.imwrite(str(d / f'img_{t + 1:05d}.jpg'), img)
+      (test if k == 2 else train).append(
+          f'{cls}/{cls}_{k} {10 if (c, k) == (1, 1) else 8} {c}')
+  (root / 'frames' / 'wave' / 'wave_0' / 'img_00004.jpg').write_bytes(
+      b'not a jpeg')
+  train.append('jump/jump_9 8 0')  # missing folder
+  (root / 'train.txt').write_text('\n'.join(train) + '\n')
+  (root / 'test.txt').write_text('\n'.join(test) + '\n')
+  return root

@@ -51,11 +51,17 @@ def features(flow: bool = False) -> tfds.features.FeaturesDict:
 
 
 def decode_job(job):
-  """Worker: (index, path, short_side, fps, flow method) -> (index, record
-  | error); with a flow method also the flow of every frame pair."""
-  i, path, short_side, fps, flow_method = job
+  """Worker: (index, path, short_side, fps, flow method, frame filename
+  template) -> (index, record | error); a template means `path` is a folder
+  of extracted frames. With a flow method also the flow of every frame
+  pair."""
+  i, path, short_side, fps, flow_method, tmpl = job
   try:
-    rec = video.read_video(path, short_side, fps, as_jpeg=not flow_method)
+    if tmpl:
+      rec = video.read_frame_folder(path, tmpl, short_side,
+                                    as_jpeg=not flow_method)
+    else:
+      rec = video.read_video(path, short_side, fps, as_jpeg=not flow_method)
   except video.VideoError as e:
     return i, {'file': path, 'reason': e.reason, 'detail': e.detail}
   if flow_method:
@@ -99,8 +105,10 @@ class FramesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   def _generate_examples(self):
     layout = self.layout
     k, n = self.shard
-    jobs = [(i, e.path, self.short_side, self.fps, self.flow)
+    jobs = [(i, e.path, self.short_side, self.fps, self.flow,
+             layout.filename_tmpl)
             for i, e in enumerate(layout.entries) if e.path and i % n == k]
+    warnings = []
     failed = [p for p in layout.problems
               if p['reason'] not in ('unlisted', 'class dropped')]
     position = {}  # entry index -> record index
@@ -115,6 +123,10 @@ class FramesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
           decode_failed[str(i)] = rec
           continue
         e = layout.entries[i]
+        if e.listed_frames and e.listed_frames != int(rec['num_frames']):
+          warnings.append({'file': e.path, 'reason': 'frame count',
+                           'detail': f'the list says {e.listed_frames}, the '
+                                     f'folder has {int(rec["num_frames"])}'})
         position[i] = len(position)
         names.append(e.name)
         labels.append(e.label)
@@ -135,6 +147,7 @@ class FramesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                     if p['reason'] == 'class dropped'],
         'empty_classes': layout.empty_classes,
         'dropped_classes': layout.dropped_classes,
+        'warnings': warnings,
         'listed': len(layout.entries),
         'videos': names, 'labels': labels,
         'short_side': self.short_side, 'fps': self.fps, 'flow': self.flow,

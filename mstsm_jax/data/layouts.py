@@ -36,6 +36,7 @@ class Entry:
   label: int
   class_name: str
   roles: list[int]  # per split: 0 unused, 1 train, 2 test
+  listed_frames: int = 0  # rawframe lists: the count the list gives
 
 
 @dataclasses.dataclass
@@ -49,6 +50,7 @@ class Layout:
   lists: str = ''  # the list files that define the classes, if any
   empty_classes: list[str] = dataclasses.field(default_factory=list)
   dropped_classes: list[str] = dataclasses.field(default_factory=list)
+  filename_tmpl: str = ''  # entries are frame folders with these names
 
   def split_names(self) -> list[str]:
     return [f'{r}{k + 1}' for k in range(self.num_splits)
@@ -343,22 +345,32 @@ INDEX = re.compile(r'[+-]?\d+')
 NUMBER = re.compile(r'[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?')
 
 
-def parse_list(path: pathlib.Path):
+def parse_list(path: pathlib.Path, rawframes: bool = False):
   """Video list lines "relative/path.mp4 label" (label a class index or a
   class name; absent: the first folder is the class). A path with spaces
-  needs a tab before the label. Returns [(line, path, label, kind)] with
-  kind 'index' | 'name' | 'folder'; a line that could be read two ways is
-  a UsageError."""
+  needs a tab before the label. Returns [(line, path, label, kind,
+  num_frames)] with kind 'index' | 'name' | 'folder'; a line that could be
+  read two ways is a UsageError. `rawframes`: TSM / MMAction2 frame lists,
+  "frame_dir num_frames label"."""
   rows = []
   for no, text in read_lines(path):
     fields = ([f.strip() for f in text.split('\t') if f.strip()]
               if '\t' in text else text.split())
-    if len(fields) > 2:
+    frames = 0
+    if rawframes:
+      if len(fields) != 3 or not fields[1].isdigit():
+        raise UsageError(
+            f'{path}:{no}: {text!r} is not "frame_dir num_frames label"',
+            'a rawframe list (TSM, MMAction2) has three fields; video lists '
+            'are read without --rawframes')
+      frames = int(fields.pop(1))
+      fields[0] = fields[0].rstrip('/')
+    elif len(fields) > 2:
       raise UsageError(
           f'{path}:{no}: {len(fields)} fields in {text!r}; a list line is '
           '"relative/path label"',
-          'separate the label with a tab if the path has spaces; TSM frame '
-          'lists ("dir num_frames label") are not video lists')
+          'separate the label with a tab if the path has spaces; for TSM '
+          'frame lists ("dir num_frames label") pass --rawframes')
     rel, lab = (fields + [''])[:2]
     kind = 'folder' if not lab else 'name'
     if NUMBER.fullmatch(lab):
@@ -367,13 +379,31 @@ def parse_list(path: pathlib.Path):
                          '(0, 1, ...)', 'labels are 0-based class indices '
                          'or class names')
       kind = 'index'
-    rows.append((no, rel, lab, kind))
+    rows.append((no, rel, lab, kind, frames))
   return rows
+
+
+def scan_frame_folders(root: pathlib.Path, filename_tmpl: str
+                       ) -> dict[str, pathlib.Path]:
+  """Lower-cased relative folder -> folder, for every folder holding a file
+  named like `filename_tmpl`."""
+  from mstsm_jax.data.video import frame_pattern
+  try:
+    pattern = frame_pattern(filename_tmpl)
+  except ValueError as e:
+    raise UsageError(str(e), 'TSM writes img_{:05d}.jpg, SSv2 frames '
+                     '{:06d}.jpg') from e
+  found = {}
+  for dirpath, _, files in os.walk(root):
+    if any(pattern.match(f) for f in files):
+      p = pathlib.Path(dirpath)
+      found[p.relative_to(root).as_posix().lower()] = p
+  return found
 
 
 def custom(manual_dir: str | os.PathLike, train_list: str = '',
            test_list: str = '', classes_file: str = '',
-           test_fraction: float = 0.2) -> Layout:
+           test_fraction: float = 0.2, filename_tmpl: str = '') -> Layout:
   """Your videos: a folder per class, or TSM-style list files.
 
   With `train_list`/`test_list` ("relative/path.mp4 label", paths relative
@@ -383,7 +413,8 @@ def custom(manual_dir: str | os.PathLike, train_list: str = '',
   too) and a stable hash of a video's name puts `test_fraction` of each
   class in test1. `classes_file`: one class name per line (index order);
   otherwise the sorted class folders or names, or `class_000`... for
-  indices.
+  indices. `filename_tmpl` (with lists only): the lists are rawframe lists
+  ("frame_dir num_frames label") over folders of frames named so.
   """
   root = pathlib.Path(manual_dir)
   if not root.is_dir():
@@ -394,6 +425,14 @@ def custom(manual_dir: str | os.PathLike, train_list: str = '',
     require(pathlib.Path(classes_file), 'pass a file with one class name '
             'per line')
     classes = [t for _, t in read_lines(pathlib.Path(classes_file))]
+  if filename_tmpl:
+    if not (train_list or test_list):
+      raise UsageError('--rawframes needs --train_list/--test_list',
+                       'pass the "frame_dir num_frames label" lists')
+    layout = _from_lists(root, scan_frame_folders(root, filename_tmpl),
+                         train_list, test_list, classes, classes_file, True)
+    layout.filename_tmpl = filename_tmpl
+    return layout
   videos = scan_videos(root)
   if train_list or test_list:
     return _from_lists(root, videos, train_list, test_list, classes,
@@ -417,15 +456,15 @@ def custom(manual_dir: str | os.PathLike, train_list: str = '',
 
 
 def _from_lists(root, videos, train_list, test_list, classes,
-                classes_file) -> Layout:
+                classes_file, rawframes: bool = False) -> Layout:
   rows = []
   for role, lst in ((1, train_list), (2, test_list)):
     if lst:
       path = pathlib.Path(lst)
       require(path, 'pass an existing list file')
-      rows += [(role, path, *r) for r in parse_list(path)]
+      rows += [(role, path, *r) for r in parse_list(path, rawframes)]
   kinds = {}
-  for role, path, no, rel, lab, kind in rows:
+  for role, path, no, rel, lab, kind, _ in rows:
     kinds.setdefault('index' if kind == 'index' else 'name',
                      (path, no, lab))
   if len(kinds) > 1:
@@ -437,16 +476,16 @@ def _from_lists(root, videos, train_list, test_list, classes,
         'write every label the same way')
   if classes is None:
     if 'index' in kinds:
-      n = max(int(lab) for *_, lab, _ in rows) + 1
+      n = max(int(lab) for *_, lab, _, _ in rows) + 1
       classes = [f'class_{i:03d}' for i in range(n)]
     else:
       classes = sorted({lab or rel.split('/')[0]
-                        for _, _, _, rel, lab, _ in rows})
+                        for _, _, _, rel, lab, _, _ in rows})
   listed: dict[str, Entry] = {}
   problems = []
   origin = {}
   seen = set()  # one split: a video in both lists is listed twice
-  for role, path, no, rel, lab, kind in rows:
+  for role, path, no, rel, lab, kind, frames in rows:
     if kind == 'index':
       label = int(lab)
       if label >= len(classes):
@@ -463,6 +502,8 @@ def _from_lists(root, videos, train_list, test_list, classes,
     origin.setdefault(classes[label], f'{path}:{no}')
     add_listed(listed, seen, problems, f'{path}:{no}', rel, label,
                classes[label], 0, role, 1)
+    if frames and rel.lower() in listed:
+      listed[rel.lower()].listed_frames = frames
   layout = finish(classes, listed, videos, root, problems, 1)
   layout.origin = origin
   layout.lists = ', '.join(str(x) for x in (train_list, test_list) if x)

@@ -49,6 +49,59 @@ def decode_jpeg(data: bytes) -> np.ndarray:
   return img[..., ::-1]
 
 
+def frame_pattern(filename_tmpl: str):
+  """'img_{:05d}.jpg' (TSM) or 'img_{:05}.jpg' (MMAction2) -> a regex whose
+  group 1 is the frame number."""
+  import re
+  head, brace, rest = filename_tmpl.partition('{')
+  _, close, tail = rest.partition('}')
+  if not brace or not close:
+    raise ValueError(f'--filename_tmpl={filename_tmpl}: no {{}} field for '
+                     'the frame number (e.g. img_{:05d}.jpg)')
+  return re.compile(re.escape(head) + r'(\d+)' + re.escape(tail) + '$')
+
+
+def frame_files(folder: str, pattern) -> list[str]:
+  """The frame files of `folder` matching `pattern`, in frame order."""
+  found = []
+  for name in os.listdir(folder):
+    m = pattern.match(name)
+    if m:
+      found.append((int(m.group(1)), name))
+  return [os.path.join(folder, n) for _, n in sorted(found)]
+
+
+def read_frame_folder(folder: str, filename_tmpl: str, short_side: int = 256,
+                      quality: int = 90, as_jpeg: bool = True) -> dict:
+  """Extracted frames (TSM / MMAction2 rawframes) as `read_video` returns a
+  video. A JPEG whose short side is at most `short_side` is stored as its
+  own bytes (copied, not re-encoded); a larger one is resized. Every frame
+  is decoded once, so a corrupt one is found here."""
+  if not os.path.isdir(folder):
+    raise VideoError(folder, 'missing')
+  files = frame_files(folder, frame_pattern(filename_tmpl))
+  if not files:
+    raise VideoError(folder, 'zero frames',
+                     f'no file matches {filename_tmpl}')
+  frames, size = [], None
+  for path in files:
+    with open(path, 'rb') as f:
+      data = f.read()
+    try:
+      rgb = decode_jpeg(data)
+    except ValueError as e:
+      raise VideoError(folder, 'undecodable',
+                       f'{os.path.basename(path)}: {e}') from e
+    size = size or rgb.shape[:2]
+    small = not short_side or min(rgb.shape[:2]) <= short_side
+    if not small:
+      rgb = resize_short(rgb, short_side)
+    frames.append((data if small else encode_jpeg(rgb, quality))
+                  if as_jpeg else rgb)
+  return {'frames': frames if as_jpeg else np.stack(frames), 'fps': 0.0,
+          'height': size[0], 'width': size[1], 'num_frames': len(frames)}
+
+
 def iter_frames(path: str, fps: float = 0.0):
   """Yields (source fps / kept step, uint8 RGB `[H, W, 3]`) of every frame
   (or `fps` frames per second) as it decodes, for streaming.
