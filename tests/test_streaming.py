@@ -34,8 +34,7 @@ def offline_frame_scores(predictor, clip):
     ('tsm_online', {}),
     ('mstsm_tfdem_online', {}),
     ('mstsm_tfdem_online', {'model.tfdem_fuse': True}),
-    ('mstsm_online', {'model.backbone': 'efficientnet_b0'}),
-], ids=['tsm_online', 'mstsm_tfdem_online', 'fused', 'efficientnet_b0'])
+], ids=['tsm_online', 'mstsm_tfdem_online', 'fused'])
 def test_streaming_equals_the_offline_model(variant, extra, tmp_path):
   model_dirs.model_dir(tmp_path / 'm', model_dirs.tiny_config(variant,
                                                               **extra),
@@ -45,8 +44,8 @@ def test_streaming_equals_the_offline_model(variant, extra, tmp_path):
   streamer = Streamer(tmp_path / 'm')
   got = np.stack([streamer.step(f) for f in clip[:8]])
   want = offline_frame_scores(predictor, clip[:8])
-  scale = np.abs(want).max()  # random EfficientNet scores are ~1e-6
-  assert scale > (1e-7 if 'model.backbone' in extra else 0.1)
+  scale = np.abs(want).max()
+  assert scale > 0.1  # O(1) scores, so the tolerance means something
   np.testing.assert_allclose(got, want, atol=1e-5 * scale)
   if not extra.get('model.tfdem_fuse'):
     np.testing.assert_allclose(streamer.smoothed(8), predictor(clip[None, :8])[0],
