@@ -1,7 +1,8 @@
 r"""Throughput benchmark: prints a table (and --json) of what was measured.
 
   python -m mstsm_jax.bench --config=configs/ucf101.py:mstsm_tfdem \
-      [--batch=16,64] [--what=train,infer,latency,stream,data,e2e] [--json]
+      [--batch=16,64] [--what=train,infer,latency,stream,deploy,data,e2e]
+      [--json]
       [--data_dir=DIR] [--workers=1,2] [--steps=10] [--repeats=3]
 
 train    clips/s of forward + backward + SGD update on device-resident
@@ -10,6 +11,11 @@ infer    clips/s of the jitted eval forward
 latency  batch-1 inference, ms p50 / p90
 stream   online variants: one frame per jitted step with its shift buffers
          (streaming/), frames/s and per-frame latency ms p50 / p90
+deploy   the exported model (batch 1, uint8 clips) on every CPU runtime
+         installed (xla, iree: inference/runtimes.py): clips/s, latency
+         p50 / p90, max |diff| against the JAX model; with torch installed
+         also a PyTorch TSM ResNet-50 (torchvision + the official shift) in
+         eager mode on the same clip size, batch and threads, and the ratio
 data     clips/s of the grain training pipeline (decode, sample, augment,
          batch) per worker count; on --data_dir's prepared dataset or, by
          default, on generated UCF-like 320x240 JPEG videos
@@ -38,7 +44,7 @@ from mstsm_jax.training import sharding
 from mstsm_jax.training.optimizer import make_optimizer
 from mstsm_jax.training.steps import create_state, jit_steps
 
-WHAT = ('train', 'infer', 'latency', 'stream', 'data', 'e2e')
+WHAT = ('train', 'infer', 'latency', 'stream', 'deploy', 'data', 'e2e')
 
 
 def timed(fn, steps: int, repeats: int) -> float:
@@ -143,6 +149,103 @@ def bench_stream(model, variables, config, steps: int) -> dict:
   return {'stream_frames_s': 1e3 / float(np.mean(lat)),
           'stream_ms_p50': float(np.percentile(lat, 50)),
           'stream_ms_p90': float(np.percentile(lat, 90))}
+
+
+def timed_calls(fn, calls: int) -> dict:
+  """clips/s (batch 1) and latency p50 / p90 ms of `calls` calls of `fn`
+  (after two warm-up calls)."""
+  for _ in range(2):
+    fn()
+  lat = []
+  for _ in range(calls):
+    t0 = time.perf_counter()
+    fn()
+    lat.append(1e3 * (time.perf_counter() - t0))
+  return {'infer_clips_s': 1e3 / float(np.mean(lat)),
+          'latency_ms_p50': float(np.percentile(lat, 50)),
+          'latency_ms_p90': float(np.percentile(lat, 90))}
+
+
+def torch_tsm_resnet50(num_classes: int, t: int):
+  """The model a user would run instead: torchvision's ResNet-50 with the
+  official TSM shift (fold C/8 each way, zero-padded) before every
+  bottleneck's conv1, eval mode."""
+  import torch
+  import torchvision
+
+  def shift(x):
+    nt, c, h, w = x.shape
+    x = x.view(nt // t, t, c, h, w)
+    fold = c // 8
+    out = torch.zeros_like(x)
+    out[:, :-1, :fold] = x[:, 1:, :fold]
+    out[:, 1:, fold:2 * fold] = x[:, :-1, fold:2 * fold]
+    out[:, :, 2 * fold:] = x[:, :, 2 * fold:]
+    return out.view(nt, c, h, w)
+
+  class Shifted(torch.nn.Module):
+    def __init__(self, conv):
+      super().__init__()
+      self.conv = conv
+
+    def forward(self, x):
+      return self.conv(shift(x))
+
+  m = torchvision.models.resnet50(num_classes=num_classes)
+  for layer in (m.layer1, m.layer2, m.layer3, m.layer4):
+    for blk in layer:
+      blk.conv1 = Shifted(blk.conv1)
+  return m.eval()
+
+
+def bench_deploy(config, variables, channels, steps: int) -> dict:
+  """Every installed runtime on the exported model, and PyTorch eager."""
+  import os
+
+  from mstsm_jax.inference import Predictor
+  from mstsm_jax.inference.export import export_clips
+  from mstsm_jax.inference.runtimes import available, callable_for
+  from mstsm_jax.models import task
+  p = Predictor(config, variables, channels, batch_size=1)
+  t, s, ch = config.model.num_segments, config.data.crop_size, p.channels
+  clip = np.random.default_rng(0).integers(0, 256, (1, t, s, s, ch),
+                                           np.uint8)
+  want = p(np.asarray(task.normalize(clip, *task.norm_stats(config.data))))
+  exported = export_clips(p, 1)
+  calls = max(10, steps)
+  out = {}
+  for name in available():
+    t0 = time.perf_counter()
+    fn = callable_for(exported, name)
+    got = fn(clip)
+    row = {'first_call_s': time.perf_counter() - t0}
+    row.update(timed_calls(lambda: fn(clip), calls))
+    row['max_abs_diff'] = float(np.abs(got - want).max())
+    row['max_rel_diff'] = row['max_abs_diff'] / float(np.abs(want).max())
+    out[name] = row
+  try:
+    import torch
+  except ImportError:
+    return out
+  torch.set_num_threads(os.cpu_count() or 1)
+  ref = torch_tsm_resnet50(config.model.num_classes, t)
+  x = torch.from_numpy(clip[0].astype(np.float32)).permute(0, 3, 1, 2)
+  out['torch_tsm_resnet50_eager'] = {}
+  # NCHW as the TSM code runs it; channels-last is a PyTorch option too.
+  for name, fmt in (('torch_tsm_resnet50_eager', torch.contiguous_format),
+                    ('torch_tsm_resnet50_eager_channels_last',
+                     torch.channels_last)):
+    ref = ref.to(memory_format=fmt)
+    xf = x.contiguous(memory_format=fmt)
+    with torch.no_grad():
+      out[name] = timed_calls(lambda: ref(xf), calls)
+    out[name]['model'] = (f'TSM ResNet-50, torch {torch.__version__} eager, '
+                          f'{str(fmt).split(".")[-1]}')
+  row = out['torch_tsm_resnet50_eager']
+  for name in available():
+    out[name]['ratio_to_torch'] = (out[name]['infer_clips_s'] /
+                                   row['infer_clips_s'])
+  return out
 
 
 def main(fv, argv):
@@ -267,6 +370,8 @@ def main(fv, argv):
     result['latency_ms_p90'] = float(np.percentile(lat, 90))
   if 'stream' in what:
     result.update(bench_stream(model, variables, config, FLAGS.steps))
+  if 'deploy' in what:
+    result['deploy'] = bench_deploy(config, variables, channels, FLAGS.steps)
   if 'data' in what:
     workers = [int(w) for w in FLAGS.workers.split(',')]
     split, desc = data_split(with_desc=True)
@@ -293,6 +398,15 @@ def main(fv, argv):
     print(f'streaming, one frame per step: {result["stream_frames_s"]:.1f} '
           f'frames/s, latency p50 {result["stream_ms_p50"]:.2f} ms, p90 '
           f'{result["stream_ms_p90"]:.2f} ms')
+  if 'deploy' in result:
+    print(f'deploy (batch 1, {t}x{s}px, uint8 in): runtime, clips/s, '
+          'latency p50 / p90 ms, max |diff|, x PyTorch eager')
+    for name, r in result['deploy'].items():
+      ratio = r.get('ratio_to_torch')
+      print(f'  {name:<26} {r["infer_clips_s"]:8.3f} '
+            f'{r["latency_ms_p50"]:9.1f} / {r["latency_ms_p90"]:<9.1f}'
+            f'{r.get("max_abs_diff", float("nan")):10.2e}'
+            + (f'  {ratio:.2f}x' if ratio else ''))
   if 'data' in result:
     print(f'input pipeline ({result["data_source"]}, batch {batches[0]}, '
           f'{t}x{s}px, full augmentation):')

@@ -26,7 +26,10 @@ from mstsm_jax.console import LOG
 
 
 def define_flags(fv):
-  flags.DEFINE_string('checkpoint', None, 'model directory', flag_values=fv)
+  flags.DEFINE_string('checkpoint', None, 'model directory, or a file from '
+                      'export', flag_values=fv)
+  flags.DEFINE_string('runtime', 'xla', 'exported files: xla or iree '
+                      "(pip install -e '.[cpu-runtime]')", flag_values=fv)
   flags.DEFINE_string('views', '1x1', 'CLIPSxCROPS test views',
                       flag_values=fv)
   flags.DEFINE_bool('timeline', False, 'score sliding windows over each '
@@ -53,7 +56,8 @@ def main(fv, argv):
     raise cli.UsageError('no video given',
                          'put one or more video files after the flags')
   views = parse_views(fv['views'].value)
-  predictor = inference.load(fv['checkpoint'].value)
+  predictor = inference.load(fv['checkpoint'].value,
+                             runtime=fv['runtime'].value)
   cfg = predictor.config
   read = 0
   if fv['timeline'].value:
@@ -73,8 +77,8 @@ def main(fv, argv):
       print(f'{path}: warning: {frames} frame{"s" if frames > 1 else ""} '
             f'for {t} segments; frames repeat, the temporal model sees '
             'little or no motion', file=LOG)
-    x = np.asarray(task.normalize(clips, *task.norm_stats(cfg.data)))
-    prob = np.asarray(task.probabilities(predictor(x).mean(0),
+    prob = np.asarray(task.probabilities(predictor(
+        predictor.prepared(clips)).mean(0),
                                          fuse=cfg.model.tfdem_fuse))
     top = np.argsort(-prob)[:5]
     result = {'video': path, 'frames': int(frames), 'top5': [

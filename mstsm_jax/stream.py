@@ -38,6 +38,8 @@ def define_flags(fv):
                        'K steps (0 = T)', lower_bound=0, flag_values=fv)
   flags.DEFINE_string('output', '', 'annotated MP4 to write (its timeline '
                       'goes to the same name with .json)', flag_values=fv)
+  flags.DEFINE_string('runtime', 'xla', 'exported files: xla or iree '
+                      "(pip install -e '.[cpu-runtime]')", flag_values=fv)
   flags.mark_flags_as_required(['checkpoint', 'video'], flag_values=fv)
   cli.define_json(fv)
 
@@ -61,7 +63,7 @@ def main(fv, argv):
     raise cli.UsageError(f'cannot read {path}: {e.reason}'
                          f'{" (" + e.detail + ")" if e.detail else ""}',
                          'give a video file PyAV can decode') from e
-  streamer = Streamer(fv['checkpoint'].value)
+  streamer = Streamer(fv['checkpoint'].value, runtime=fv['runtime'].value)
   every = fv['every'].value
   k = fv['smooth'].value or streamer.num_segments
   streamer.step(first)  # compiles; not timed

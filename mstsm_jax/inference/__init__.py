@@ -101,18 +101,32 @@ class Predictor:
     return in_batches(lambda x: self._forward(self.variables, x), clips,
                       self.batch_size, self.config.model.num_classes)
 
+  def prepared(self, clips) -> np.ndarray:
+    """uint8 test-time views at the crop size (`read_video_views`) as this
+    predictor takes them: normalised floats (uint8 would be cropped
+    again)."""
+    return np.asarray(task.normalize(clips, *task.norm_stats(
+        self.config.data)))
+
   def probabilities(self, clips) -> np.ndarray:
     """Class probabilities `[N, classes]` (`task.probabilities`)."""
     return np.asarray(task.probabilities(
         self(clips), fuse=self.config.model.tfdem_fuse))
 
 
-def load(path, checkpoint_step: str = '', batch_size: int = 8):
+def load(path, checkpoint_step: str = '', batch_size: int = 8,
+         runtime: str = 'xla'):
   """A Predictor for the model directory `path` (latest checkpoint), or an
-  `ExportedPredictor` for a file written by `python -m mstsm_jax.export`."""
+  `ExportedPredictor` for a file written by `python -m mstsm_jax.export`,
+  run by `runtime` ('xla' | 'iree', inference/runtimes.py)."""
   if pathlib.Path(path).is_file():
     from mstsm_jax.inference.export import ExportedPredictor
-    return ExportedPredictor(path)
+    return ExportedPredictor(path, runtime)
+  if runtime != 'xla':
+    raise UsageError(f'--runtime={runtime} runs exported files; {path} is '
+                     'a model directory',
+                     'export it first: python -m mstsm_jax.export --batch=1 '
+                     '...')
   from mstsm_jax.training import checkpoint
   config, channels, variables, _ = checkpoint.load_variables(
       path, checkpoint_step)
@@ -174,8 +188,7 @@ def timeline(path: str, predictor, window_s: float, stride_s: float,
   windows = timeline_windows(len(frames), fps, window_s, stride_s)
   clips = np.stack([tf((0, {'frames': frames[a:b], 'label': 0}))['clips']
                     for a, b in windows])  # [W, V, T, S, S, 3]
-  x = np.asarray(task.normalize(clips.reshape(-1, *clips.shape[2:]),
-                                *task.norm_stats(cfg.data)))
+  x = predictor.prepared(clips.reshape(-1, *clips.shape[2:]))
   scores = predictor(x).reshape(len(windows), clips.shape[1], -1).mean(1)
   probs = np.asarray(task.probabilities(scores, fuse=cfg.model.tfdem_fuse))
   rows = [{'start': round(a / fps, 3), 'end': round(b / fps, 3),

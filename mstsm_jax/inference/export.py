@@ -54,12 +54,9 @@ def export_model(model_dir, path, batch='dynamic', platforms=('cpu',),
     n = int(batch)
   else:
     raise UsageError(f'--batch={batch}', 'use dynamic or a positive number')
-  variables = predictor.variables
-  mean, std = task.norm_stats(cfg.data)
-
   if streaming:
     from mstsm_jax.streaming import step_function
-    fn, buffers = step_function(predictor.model, variables, cfg, n)
+    fn, buffers = step_function(predictor.model, predictor.variables, cfg, n)
     exported = export.export(jax.jit(fn), platforms=tuple(platforms))(
         jax.ShapeDtypeStruct((n, s, s, c), jnp.uint8), buffers)
     io = {'input': f'uint8 [N, {s}, {s}, {c}] frames, {len(buffers)} '
@@ -67,13 +64,10 @@ def export_model(model_dir, path, batch='dynamic', platforms=('cpu',),
           'output': f'float32 [N, {cfg.model.num_classes}] frame scores, '
                     'the new buffers'}
   else:
-    def scores(clips):
-      return predictor.forward(variables, task.normalize(clips, mean, std))
-
-    exported = export.export(jax.jit(scores), platforms=tuple(platforms))(
-        jax.ShapeDtypeStruct((n, t, s, s, c), jnp.uint8))
+    exported = export_clips(predictor, n, platforms)
     io = {'input': f'uint8 [N, {t}, {s}, {s}, {c}]',
           'output': f'float32 [N, {cfg.model.num_classes}] video scores'}
+  mean, std = task.norm_stats(cfg.data)
   meta = {'kind': 'stream' if streaming else 'clips',
           'resize_short': cfg.data.resize_short, 'format_version': FORMAT_VERSION, 'classes': predictor.classes,
           'num_segments': t, 'crop_size': s, 'channels': c,
@@ -91,6 +85,22 @@ def export_model(model_dir, path, batch='dynamic', platforms=('cpu',),
     z.writestr(FUNCTION, bytes(exported.serialize()))
   tmp.replace(path)
   return meta
+
+
+def export_clips(predictor, batch, platforms=('cpu',)):
+  """`jax.export` of a Predictor's scores on uint8 clips at its crop size
+  (normalisation inside), for `batch` (an int or a symbolic dimension)."""
+  from jax import export
+  cfg = predictor.config
+  t, s, c = cfg.model.num_segments, cfg.data.crop_size, predictor.channels
+  variables = predictor.variables
+  mean, std = task.norm_stats(cfg.data)
+
+  def scores(clips):
+    return predictor.forward(variables, task.normalize(clips, mean, std))
+
+  return export.export(jax.jit(scores), platforms=tuple(platforms))(
+      jax.ShapeDtypeStruct((batch, t, s, s, c), jnp.uint8))
 
 
 def read(path) -> tuple[dict, object]:
@@ -122,9 +132,11 @@ def read(path) -> tuple[dict, object]:
 
 class ExportedPredictor:
   """Runs an exported file: uint8 clips `[N, T, S, S, C]` at the crop size
-  -> video scores `[N, classes]`; `probabilities` as `Predictor`'s."""
+  -> video scores `[N, classes]`; `probabilities` as `Predictor`'s.
+  `runtime`: 'xla' or 'iree' (inference/runtimes.py)."""
 
-  def __init__(self, path):
+  def __init__(self, path, runtime: str = 'xla'):
+    from mstsm_jax.inference.runtimes import callable_for
     self.path = str(path)
     self.meta, self.exported = read(path)
     if self.meta.get('kind', 'clips') != 'clips':
@@ -132,6 +144,8 @@ class ExportedPredictor:
                        'run it with mstsm_jax.streaming.Streamer or '
                        'python -m mstsm_jax.stream')
     self.classes = self.meta['classes']
+    self.runtime = runtime
+    self._call = callable_for(self.exported, runtime)
 
   def __call__(self, clips) -> np.ndarray:
     m = self.meta
@@ -143,11 +157,30 @@ class ExportedPredictor:
                        f'{clips.dtype} {list(clips.shape)}',
                        'sample and crop clips as evaluate does')
     if m['batch'] == 'dynamic':
-      return np.asarray(self.exported.call(clips))
+      return np.asarray(self._call(clips))
     from mstsm_jax.inference import in_batches
-    return in_batches(self.exported.call, clips, m['batch'],
-                      len(self.classes))
+    return in_batches(self._call, clips, m['batch'], len(self.classes))
 
   def probabilities(self, clips) -> np.ndarray:
     return np.asarray(task.probabilities(self(clips),
                                          fuse=self.meta['tfdem_fuse']))
+
+  @property
+  def config(self):
+    """The config fields the file's metadata fixes (T, sizes, modality,
+    normalisation, fusion), for sampling and cropping videos for it."""
+    from mstsm_jax.configs import base_config
+    m = self.meta
+    c = base_config('custom', len(self.classes), m['variant'])
+    c.model.num_segments, c.model.tfdem_fuse = (m['num_segments'],
+                                                m['tfdem_fuse'])
+    c.data.crop_size, c.data.modality = m['crop_size'], m['modality']
+    c.data.resize_short = m.get('resize_short',
+                                round(m['crop_size'] * 256 / 224))
+    if m['modality'] == 'rgb':
+      c.data.mean, c.data.std = tuple(m['mean']), tuple(m['std'])
+    return c
+
+  def prepared(self, clips) -> np.ndarray:
+    """Test-time views as this file takes them: uint8, unchanged."""
+    return clips

@@ -85,24 +85,27 @@ class Streamer:
   `Predictor`'s; `reset()` empties the buffers for a new video.
   """
 
-  def __init__(self, path, checkpoint_step: str = '', history: int = 64):
+  def __init__(self, path, checkpoint_step: str = '', history: int = 64,
+               runtime: str = 'xla'):
     from mstsm_jax.inference import center_view
     path = pathlib.Path(path)
     if path.is_file():
       from mstsm_jax.inference.export import read
+      from mstsm_jax.inference.runtimes import callable_for
       self.meta, exported = read(path)
       if self.meta.get('kind') != 'stream':
         raise UsageError(f'{path} is a clip model, not a streaming one',
                          'export it with python -m mstsm_jax.export '
                          '--streaming')
-      self._fn, shapes = exported.call, exported.in_avals[1:]
+      run = callable_for(exported, runtime)
+      self._fn, shapes = (lambda f, b: run(f, *b)), exported.in_avals[1:]
       self.classes = self.meta['classes']
       resize, crop = self.meta['resize_short'], self.meta['crop_size']
       self.fuse, self.num_segments = (self.meta['tfdem_fuse'],
                                       self.meta['num_segments'])
     else:
       from mstsm_jax.inference import load
-      predictor = load(path, checkpoint_step)
+      predictor = load(path, checkpoint_step, runtime=runtime)
       cfg = predictor.config
       fn, shapes = step_function(predictor.model, predictor.variables, cfg)
       self._fn = jax.jit(fn)
