@@ -32,9 +32,8 @@ def offline_frame_scores(predictor, clip):
 
 @pytest.mark.parametrize('variant,extra', [
     ('tsm_online', {}),
-    ('mstsm_tfdem_online', {}),
     ('mstsm_tfdem_online', {'model.tfdem_fuse': True}),
-], ids=['tsm_online', 'mstsm_tfdem_online', 'fused'])
+], ids=['tsm_online', 'mstsm_tfdem_online_fused'])
 def test_streaming_equals_the_offline_model(variant, extra, tmp_path):
   model_dirs.model_dir(tmp_path / 'm', model_dirs.tiny_config(variant,
                                                               **extra),

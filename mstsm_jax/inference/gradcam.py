@@ -36,9 +36,7 @@ def grad_cam(model, variables, clip, layer: str = '', target=None):
   """
   x = jnp.asarray(clip)[None]
   layer = layer or last_stage(model)
-  shapes = jax.eval_shape(
-      lambda v, a: model.apply(v, a, mutable=['perturbations'])[1],
-      variables, x)['perturbations']
+  shapes = _perturbation_shapes(model, variables, x)
   if layer not in shapes['backbone']:
     raise ValueError(f'unknown layer {layer!r}; valid: '
                      f'{", ".join(shapes["backbone"])}')
@@ -46,6 +44,19 @@ def grad_cam(model, variables, clip, layer: str = '', target=None):
   maps, k, logits = _maps(model, layer, variables, zeros, x,
                           -1 if target is None else int(target))
   return np.asarray(maps), int(k), np.asarray(logits)
+
+
+_SHAPES = {}
+
+
+def _perturbation_shapes(model, variables, x):
+  """The stage outputs' shapes, traced once per model and clip shape."""
+  key = (model, x.shape, x.dtype)
+  if key not in _SHAPES:
+    _SHAPES[key] = jax.eval_shape(
+        lambda v, a: model.apply(v, a, mutable=['perturbations'])[1],
+        variables, x)['perturbations']
+  return _SHAPES[key]
 
 
 @functools.partial(jax.jit, static_argnames=('model', 'layer'))
