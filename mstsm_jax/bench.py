@@ -129,31 +129,9 @@ def bench_data(config, split, batch, workers, steps):
   return rows
 
 
-def bench_stream(model, variables, config, steps: int) -> dict:
-  """Frames/s and per-frame latency of the jitted streaming step."""
-  from mstsm_jax.streaming import step_function, zeros
-  fn, shapes = step_function(model, variables, config)
-  fn = jax.jit(fn)
-  s, ch = config.data.crop_size, in_channels(config.data)
-  frame = np.random.default_rng(0).integers(0, 256, (1, s, s, ch), np.uint8)
-  buffers = zeros(shapes)
-  for _ in range(2):
-    scores, buffers = fn(frame, buffers)
-  jax.block_until_ready(scores)
-  lat = []
-  for _ in range(max(50, 5 * steps)):
-    t0 = time.perf_counter()
-    scores, buffers = fn(frame, buffers)
-    jax.block_until_ready(scores)
-    lat.append(1e3 * (time.perf_counter() - t0))
-  return {'stream_frames_s': 1e3 / float(np.mean(lat)),
-          'stream_ms_p50': float(np.percentile(lat, 50)),
-          'stream_ms_p90': float(np.percentile(lat, 90))}
-
-
 def timed_calls(fn, calls: int) -> dict:
   """clips/s (batch 1) and latency p50 / p90 ms of `calls` calls of `fn`
-  (after two warm-up calls)."""
+  (after two warm-up calls); `fn` returns when its result is ready."""
   for _ in range(2):
     fn()
   lat = []
@@ -164,6 +142,25 @@ def timed_calls(fn, calls: int) -> dict:
   return {'infer_clips_s': 1e3 / float(np.mean(lat)),
           'latency_ms_p50': float(np.percentile(lat, 50)),
           'latency_ms_p90': float(np.percentile(lat, 90))}
+
+
+def bench_stream(model, variables, config, steps: int) -> dict:
+  """Frames/s and per-frame latency of the jitted streaming step."""
+  from mstsm_jax.streaming import step_function, zeros
+  fn, shapes = step_function(model, variables, config)
+  fn = jax.jit(fn)
+  s, ch = config.data.crop_size, in_channels(config.data)
+  frame = np.random.default_rng(0).integers(0, 256, (1, s, s, ch), np.uint8)
+  state = {'buffers': zeros(shapes)}
+
+  def step():
+    scores, state['buffers'] = fn(frame, state['buffers'])
+    jax.block_until_ready(scores)
+
+  r = timed_calls(step, max(50, 5 * steps))
+  return {'stream_frames_s': r['infer_clips_s'],
+          'stream_ms_p50': r['latency_ms_p50'],
+          'stream_ms_p90': r['latency_ms_p90']}
 
 
 def torch_tsm_resnet50(num_classes: int, t: int):
@@ -360,14 +357,10 @@ def main(fv, argv):
   if 'latency' in what:
     fwd = jax.jit(lambda v, x: model.apply(v, x, train=False)[0])
     x = jnp.zeros((1, t, s, s, ch), jnp.float32)
-    jax.block_until_ready(fwd(variables, x))
-    lat = []
-    for _ in range(max(20, FLAGS.steps)):
-      t0 = time.perf_counter()
-      jax.block_until_ready(fwd(variables, x))
-      lat.append(1e3 * (time.perf_counter() - t0))
-    result['latency_ms_p50'] = float(np.percentile(lat, 50))
-    result['latency_ms_p90'] = float(np.percentile(lat, 90))
+    r = timed_calls(lambda: jax.block_until_ready(fwd(variables, x)),
+                    max(20, FLAGS.steps))
+    result['latency_ms_p50'] = r['latency_ms_p50']
+    result['latency_ms_p90'] = r['latency_ms_p90']
   if 'stream' in what:
     result.update(bench_stream(model, variables, config, FLAGS.steps))
   if 'deploy' in what:

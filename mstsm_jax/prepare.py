@@ -201,21 +201,28 @@ def parse_shard(text: str) -> tuple[int, int]:
   return int(i), int(n)
 
 
-def build_shard(fv, dataset, data_dir, manual_dir, args) -> int:
+def build(fv, dataset, data_dir, layout, args, overwrite=False, **extra):
+  """Decodes (or, with shard_dir=, merges) `layout` into a tfds dataset
+  under `data_dir`; returns the builder."""
+  from mstsm_jax.data import builder
+  b = builder.make_builder(dataset, str(data_dir), layout=layout,
+                           short_side=fv['short_side'].value,
+                           fps=fv['fps'].value, workers=fv['workers'].value,
+                           flow=fv['flow'].value, build_args=args, **extra)
+  if overwrite and pathlib.Path(b.data_dir).exists():
+    shutil.rmtree(b.data_dir)
+  b.download_and_prepare(download_config=builder.tfds.download.
+                         DownloadConfig(manual_dir=fv['manual_dir'].value,
+                                        try_download_gcs=False))
+  return b
+
+
+def build_shard(fv, dataset, data_dir, args) -> int:
   """One shard of a distributed build; reports what it decoded."""
   from mstsm_jax.data import builder
   k, n = parse_shard(fv['shard'].value)
-  out = builder.shard_dir(data_dir, dataset) / f'{k}-of-{n}'
-  b = builder.make_builder(dataset, str(out), layout=read_layout(fv),
-                           short_side=fv['short_side'].value,
-                           fps=fv['fps'].value, workers=fv['workers'].value,
-                           flow=fv['flow'].value, build_args=args,
-                           shard=(k, n))
-  if fv['overwrite'].value and pathlib.Path(b.data_dir).exists():
-    shutil.rmtree(b.data_dir)
-  b.download_and_prepare(download_config=builder.tfds.download.
-                         DownloadConfig(manual_dir=manual_dir,
-                                        try_download_gcs=False))
+  b = build(fv, dataset, builder.shard_dir(data_dir, dataset) / f'{k}-of-{n}',
+            read_layout(fv), args, fv['overwrite'].value, shard=(k, n))
   meta = dict(b.info.metadata)
   failed = meta.get('decode_failed', {})
   print(f'shard {k}/{n}: {len(meta["videos"])} videos decoded, '
@@ -241,7 +248,7 @@ def main(fv, argv):
     raise cli.UsageError('--shard/--merge_shards: synthetic is generated, '
                          'not decoded', 'build it in one run')
   if fv['shard'].value:
-    return build_shard(fv, dataset, data_dir, manual_dir, args)
+    return build_shard(fv, dataset, data_dir, args)
   out_dir = builder.dataset_dir(data_dir, dataset)
   if fv['overwrite'].value and out_dir.exists():
     shutil.rmtree(out_dir)
@@ -266,15 +273,7 @@ def main(fv, argv):
                   num_shards=merge) if merge else {}
     if merge:  # every shard is there before anything is written
       builder.shard_paths(shards['shard_dir'], builder.NAMES[dataset], merge)
-    b = builder.make_builder(dataset, data_dir, layout=layout,
-                             short_side=fv['short_side'].value,
-                             fps=fv['fps'].value,
-                             workers=fv['workers'].value,
-                             flow=fv['flow'].value, build_args=args,
-                             **shards)
-    b.download_and_prepare(download_config=builder.tfds.download.
-                           DownloadConfig(manual_dir=manual_dir,
-                                          try_download_gcs=False))
+    build(fv, dataset, data_dir, layout, args, **shards)
   source, meta = builder.open_prepared(data_dir, dataset)
   out = report(fv, meta, source)
   cli.emit_json(fv, out)
@@ -284,12 +283,12 @@ def main(fv, argv):
     max_missing = 0.1 if dataset.startswith('kinetics') else \
         fv['max_failures'].value
   code = 0
-  for rows, limit, what in ((out['failed'], fv['max_failures'].value,
-                             'failed (corrupt or unreadable)'),
-                            (out['missing'], max_missing, 'are missing')):
+  for rows, flag, limit, what in (
+      (out['failed'], 'max_failures', fv['max_failures'].value,
+       'failed (corrupt or unreadable)'),
+      (out['missing'], 'max_missing', max_missing, 'are missing')):
     allowed = limit * listed if limit < 1 else limit
     if len(rows) > allowed:
-      flag = 'max_failures' if rows is out['failed'] else 'max_missing'
       print(f'error: {len(rows)} videos {what}, more than --{flag}='
             f'{limit}; the dataset was written without them', file=LOG)
       code = 1

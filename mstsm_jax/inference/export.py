@@ -69,7 +69,8 @@ def export_model(model_dir, path, batch='dynamic', platforms=('cpu',),
           'output': f'float32 [N, {cfg.model.num_classes}] video scores'}
   mean, std = task.norm_stats(cfg.data)
   meta = {'kind': 'stream' if streaming else 'clips',
-          'resize_short': cfg.data.resize_short, 'format_version': FORMAT_VERSION, 'classes': predictor.classes,
+          'resize_short': cfg.data.resize_short,
+          'format_version': FORMAT_VERSION, 'classes': predictor.classes,
           'num_segments': t, 'crop_size': s, 'channels': c,
           'modality': cfg.data.modality, 'mean': list(np.atleast_1d(mean)),
           'std': list(np.atleast_1d(std)), 'variant': cfg.variant,
