@@ -112,3 +112,21 @@ def test_stream_writes_a_playable_annotated_mp4(tmp_path, job):
   assert len(decoded) == 30 and decoded[0].shape == (48, 62, 3)
   # The label band is drawn: the top rows are darker and hold white text.
   assert decoded[5][:8].max() > 200
+
+
+def test_stream_reports_a_quietly_truncated_video(tmp_path, job):
+  """FFmpeg ends a cut AVI after its first frame without an error: the
+  stream says so (warning and `truncated`) instead of a short, silent run."""
+  model_dirs.model_dir(tmp_path / 'm', model_dirs.tiny_config('tsm_online'))
+  videos.write_video(tmp_path / 'full.avi', 60, size=(36, 36))
+  data = (tmp_path / 'full.avi').read_bytes()
+  (tmp_path / 'cut.avi').write_bytes(data[:len(data) * 2 // 3])
+  r = job('stream', f'--checkpoint={tmp_path}/m',
+          f'--video={tmp_path}/cut.avi', '--json')
+  res = r.json()
+  assert res['frames'] < 60 and 'of the 60 frames the container declares' \
+      in res['truncated']
+  assert 'warning:' in r.stderr and 'decoding stopped' in r.stderr
+  full = job('stream', f'--checkpoint={tmp_path}/m',
+             f'--video={tmp_path}/full.avi', '--json').json()
+  assert full['frames'] == 60 and full['truncated'] == ''

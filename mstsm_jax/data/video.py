@@ -108,13 +108,14 @@ def iter_frames(path: str, fps: float = 0.0):
 
   Raises VideoError('missing' | 'empty' | 'undecodable' | 'zero frames')
   before the first frame, and VideoError('truncated') when decoding stops
-  after some frames.
+  after some frames: with an error, or quietly before the frame count the
+  container declares (FFmpeg ends a cut AVI without one).
   """
   if not os.path.exists(path):
     raise VideoError(path, 'missing')
   if os.path.getsize(path) == 0:
     raise VideoError(path, 'empty', 'file has 0 bytes')
-  count = 0
+  count = decoded = declared = 0
   try:
     with av.open(path) as container:
       if not container.streams.video:
@@ -124,7 +125,9 @@ def iter_frames(path: str, fps: float = 0.0):
       src_fps = float(stream.average_rate or 0) or 25.0
       keep_every = src_fps / fps if fps and fps < src_fps else 1.0
       next_keep = 0.0
+      declared = stream.frames  # 0 when the container does not say
       for i, frame in enumerate(container.decode(stream)):
+        decoded = i + 1
         if i + 1e-6 < next_keep:
           continue
         next_keep += keep_every
@@ -137,6 +140,9 @@ def iter_frames(path: str, fps: float = 0.0):
                      str(e)[:200]) from e
   if not count:
     raise VideoError(path, 'zero frames', 'no frame could be decoded')
+  if decoded < declared:
+    raise VideoError(path, 'truncated', f'{decoded} of the {declared} frames '
+                     'the container declares')
 
 
 def read_video(path: str, short_side: int = 256, fps: float = 0.0,

@@ -123,8 +123,11 @@ def load(path, checkpoint_step: str = '', batch_size: int = 8,
     from mstsm_jax.inference.export import ExportedPredictor
     return ExportedPredictor(path, runtime)
   if runtime != 'xla':
+    from mstsm_jax.inference.runtimes import check
+    check(runtime)
+    what = 'a model directory' if pathlib.Path(path).is_dir() else 'not found'
     raise UsageError(f'--runtime={runtime} runs exported files; {path} is '
-                     'a model directory',
+                     f'{what}',
                      'export it first: python -m mstsm_jax.export --batch=1 '
                      '...')
   from mstsm_jax.training import checkpoint
