@@ -12,10 +12,13 @@ latency  batch-1 inference, ms p50 / p90
 stream   online variants: one frame per jitted step with its shift buffers
          (streaming/), frames/s and per-frame latency ms p50 / p90
 deploy   the exported model (batch 1, uint8 clips) on every CPU runtime
-         installed (xla, iree: inference/runtimes.py): clips/s, latency
+         installed (xla, iree: inference/runtimes.py) and on XLA with
+         jax's own CPU settings (xla_jax_defaults; cpu.py): clips/s, latency
          p50 / p90, max |diff| against the JAX model; with torch installed
          also a PyTorch TSM ResNet-50 (torchvision + the official shift) in
-         eager mode on the same clip size, batch and threads, and the ratio
+         eager mode on the same clip size, batch and threads, and the ratio;
+         where cpu.keep_host_memory changed malloc for this process, also
+         PyTorch NCHW in a fresh process with the default malloc
 data     clips/s of the grain training pipeline (decode, sample, augment,
          batch) per worker count; on --data_dir's prepared dataset or, by
          default, on generated UCF-like 320x240 JPEG videos
@@ -26,6 +29,7 @@ Peak device memory comes from the device's allocator statistics (GPU/TPU).
 """
 from __future__ import annotations
 
+import functools
 import platform
 import statistics
 import time
@@ -35,7 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import flags
 
-from mstsm_jax import cli
+from mstsm_jax import cli, cpu
 from mstsm_jax.console import LOG
 from mstsm_jax.data import pipeline, video
 from mstsm_jax.models.mstsm import build_model
@@ -129,26 +133,41 @@ def bench_data(config, split, batch, workers, steps):
   return rows
 
 
-def timed_calls(fn, calls: int) -> dict:
-  """clips/s (batch 1) and latency p50 / p90 ms of `calls` calls of `fn`
-  (after two warm-up calls); `fn` returns when its result is ready."""
-  for _ in range(2):
-    fn()
-  lat = []
-  for _ in range(calls):
-    t0 = time.perf_counter()
-    fn()
-    lat.append(1e3 * (time.perf_counter() - t0))
+def latency_stats(lat) -> dict:
+  """clips/s (batch 1) and latency p50 / p90 ms of latencies in ms."""
   return {'infer_clips_s': 1e3 / float(np.mean(lat)),
           'latency_ms_p50': float(np.percentile(lat, 50)),
           'latency_ms_p90': float(np.percentile(lat, 90))}
+
+
+def timed_calls(fn, calls: int) -> dict:
+  """`latency_stats` of `calls` calls of `fn` (after two warm-up calls);
+  `fn` returns when its result is ready."""
+  return interleaved_calls({'fn': fn}, calls, rounds=1)['fn']
+
+
+def interleaved_calls(fns: dict, calls: int, rounds: int = 5) -> dict:
+  """`latency_stats` per name of `calls` calls of each function, taken in
+  `rounds` alternating rounds, so that a machine that speeds up or slows
+  down during the run (shared cloud cores do) moves every figure alike."""
+  for fn in fns.values():
+    for _ in range(2):
+      fn()
+  lat = {name: [] for name in fns}
+  for r in range(rounds):
+    for name, fn in fns.items():
+      for _ in range(calls // rounds + (r < calls % rounds)):
+        t0 = time.perf_counter()
+        fn()
+        lat[name].append(1e3 * (time.perf_counter() - t0))
+  return {name: latency_stats(v) for name, v in lat.items()}
 
 
 def bench_stream(model, variables, config, steps: int) -> dict:
   """Frames/s and per-frame latency of the jitted streaming step."""
   from mstsm_jax.streaming import step_function, zeros
   fn, shapes = step_function(model, variables, config)
-  fn = jax.jit(fn)
+  fn = cpu.jit(fn)
   s, ch = config.data.crop_size, in_channels(config.data)
   frame = np.random.default_rng(0).integers(0, 256, (1, s, s, ch), np.uint8)
   state = {'buffers': zeros(shapes)}
@@ -197,8 +216,6 @@ def torch_tsm_resnet50(num_classes: int, t: int):
 
 def bench_deploy(config, variables, channels, steps: int) -> dict:
   """Every installed runtime on the exported model, and PyTorch eager."""
-  import os
-
   from mstsm_jax.inference import Predictor
   from mstsm_jax.inference.export import export_clips
   from mstsm_jax.inference.runtimes import available, callable_for
@@ -210,39 +227,92 @@ def bench_deploy(config, variables, channels, steps: int) -> dict:
   want = p(np.asarray(task.normalize(clip, *task.norm_stats(config.data))))
   exported = export_clips(p, 1)
   calls = max(10, steps)
-  out = {}
-  for name in available():
+  out, fns = {}, {}
+  # 'xla' with jax's own XLA:CPU settings, for what cpu.py's options gain.
+  untuned = jax.jit(exported.call)
+  runtimes = [*available(), 'xla_jax_defaults']
+  for name in runtimes:
     t0 = time.perf_counter()
-    fn = callable_for(exported, name)
+    fn = (callable_for(exported, name) if name != 'xla_jax_defaults' else
+          lambda c: np.asarray(untuned(c)))
     got = fn(clip)
-    row = {'first_call_s': time.perf_counter() - t0}
-    row.update(timed_calls(lambda: fn(clip), calls))
-    row['max_abs_diff'] = float(np.abs(got - want).max())
-    row['max_rel_diff'] = row['max_abs_diff'] / float(np.abs(want).max())
-    out[name] = row
+    out[name] = {'first_call_s': time.perf_counter() - t0,
+                 'max_abs_diff': float(np.abs(got - want).max())}
+    out[name]['max_rel_diff'] = (out[name]['max_abs_diff'] /
+                                 float(np.abs(want).max()))
+    fns[name] = functools.partial(fn, clip)
   try:
-    import torch
+    import torch  # noqa: F401
   except ImportError:
+    torch = None
+  if torch is not None:
+    for name, (fn, model) in torch_callables(config.model.num_classes,
+                                             clip).items():
+      fns[name], out[name] = fn, {'model': model}
+  for name, row in interleaved_calls(fns, calls).items():
+    out[name].update(row)
+  if torch is None:
     return out
-  torch.set_num_threads(os.cpu_count() or 1)
-  ref = torch_tsm_resnet50(config.model.num_classes, t)
-  x = torch.from_numpy(clip[0].astype(np.float32)).permute(0, 3, 1, 2)
-  out['torch_tsm_resnet50_eager'] = {}
-  # NCHW as the TSM code runs it; channels-last is a PyTorch option too.
-  for name, fmt in (('torch_tsm_resnet50_eager', torch.contiguous_format),
-                    ('torch_tsm_resnet50_eager_channels_last',
-                     torch.channels_last)):
-    ref = ref.to(memory_format=fmt)
-    xf = x.contiguous(memory_format=fmt)
-    with torch.no_grad():
-      out[name] = timed_calls(lambda: ref(xf), calls)
-    out[name]['model'] = (f'TSM ResNet-50, torch {torch.__version__} eager, '
-                          f'{str(fmt).split(".")[-1]}')
+  if cpu.host_memory_kept():  # PyTorch as a plain process runs it too
+    out.update(torch_rows_default_malloc(config.model.num_classes, clip,
+                                         calls))
   row = out['torch_tsm_resnet50_eager']
-  for name in available():
+  for name in runtimes:
     out[name]['ratio_to_torch'] = (out[name]['infer_clips_s'] /
                                    row['infer_clips_s'])
   return out
+
+
+def torch_callables(num_classes: int, clip: np.ndarray, suffix: str = '',
+                    formats=('contiguous_format', 'channels_last')) -> dict:
+  """{name: (call, description)}: PyTorch TSM ResNet-50 eager on the uint8
+  clip `[1, T, S, S, C]`, NCHW as the TSM code runs it and, a PyTorch
+  option too, channels-last."""
+  import os
+
+  import torch
+  torch.set_num_threads(os.cpu_count() or 1)
+  x = torch.from_numpy(clip[0].astype(np.float32)).permute(0, 3, 1, 2)
+  out = {}
+  for fmt in formats:
+    name = 'torch_tsm_resnet50_eager' + (
+        '_channels_last' if fmt == 'channels_last' else '') + suffix
+    ref = torch_tsm_resnet50(num_classes, clip.shape[1]).to(
+        memory_format=getattr(torch, fmt))
+    xf = x.contiguous(memory_format=getattr(torch, fmt))
+
+    def call(ref=ref, xf=xf):
+      with torch.no_grad():
+        return ref(xf)
+    out[name] = (call, f'TSM ResNet-50, torch {torch.__version__} eager, '
+                       f'{fmt}{suffix.replace("_", " ")}')
+  return out
+
+
+def torch_rows(num_classes: int, clip: np.ndarray, calls: int,
+               suffix: str = '', formats=('contiguous_format',)) -> dict:
+  """`timed_calls` of `torch_callables`."""
+  return {name: {**timed_calls(fn, calls), 'model': model}
+          for name, (fn, model) in torch_callables(num_classes, clip, suffix,
+                                                   formats).items()}
+
+
+def torch_rows_default_malloc(num_classes: int, clip: np.ndarray,
+                              calls: int) -> dict:
+  """`torch_rows` (NCHW) in a fresh process with glibc's default malloc
+  settings (cpu.keep_host_memory changes them for this whole process)."""
+  import json
+  import subprocess
+  import sys
+  import tempfile
+  with tempfile.TemporaryDirectory() as tmp:
+    np.save(f'{tmp}/clip.npy', clip)
+    code = ('import json, numpy as np; from mstsm_jax.bench import '
+            f'torch_rows; print(json.dumps(torch_rows({num_classes}, '
+            f'np.load("{tmp}/clip.npy"), {calls}, "_default_malloc")))')
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                       text=True, check=True)
+  return json.loads(r.stdout.strip().splitlines()[-1])
 
 
 def main(fv, argv):
@@ -355,7 +425,7 @@ def main(fv, argv):
     row['peak_mem_gb'] = peak_memory_gb()
     rows.append(row)
   if 'latency' in what:
-    fwd = jax.jit(lambda v, x: model.apply(v, x, train=False)[0])
+    fwd = cpu.jit(lambda v, x: model.apply(v, x, train=False)[0])
     x = jnp.zeros((1, t, s, s, ch), jnp.float32)
     r = timed_calls(lambda: jax.block_until_ready(fwd(variables, x)),
                     max(20, FLAGS.steps))
@@ -365,6 +435,8 @@ def main(fv, argv):
     result.update(bench_stream(model, variables, config, FLAGS.steps))
   if 'deploy' in what:
     result['deploy'] = bench_deploy(config, variables, channels, FLAGS.steps)
+    result['xla_cpu_options'] = cpu.compiler_options()
+    result['host_memory_kept'] = cpu.host_memory_kept()
   if 'data' in what:
     workers = [int(w) for w in FLAGS.workers.split(',')]
     split, desc = data_split(with_desc=True)
@@ -400,6 +472,8 @@ def main(fv, argv):
             f'{r["latency_ms_p50"]:9.1f} / {r["latency_ms_p90"]:<9.1f}'
             f'{r.get("max_abs_diff", float("nan")):10.2e}'
             + (f'  {ratio:.2f}x' if ratio else ''))
+    print(f'  XLA:CPU options {result["xla_cpu_options"]}, host memory kept '
+          f'for reuse: {result["host_memory_kept"]} (cpu.py)')
   if 'data' in result:
     print(f'input pipeline ({result["data_source"]}, batch {batches[0]}, '
           f'{t}x{s}px, full augmentation):')
@@ -435,4 +509,4 @@ def define_flags(fv):
 
 
 if __name__ == '__main__':
-  cli.main_entry(define_flags, main, __doc__)
+  cli.main_entry(define_flags, main, __doc__, inference=True)

@@ -1,7 +1,8 @@
 """Export a model directory to one file that runs without this package.
 
   python -m mstsm_jax.export --checkpoint=DIR --output=model.mstsm \
-      [--batch=dynamic|N] [--platforms=cpu,cuda] [--streaming] [--json]
+      [--batch=dynamic|N] [--platforms=cpu,cuda] [--streaming]
+      [--format=xla|iree] [--json]
 
 The file (`mstsm_jax.inference.export`) holds the model as serialized
 StableHLO (`jax.export`, weights inside) and its metadata: uint8 clips
@@ -11,6 +12,8 @@ normalisation inside. `mstsm_jax.load(FILE)` runs it, and so do `jax` and
 (no GPU needed to export). `--streaming` exports an online model's
 one-frame step `(frames, buffers) -> (scores, buffers)` instead
 (`mstsm_jax.streaming.Streamer(FILE)` and `stream --checkpoint=FILE` run it).
+`--format=iree` also stores the model compiled by IREE for this CPU, so
+`--runtime=iree` runs it without compiling (inference/runtimes.py).
 """
 from __future__ import annotations
 
@@ -33,6 +36,9 @@ def define_flags(fv):
   flags.DEFINE_bool('streaming', False, 'export the one-frame step of an '
                     'online model (frames, buffers) -> (scores, buffers)',
                     flag_values=fv)
+  flags.DEFINE_string('format', 'xla', 'xla: StableHLO, run by any runtime;'
+                      ' iree: also the IREE module compiled for this CPU '
+                      '(needs --batch=N and .[cpu-runtime])', flag_values=fv)
   flags.mark_flags_as_required(['checkpoint', 'output'], flag_values=fv)
   cli.define_json(fv)
 
@@ -52,7 +58,8 @@ def main(fv, argv):
   check_writable(os.path.dirname(os.path.abspath(out)), 'output folder')
   t0 = time.time()
   meta = export_model(fv['checkpoint'].value, out, fv['batch'].value,
-                      platforms, streaming=fv['streaming'].value)
+                      platforms, streaming=fv['streaming'].value,
+                      fmt=fv['format'].value)
   size = os.path.getsize(out)
   print(f'wrote {out}: {size / 2**20:.1f} MiB, {meta["input"]} -> '
         f'{meta["output"]}, platforms {",".join(platforms)}, '

@@ -133,4 +133,4 @@ def timelines(fv, predictor, paths, views) -> int:
 
 
 if __name__ == '__main__':
-  cli.main_entry(define_flags, main, __doc__)
+  cli.main_entry(define_flags, main, __doc__, inference=True)

@@ -59,6 +59,44 @@ def test_iree_clip_model_parity(tmp_path, job):
     inference.load(tmp_path / 's.mstsm', runtime='iree')
 
 
+def test_export_format_iree_runs_without_compiling(tmp_path, job, capfd):
+  import json
+  import zipfile
+  model_dirs.model_dir(tmp_path / 'm', model_dirs.tiny_config(**SIZE),
+                       head_std=0.5)
+  out = tmp_path / 'm.mstsm'
+  meta = job('export', f'--checkpoint={tmp_path}/m', f'--output={out}',
+             '--batch=1', '--format=iree', '--json').json()
+  assert meta['format'] == 'iree' and meta['iree']['flags']
+  clips = np.random.default_rng(0).integers(0, 256, (2, 8, 48, 48, 3),
+                                            np.uint8)
+  want = inference.load(out)(clips)  # XLA on the same file
+  cache = tmp_path / 'iree'  # MSTSM_IREE_CACHE (fixture): nothing compiled
+  np.testing.assert_allclose(inference.load(out, runtime='iree')(clips),
+                             want, atol=1e-4 * np.abs(want).max())
+  assert not cache.exists()
+  # Exported on another CPU: said, and compiled here instead.
+  moved = tmp_path / 'moved.mstsm'
+  with zipfile.ZipFile(out) as src, zipfile.ZipFile(moved, 'w') as dst:
+    for name in src.namelist():
+      data = src.read(name)
+      if name == 'metadata.json':
+        m = json.loads(data)
+        m['iree']['cpu'] = 'another CPU'
+        data = json.dumps(m)
+      dst.writestr(name, data)
+  capfd.readouterr()
+  got = inference.load(moved, runtime='iree')(clips)
+  assert 'compiled for' in capfd.readouterr().err
+  assert len(list(cache.glob('*.vmfb'))) == 1
+  np.testing.assert_allclose(got, want, atol=1e-4 * np.abs(want).max())
+  r = job('export', f'--checkpoint={tmp_path}/m', f'--output={out}',
+          '--format=iree', code=2)
+  assert 'fixed batch' in r.stderr
+  job('export', f'--checkpoint={tmp_path}/m', f'--output={out}',
+      '--format=onnx', code=2)
+
+
 def test_iree_streaming_step_parity(tmp_path, job):
   model_dirs.model_dir(tmp_path / 'm',
                        model_dirs.tiny_config('mstsm_tfdem_online', **SIZE),
@@ -79,8 +117,10 @@ def test_bench_deploy_reports_every_runtime_and_torch(job):
           '--config.data.crop_size=48', '--batch=8', '--what=deploy',
           '--steps=2', '--json').json()
   d = r['deploy']
-  assert {'xla', 'iree', 'torch_tsm_resnet50_eager'} <= set(d)
-  for name in ('xla', 'iree'):
+  assert {'xla', 'iree', 'xla_jax_defaults', 'torch_tsm_resnet50_eager',
+          'torch_tsm_resnet50_eager_channels_last'} <= set(d)
+  assert r['xla_cpu_options'] == {'xla_cpu_experimental_ynn_fusion_type': ''}
+  for name in ('xla', 'iree', 'xla_jax_defaults'):
     assert d[name]['max_rel_diff'] < 1e-4
     assert d[name]['latency_ms_p90'] >= d[name]['latency_ms_p50'] > 0
     assert d[name]['ratio_to_torch'] > 0

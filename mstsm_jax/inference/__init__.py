@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mstsm_jax import cpu
 from mstsm_jax.errors import UsageError
 from mstsm_jax.models import task
 from mstsm_jax.models.mstsm import DTYPES, build_model
@@ -69,7 +70,7 @@ class Predictor:
     self.classes = classes or [f'class_{i}' for i in
                                range(config.model.num_classes)]
     self.channels = task.in_channels(config.data)
-    self._forward = jax.jit(self._scores)
+    self._forward = cpu.jit(self._scores)
 
   def _scores(self, variables, clips):
     cfg = self.config

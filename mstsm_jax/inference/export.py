@@ -7,8 +7,10 @@
   `[N, classes]` out (normalisation and `task.scores` inside), for a
   symbolic batch N (`batch='dynamic'`) or a fixed one;
 - `metadata.json`: class names, T, crop size, channels, normalisation,
-  variant, backbone, platforms, batch, `kind` and the versions that wrote
-  it.
+  variant, backbone, platforms, batch, `kind`, `format` and the versions
+  that wrote it;
+- with `format='iree'`, `iree.vmfb`: the model compiled by IREE for the
+  CPU that exported it (`metadata.json`'s `iree` names that target).
 
 `streaming=True` (kind 'stream') exports an online model's one-frame step
 instead (streaming/): `(uint8 frames [N, S, S, C], [buffers]) -> (scores
@@ -34,17 +36,30 @@ from mstsm_jax.errors import UsageError
 from mstsm_jax.models import task
 
 FORMAT_VERSION = 1
-FUNCTION, METADATA = 'function.bin', 'metadata.json'
+FUNCTION, METADATA, IREE_MODULE = ('function.bin', 'metadata.json',
+                                   'iree.vmfb')
 
 
 def export_model(model_dir, path, batch='dynamic', platforms=('cpu',),
-                 checkpoint_step: str = '', streaming: bool = False) -> dict:
+                 checkpoint_step: str = '', streaming: bool = False,
+                 fmt: str = 'xla') -> dict:
   """Writes the model directory's model (or, with `streaming`, its
-  one-frame step) to `path`; returns its metadata."""
+  one-frame step) to `path`; returns its metadata. `fmt='iree'` also
+  compiles it with IREE for this CPU and stores that module (fixed batch
+  only; runtimes.py)."""
   from jax import export
 
   import mstsm_jax
   from mstsm_jax.inference import load
+  from mstsm_jax.inference import runtimes
+  if fmt not in runtimes.RUNTIMES:
+    raise UsageError(f'--format={fmt}',
+                     f'valid: {", ".join(runtimes.RUNTIMES)}')
+  if fmt == 'iree':
+    runtimes.check('iree')
+    if batch == 'dynamic':
+      raise UsageError('--format=iree needs a fixed batch (IREE compiles '
+                       'static shapes)', 'add --batch=N (e.g. --batch=1)')
   predictor = load(model_dir, checkpoint_step)
   cfg = predictor.config
   t, s, c = cfg.model.num_segments, cfg.data.crop_size, predictor.channels
@@ -77,15 +92,30 @@ def export_model(model_dir, path, batch='dynamic', platforms=('cpu',),
           'backbone': cfg.model.backbone, 'tfdem_fuse': cfg.model.tfdem_fuse,
           'batch': 'dynamic' if batch == 'dynamic' else int(batch),
           'platforms': list(platforms), 'jax': jax.__version__,
-          'mstsm_jax': mstsm_jax.__version__, **io}
+          'mstsm_jax': mstsm_jax.__version__, 'format': fmt, **io}
+  module = None
+  if fmt == 'iree':
+    module = runtimes.compile_iree(exported.mlir_module())
+    meta['iree'] = runtimes.iree_target()
   path = pathlib.Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
   tmp = path.with_name(f'.{path.name}.tmp')
   with zipfile.ZipFile(tmp, 'w') as z:
     z.writestr(METADATA, json.dumps(meta, indent=1))
     z.writestr(FUNCTION, bytes(exported.serialize()))
+    if module is not None:
+      z.writestr(IREE_MODULE, module)
   tmp.replace(path)
   return meta
+
+
+def iree_module(path, meta: dict):
+  """(target, bytes) of the IREE module stored by `--format=iree`, or
+  None."""
+  if 'iree' not in meta:
+    return None
+  with zipfile.ZipFile(path) as z:
+    return meta['iree'], z.read(IREE_MODULE)
 
 
 def export_clips(predictor, batch, platforms=('cpu',)):
@@ -146,7 +176,8 @@ class ExportedPredictor:
                        'python -m mstsm_jax.stream')
     self.classes = self.meta['classes']
     self.runtime = runtime
-    self._call = callable_for(self.exported, runtime)
+    self._call = callable_for(self.exported, runtime,
+                              iree_module(path, self.meta))
 
   def __call__(self, clips) -> np.ndarray:
     m = self.meta

@@ -4,13 +4,16 @@ An exported file (inference/export.py) holds StableHLO. `callable_for(
 exported, runtime)` returns a function of numpy arrays (the exported
 function's flattened inputs) -> its outputs as numpy arrays, run by:
 
-- 'xla': `Exported.call`, jax's CPU compiler;
+- 'xla': `Exported.call`, jax's compiler, with the XLA:CPU options
+  measured fastest (cpu.py);
 - 'iree': the OpenXLA deployment compiler and runtime (`pip install -e
   '.[cpu-runtime]'`): the StableHLO is compiled for this machine's CPU
   (`llvm-cpu`, `--iree-llvmcpu-target-cpu=host`, O3, data tiling,
   microkernels, aggressive fusion: the fastest of the settings measured in
   docs/performance.md) on first use and cached by content under
-  ~/.cache/mstsm_jax/iree (or $MSTSM_IREE_CACHE). IREE needs static
+  ~/.cache/mstsm_jax/iree (or $MSTSM_IREE_CACHE), or at export (`export
+  --format=iree` stores the module in the file, used where its target,
+  `iree_target()`, is this machine's). IREE needs static
   shapes: export with `--batch=N`. IREE 3.13 does not compile a strided 3x3
   convolution whose output is 1x1 (a ResNet fed under 48 px); that is a
   one-line error naming the fix.
@@ -20,10 +23,12 @@ from __future__ import annotations
 import hashlib
 import os
 import pathlib
+import sys
 
 import jax
 import numpy as np
 
+from mstsm_jax import cpu
 from mstsm_jax.errors import UsageError
 
 RUNTIMES = ('xla', 'iree')
@@ -53,12 +58,16 @@ def check(runtime: str) -> None:
                      "pip install -e '.[cpu-runtime]'")
 
 
-def callable_for(exported, runtime: str = 'xla'):
-  """fn(*flat numpy inputs) -> output pytree of numpy arrays."""
+def callable_for(exported, runtime: str = 'xla', iree_module=None):
+  """fn(*flat numpy inputs) -> output pytree of numpy arrays.
+  `iree_module`: (target, bytes) of an IREE module compiled at export
+  (`export --format=iree`), used when its `target` is this machine's."""
   check(runtime)
   if runtime == 'xla':
+    call = cpu.jit(exported.call)
+
     def run(*args):
-      return jax.tree.map(np.asarray, exported.call(
+      return jax.tree.map(np.asarray, call(
           *jax.tree.unflatten(exported.in_tree, list(args))[0]))
     return run
   if any(not isinstance(d, int) for a in exported.in_avals
@@ -66,7 +75,15 @@ def callable_for(exported, runtime: str = 'xla'):
     raise UsageError('IREE needs static shapes; this file was exported '
                      'with a symbolic batch',
                      're-export it with --batch=N (e.g. --batch=1)')
-  main = _iree_main(exported.mlir_module())
+  module = None
+  if iree_module is not None:
+    target, blob = iree_module
+    if target == iree_target():
+      module = blob
+    else:
+      print(f'note: the file\'s IREE module was compiled for {target}; '
+            f'compiling for this machine ({iree_target()})', file=sys.stderr)
+  main = _iree_main(module or _cached_module(exported.mlir_module()))
   kept = sorted(exported.module_kept_var_idx)  # jax drops unused inputs
 
   def run(*args):
@@ -79,37 +96,62 @@ def callable_for(exported, runtime: str = 'xla'):
   return run
 
 
-def _iree_main(mlir: str):
-  """The compiled module's `main`, compiled once per module and machine."""
+def iree_target() -> dict:
+  """What an IREE module compiled here runs on: the compiler version, its
+  flags and this CPU (`target-cpu=host` uses every ISA extension it has)."""
   import importlib.metadata
+  import platform
+  model, isa = platform.machine(), ''
+  try:
+    info = pathlib.Path('/proc/cpuinfo').read_text().splitlines()
+    model = next(ln.split(':', 1)[1].strip() for ln in info
+                 if ln.startswith('model name'))
+    isa = next(ln.split(':', 1)[1] for ln in info if ln.startswith('flags'))
+  except (OSError, StopIteration):
+    pass
+  return {'compiler': importlib.metadata.version('iree-base-compiler'),
+          'flags': list(IREE_FLAGS),
+          'cpu': f'{model} (ISA {hashlib.sha256(isa.encode()).hexdigest()[:8]})'}
 
+
+def compile_iree(mlir: str) -> bytes:
+  """StableHLO text -> an IREE module for this CPU, or a one-line error."""
   import iree.compiler
-  import iree.runtime as rt
-  version = importlib.metadata.version('iree-base-compiler')
-  key = hashlib.sha256((mlir + ' '.join(IREE_FLAGS) + version).encode()
-                       ).hexdigest()
+  try:
+    return iree.compiler.compile_str(
+        mlir, target_backends=['llvm-cpu'], input_type='stablehlo',
+        extra_args=list(IREE_FLAGS))
+  except iree.compiler.CompilerToolError as e:
+    first = next((ln.split('error: ', 1)[1] for ln in str(e).splitlines()
+                  if 'error: ' in ln), str(e).splitlines()[0])
+    raise UsageError(
+        f'IREE {iree_target()["compiler"]} cannot compile this model '
+        f'({first[:160]})',
+        'run it with --runtime=xla; IREE 3.13 fails on a strided 3x3 '
+        'convolution with a 1x1 output (inputs under 48 px)') from e
+
+
+def _cached_module(mlir: str) -> bytes:
+  """`compile_iree`, once per module, flags, compiler and machine."""
+  key = hashlib.sha256((mlir + repr(iree_target())).encode()).hexdigest()
   cache = pathlib.Path(os.environ.get(
       'MSTSM_IREE_CACHE', pathlib.Path.home() / '.cache' / 'mstsm_jax' /
       'iree'))
   path = cache / f'{key[:32]}.vmfb'
   if not path.is_file():
-    try:
-      blob = iree.compiler.compile_str(
-          mlir, target_backends=['llvm-cpu'], input_type='stablehlo',
-          extra_args=list(IREE_FLAGS))
-    except iree.compiler.CompilerToolError as e:
-      first = next((ln.split('error: ', 1)[1] for ln in str(e).splitlines()
-                    if 'error: ' in ln), str(e).splitlines()[0])
-      raise UsageError(
-          f'IREE {version} cannot compile this model ({first[:160]})',
-          'run it with --runtime=xla; IREE 3.13 fails on a strided 3x3 '
-          'convolution with a 1x1 output (inputs under 48 px)') from e
+    blob = compile_iree(mlir)
     cache.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f'.{os.getpid()}.tmp')
     tmp.write_bytes(blob)
     tmp.replace(path)
+  return path.read_bytes()
+
+
+def _iree_main(module: bytes):
+  """The IREE module's `main`, loaded on the local task executor."""
+  import iree.runtime as rt
   config = rt.Config('local-task')
-  module = rt.VmModule.copy_buffer(config.vm_instance, path.read_bytes())
+  vm_module = rt.VmModule.copy_buffer(config.vm_instance, module)
   ctx = rt.SystemContext(config=config)
-  ctx.add_vm_module(module)
-  return ctx.modules[module.name]['main']
+  ctx.add_vm_module(vm_module)
+  return ctx.modules[vm_module.name]['main']

@@ -115,6 +115,19 @@ def shifted(block: nn.Module, x, shift: ShiftSpec, stream: bool):
   return y
 
 
+def stem_pool(x):
+  """torchvision's stem max pool (3x3, stride 2, padding 1): `[N, H, W, C]`
+  -> `[N, ceil(H/2), ceil(W/2), C]`, as the maximum of the nine strided
+  views, which XLA fuses with the BN and ReLU before it (the same values
+  as `nn.max_pool`, whose reduce-window XLA:CPU runs 2x slower)."""
+  n, h, w, c = x.shape
+  xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=-jnp.inf)
+  ho, wo = (h + 1) // 2, (w + 1) // 2
+  views = [xp[:, i:i + 2 * ho - 1:2, j:j + 2 * wo - 1:2]
+           for i in range(3) for j in range(3)]
+  return functools.reduce(jnp.maximum, views)
+
+
 def stage_output(module: nn.Module, name: str, x):
   """Marks a stage's output for Grad-CAM (inference/gradcam.py): sown as
   ('intermediates', name) and perturbable as ('perturbations', name), so
@@ -220,7 +233,7 @@ class ResNet(nn.Module):
     x = conv_layer(self.channels.stem, 7, 2, name='conv1',
                    dtype=self.dtype)(x.astype(self.dtype))
     x = nn.relu(stem_norm(name='bn1')(x))
-    x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+    x = stem_pool(x)
     found = {'stem': x}
     for s, (blocks, out) in enumerate(zip(self.channels.blocks,
                                           self.channels.out)):

@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mstsm_jax import cpu
 from mstsm_jax.errors import UsageError
 from mstsm_jax.models import task
 from mstsm_jax.models.mstsm import DTYPES
@@ -90,14 +91,14 @@ class Streamer:
     from mstsm_jax.inference import center_view
     path = pathlib.Path(path)
     if path.is_file():
-      from mstsm_jax.inference.export import read
+      from mstsm_jax.inference.export import iree_module, read
       from mstsm_jax.inference.runtimes import callable_for
       self.meta, exported = read(path)
       if self.meta.get('kind') != 'stream':
         raise UsageError(f'{path} is a clip model, not a streaming one',
                          'export it with python -m mstsm_jax.export '
                          '--streaming')
-      run = callable_for(exported, runtime)
+      run = callable_for(exported, runtime, iree_module(path, self.meta))
       self._fn, shapes = (lambda f, b: run(f, *b)), exported.in_avals[1:]
       self.classes = self.meta['classes']
       resize, crop = self.meta['resize_short'], self.meta['crop_size']
@@ -108,7 +109,7 @@ class Streamer:
       predictor = load(path, checkpoint_step, runtime=runtime)
       cfg = predictor.config
       fn, shapes = step_function(predictor.model, predictor.variables, cfg)
-      self._fn = jax.jit(fn)
+      self._fn = cpu.jit(fn)
       self.classes = predictor.classes
       resize, crop = cfg.data.resize_short, cfg.data.crop_size
       self.fuse, self.num_segments = (cfg.model.tfdem_fuse,
@@ -121,7 +122,7 @@ class Streamer:
       # An exported step takes uint8, a model directory's the exact crop.
       return jnp.round(x).astype(jnp.uint8) if exported else x
 
-    self._crop = jax.jit(crop_frame)
+    self._crop = cpu.jit(crop_frame)
     self.history = collections.deque(maxlen=history)
     self.reset()
 

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from mstsm_jax import cpu
 from mstsm_jax.models import task
 from mstsm_jax.models.mstsm import DTYPES
 
@@ -95,10 +96,10 @@ def jit_steps(model, tx, schedule, config, mesh):
   rep, dat = sharding.replicated(mesh), sharding.data_sharded(mesh)
   train = None
   if tx is not None:
-    train = jax.jit(functools.partial(train_step, model=model, tx=tx,
+    train = cpu.jit(functools.partial(train_step, model=model, tx=tx,
                                       schedule=schedule, config=config),
                     in_shardings=(rep, dat), out_shardings=(rep, rep),
                     donate_argnums=(0,))
-  evaluate = jax.jit(functools.partial(eval_step, model=model, config=config),
+  evaluate = cpu.jit(functools.partial(eval_step, model=model, config=config),
                      in_shardings=(rep, dat), out_shardings=rep)
   return train, evaluate
