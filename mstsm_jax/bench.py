@@ -320,6 +320,8 @@ def main(fv, argv):
   import copy
 
   FLAGS = fv  # parsed FlagValues read flags as attributes
+  if 'deploy' in FLAGS.what.split(','):  # a deployment process's setting
+    cpu.keep_host_memory()  # (no-op once jax runs, as in the tests)
   config, channels = copy.deepcopy(FLAGS.config), None
   if FLAGS.checkpoint:  # a model directory's config and (pruned) widths
     from mstsm_jax.training import checkpoint
@@ -509,4 +511,4 @@ def define_flags(fv):
 
 
 if __name__ == '__main__':
-  cli.main_entry(define_flags, main, __doc__, inference=True)
+  cli.main_entry(define_flags, main, __doc__)

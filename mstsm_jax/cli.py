@@ -184,8 +184,9 @@ def invoke(define, main, argv, doc: str = '') -> int:
 
 
 def main_entry(define, main, doc: str = '', inference: bool = False) -> None:
-  """`if __name__ == '__main__'` of every job. `inference` jobs keep freed
-  host memory for reuse (cpu.keep_host_memory), set before jax starts."""
+  """`if __name__ == '__main__'` of every job. `inference` jobs (predict)
+  keep freed host memory for reuse (cpu.keep_host_memory), set before jax
+  starts."""
   if inference:
     from mstsm_jax import cpu
     cpu.keep_host_memory()

@@ -15,12 +15,15 @@ batch 1, float32:
   (150 MB for that model) and glibc maps large blocks fresh from the kernel
   every time, so every call page-faults and zeroes it again (38,000 faults,
   60 ms of kernel time per call here). Keeping freed memory in the heap
-  takes the call from 255 to 225 ms (PyTorch gains as much: bench
-  --what=deploy measures it both ways). Process-wide, so only the clip
-  inference jobs (predict, bench) turn it on, at their start; a server
-  that wants it calls it before its first jax computation. Streaming one
-  frame per call is 10% slower with it (27 -> 30 ms per frame: one arena
-  for every thread), so `stream` leaves it off.
+  takes the call from 255 to 210-230 ms (PyTorch gains too: bench
+  --what=deploy measures it both ways). Process-wide, so only `predict`
+  and `bench --what=deploy` turn it on, at their start; a server that
+  wants it calls it before its first jax computation. Small calls lose
+  with it (one malloc arena for every thread): a streamed ResNet-50 frame
+  27 -> 30 ms, the Quick start's model 1.5 -> 2.0-2.6 ms per clip, so
+  `stream` leaves it off. (Synchronous dispatch instead of one arena,
+  measured too, keeps small calls fast but left 38,000 faults per call in
+  one run of three.)
 """
 from __future__ import annotations
 
