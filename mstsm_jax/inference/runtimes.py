@@ -109,9 +109,9 @@ def iree_target() -> dict:
     isa = next(ln.split(':', 1)[1] for ln in info if ln.startswith('flags'))
   except (OSError, StopIteration):
     pass
+  isa = hashlib.sha256(isa.encode()).hexdigest()[:8]
   return {'compiler': importlib.metadata.version('iree-base-compiler'),
-          'flags': list(IREE_FLAGS),
-          'cpu': f'{model} (ISA {hashlib.sha256(isa.encode()).hexdigest()[:8]})'}
+          'flags': list(IREE_FLAGS), 'cpu': f'{model} (ISA {isa})'}
 
 
 def compile_iree(mlir: str) -> bytes:
