@@ -63,8 +63,9 @@ def main(fv, argv):
   if fv['timeline'].value:
     return timelines(fv, predictor, paths, views)
   for path in paths:
+    notes = []
     try:
-      clips, frames = inference.read_video_views(path, cfg, views)
+      clips, frames = inference.read_video_views(path, cfg, views, notes)
     except video.VideoError as e:
       print(f'{path}: cannot read ({e.reason}'
             f'{": " + e.detail if e.detail else ""})', file=LOG)
@@ -86,6 +87,9 @@ def main(fv, argv):
          'probability': round(float(prob[i]), 6)} for i in top]}
     if frames < t:
       result['warning'] = f'{frames} frames < {t} segments'
+    for note in notes:
+      print(f'{path}: warning: {note}', file=LOG)
+      result['truncated'] = note
     if fv['json'].value:
       print(json.dumps(result), flush=True)
     else:
@@ -115,6 +119,9 @@ def timelines(fv, predictor, paths, views) -> int:
       print(f'{path}: cannot read ({e.reason})', file=LOG)
       continue
     read += 1
+    if res['truncated']:
+      print(f'{path}: warning: truncated ({res["truncated"]}): the '
+            f'{res["frames"]} frames that decoded are used', file=LOG)
     stem = f'{pathlib.Path(path).stem}.timeline'
     write_json(out_dir / f'{stem}.json', res)
     res['files'] = [str(out_dir / f'{stem}.json'), inference.plot_timeline(

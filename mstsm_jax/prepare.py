@@ -181,7 +181,12 @@ def report(fv, meta: dict, source) -> dict:
         f'{c} {n}' for c, n in sorted(out['missing_per_class'].items(),
                                       key=lambda x: -x[1])), file=LOG)
   for title, rows in (('failed', out['failed']), ('missing', missing),
-                      ('frame count differs from the list', out['warnings']),
+                      ('frame count differs from the list',
+                       [w for w in out['warnings']
+                        if w['reason'] == 'frame count']),
+                      ('truncated, the decoded frames kept',
+                       [w for w in out['warnings']
+                        if w['reason'] == 'truncated']),
                       ('present but unlisted', meta['unlisted']),
                       ('in a dropped class', out['dropped'])):
     if rows or title in ('failed', 'missing', 'present but unlisted'):

@@ -424,13 +424,19 @@ def test_predict_warns_on_a_short_video(tmp_path, job):
   model_dirs.model_dir(tmp_path / 'm', model_dirs.tiny_config())
   videos.write_video(tmp_path / 'short.avi', 2)
   videos.write_video(tmp_path / 'ok.avi', 12)
+  videos.write_video(tmp_path / 'full.avi', 40)
+  data = (tmp_path / 'full.avi').read_bytes()
+  (tmp_path / 'cut.avi').write_bytes(data[:len(data) * 2 // 3])
   r = job('predict', f'--checkpoint={tmp_path}/m', '--json',
           str(tmp_path / 'short.avi'), str(tmp_path / 'ok.avi'),
-          str(tmp_path / 'missing.avi'))
+          str(tmp_path / 'missing.avi'), str(tmp_path / 'cut.avi'))
   rows = [json.loads(ln) for ln in r.stdout.splitlines()]
   assert rows[0]['frames'] == 2 and 'warning' in rows[0]
   assert 'warning' not in rows[1] and rows[2]['error'] == 'missing'
   assert 'short.avi: warning: 2 frames for 8 segments' in r.stderr
+  assert 'truncated' not in rows[1]
+  assert 'of the 40 frames the container declares' in rows[3]['truncated']
+  assert 'cut.avi: warning: truncated (' in r.stderr
 
 
 def test_config_from_another_directory(tmp_path, job, monkeypatch):

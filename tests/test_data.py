@@ -49,6 +49,11 @@ def test_ucf101_report(ucf):
              for r in rep['failed'])
   assert [r['file'].split('/')[-1] for r in rep['unlisted']] == [
       'v_YoYo_g09_c01.avi']
+  # A cut video keeps the frames that decoded, and says so.
+  cut, = rep['warnings']
+  assert cut['file'].endswith('v_YoYo_g01_c01.avi')
+  assert cut['reason'] == 'truncated' and 'of the 16 frames the container ' \
+      'declares' in cut['detail']
 
 
 def test_ucf101_records_and_case_quirk(ucf):

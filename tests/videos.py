@@ -39,7 +39,8 @@ UCF_CLASSES = ['ApplyEyeMakeup', 'HandstandPushups', 'YoYo']
 
 def ucf101_tree(root):
   """A miniature UCF-101: 3 classes, groups g01-g03, the case quirk, a
-  corrupt and an empty video, a missing and an unlisted one, a duplicate."""
+  corrupt, an empty and a truncated video, a missing and an unlisted one, a
+  duplicate."""
   root = pathlib.Path(root)
   vids = root / 'UCF101'
   for c, cls in enumerate(UCF_CLASSES):
@@ -48,6 +49,8 @@ def ucf101_tree(root):
       write_video(vids / cls / f'v_{disk}_g0{g}_c01.avi', 12 + 4 * g,
                   seed=10 * c + g)
   (vids / 'YoYo' / 'v_YoYo_g02_c01.avi').write_bytes(b'not a video' * 50)
+  cut = vids / 'YoYo' / 'v_YoYo_g01_c01.avi'  # a tail lost in a copy
+  cut.write_bytes(cut.read_bytes()[:cut.stat().st_size * 2 // 3])
   (vids / 'YoYo' / 'v_YoYo_g03_c01.avi').write_bytes(b'')
   write_video(vids / 'YoYo' / 'v_YoYo_g09_c01.avi', 8)  # unlisted
   lists = root / 'ucfTrainTestlist'

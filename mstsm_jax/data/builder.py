@@ -112,7 +112,7 @@ class FramesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     failed = [p for p in layout.problems
               if p['reason'] not in ('unlisted', 'class dropped')]
     position = {}  # entry index -> record index
-    names, labels, decode_failed = [], [], {}
+    names, labels, decode_failed, truncated = [], [], {}, {}
     with tqdm.tqdm(total=len(jobs), unit='video', file=LOG,
                    desc=f'decoding {self.name}' + (
                        f' shard {k}/{n}' if n > 1 else '')) as bar:
@@ -127,6 +127,12 @@ class FramesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
           warnings.append({'file': e.path, 'reason': 'frame count',
                            'detail': f'the list says {e.listed_frames}, the '
                                      f'folder has {int(rec["num_frames"])}'})
+        if rec.get('truncated'):
+          truncated[str(i)] = rec['truncated']
+          warnings.append({'file': e.path, 'reason': 'truncated',
+                           'detail': f'kept the {int(rec["num_frames"])} '
+                                     f'frames that decoded: '
+                                     f'{rec["truncated"]}'})
         position[i] = len(position)
         names.append(e.name)
         labels.append(e.label)
@@ -156,7 +162,8 @@ class FramesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     if n > 1:  # what the merge needs to put records back in list order
       self.info.metadata.update({'shard': [k, n],
                                  'entry_index': list(position),
-                                 'decode_failed': decode_failed})
+                                 'decode_failed': decode_failed,
+                                 'truncated': truncated})
 
 
 class MergedFrames(FramesBuilder, skip_registration=True):
@@ -174,12 +181,12 @@ class MergedFrames(FramesBuilder, skip_registration=True):
       meta = dict(b.info.metadata)
       shards.append((b.as_data_source(split='videos'),
                      {i: j for j, i in enumerate(meta['entry_index'])},
-                     meta['decode_failed']))
+                     meta['decode_failed'], meta.get('truncated', {})))
     for job in jobs:
       i = job[0]
-      source, where, failures = shards[i % self.num_shards]
+      source, where, failures, truncated = shards[i % self.num_shards]
       if i in where:
-        rec = dict(source[where[i]])
+        rec = dict(source[where[i]], truncated=truncated.get(str(i), ''))
         for key in ('frames', 'flow_x', 'flow_y'):
           if key in rec:
             rec[key] = list(rec[key])

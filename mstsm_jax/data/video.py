@@ -150,12 +150,13 @@ def read_video(path: str, short_side: int = 256, fps: float = 0.0,
   """Decodes every frame (or `fps` frames per second) to JPEG bytes
   (`as_jpeg=False`: one uint8 `[F, H, W, 3]` array).
 
-  Returns {'frames': [bytes], 'fps', 'height', 'width', 'num_frames'}, with
-  the original height/width and the stored frame rate. A truncated tail
-  keeps the frames that decoded (common in the wild).
+  Returns {'frames': [bytes], 'fps', 'height', 'width', 'num_frames',
+  'truncated'}, with the original height/width and the stored frame rate.
+  A truncated tail keeps the frames that decoded (common in the wild) and
+  says why in 'truncated' ('' for a whole video), for the caller to report.
   Raises VideoError('missing' | 'empty' | 'undecodable' | 'zero frames').
   """
-  frames, size, rate = [], None, 25.0
+  frames, size, rate, truncated = [], None, 25.0, ''
   try:
     for rate, rgb in iter_frames(path, fps):
       size = rgb.shape[:2]
@@ -165,6 +166,7 @@ def read_video(path: str, short_side: int = 256, fps: float = 0.0,
   except VideoError as e:
     if e.reason != 'truncated':
       raise
+    truncated = e.detail or 'decoding stopped early'
   return {'frames': frames if as_jpeg else np.stack(frames),
           'fps': rate, 'height': size[0], 'width': size[1],
-          'num_frames': len(frames)}
+          'num_frames': len(frames), 'truncated': truncated}

@@ -139,16 +139,20 @@ def load(path, checkpoint_step: str = '', batch_size: int = 8,
   return Predictor(config, variables, channels, batch_size, classes)
 
 
-def read_video_views(path: str, config, views=(1, 1)) -> tuple[np.ndarray,
-                                                                int]:
+def read_video_views(path: str, config, views=(1, 1),
+                     warnings: list | None = None) -> tuple[np.ndarray, int]:
   """A video file -> (uint8 views `[V, T, S, S, 3]` exactly as evaluate
   samples and crops them, the number of decoded frames). Raises
-  `video.VideoError` when the file cannot be read."""
+  `video.VideoError` when the file cannot be read; a truncated one keeps
+  its decoded frames and, given `warnings`, appends why to it."""
   from mstsm_jax.data import pipeline, video
   if config.data.modality != 'rgb':
     raise UsageError('predict decodes RGB videos; a flow model needs '
                      'prepared flow', 'use evaluate on a prepared dataset')
   rec = video.read_video(path, config.data.resize_short, as_jpeg=False)
+  if rec['truncated'] and warnings is not None:
+    warnings.append(f'truncated ({rec["truncated"]}): the '
+                    f'{rec["num_frames"]} frames that decoded are used')
   rec['label'] = 0
   tf = pipeline.ClipTransform(config.data, config.model.num_segments,
                               train=False, views=views)
@@ -201,6 +205,7 @@ def timeline(path: str, predictor, window_s: float, stride_s: float,
            'probabilities': [round(float(v), 6) for v in p]}
           for (a, b), p in zip(windows, probs)]
   return {'video': path, 'fps': fps, 'frames': len(frames),
+          'truncated': rec['truncated'],
           'window_s': window_s, 'stride_s': stride_s,
           'classes': list(predictor.classes), 'timeline': rows}
 
