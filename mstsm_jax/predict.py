@@ -120,8 +120,9 @@ def timelines(fv, predictor, paths, views) -> int:
       continue
     read += 1
     if res['truncated']:
-      print(f'{path}: warning: truncated ({res["truncated"]}): the '
-            f'{res["frames"]} frames that decoded are used', file=LOG)
+      n = res['frames']
+      print(f'{path}: warning: truncated ({res["truncated"]}): using the '
+            f'{n} frame{"s" * (n != 1)} that decoded', file=LOG)
     stem = f'{pathlib.Path(path).stem}.timeline'
     write_json(out_dir / f'{stem}.json', res)
     res['files'] = [str(out_dir / f'{stem}.json'), inference.plot_timeline(
