@@ -120,9 +120,7 @@ def timelines(fv, predictor, paths, views) -> int:
       continue
     read += 1
     if res['truncated']:
-      n = res['frames']
-      print(f'{path}: warning: truncated ({res["truncated"]}): using the '
-            f'{n} frame{"s" * (n != 1)} that decoded', file=LOG)
+      print(f'{path}: warning: truncated ({res["truncated"]})', file=LOG)
     stem = f'{pathlib.Path(path).stem}.timeline'
     write_json(out_dir / f'{stem}.json', res)
     res['files'] = [str(out_dir / f'{stem}.json'), inference.plot_timeline(

@@ -129,11 +129,8 @@ class FramesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                                      f'folder has {int(rec["num_frames"])}'})
         if rec.get('truncated'):
           truncated[str(i)] = rec['truncated']
-          kept = int(rec['num_frames'])
           warnings.append({'file': e.path, 'reason': 'truncated',
-                           'detail': f'kept the {kept} frame'
-                                     f'{"s" * (kept != 1)} that decoded: '
-                                     f'{rec["truncated"]}'})
+                           'detail': rec['truncated']})
         position[i] = len(position)
         names.append(e.name)
         labels.append(e.label)

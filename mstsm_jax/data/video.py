@@ -153,7 +153,8 @@ def read_video(path: str, short_side: int = 256, fps: float = 0.0,
   Returns {'frames': [bytes], 'fps', 'height', 'width', 'num_frames',
   'truncated'}, with the original height/width and the stored frame rate.
   A truncated tail keeps the frames that decoded (common in the wild) and
-  says why in 'truncated' ('' for a whole video), for the caller to report.
+  says why and how many were kept in 'truncated' ('' for a whole video),
+  for the caller to report.
   Raises VideoError('missing' | 'empty' | 'undecodable' | 'zero frames').
   """
   frames, size, rate, truncated = [], None, 25.0, ''
@@ -166,7 +167,9 @@ def read_video(path: str, short_side: int = 256, fps: float = 0.0,
   except VideoError as e:
     if e.reason != 'truncated':
       raise
-    truncated = e.detail or 'decoding stopped early'
+    n = len(frames)
+    truncated = (f'{e.detail or "decoding stopped early"}; kept the {n} '
+                 f'frame{"s" * (n != 1)} that decoded')
   return {'frames': frames if as_jpeg else np.stack(frames),
           'fps': rate, 'height': size[0], 'width': size[1],
           'num_frames': len(frames), 'truncated': truncated}

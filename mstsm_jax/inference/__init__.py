@@ -151,9 +151,7 @@ def read_video_views(path: str, config, views=(1, 1),
                      'prepared flow', 'use evaluate on a prepared dataset')
   rec = video.read_video(path, config.data.resize_short, as_jpeg=False)
   if rec['truncated'] and warnings is not None:
-    n = rec['num_frames']
-    warnings.append(f'truncated ({rec["truncated"]}): using the {n} '
-                    f'frame{"s" * (n != 1)} that decoded')
+    warnings.append(f'truncated ({rec["truncated"]})')
   rec['label'] = 0
   tf = pipeline.ClipTransform(config.data, config.model.num_segments,
                               train=False, views=views)
