@@ -321,7 +321,7 @@ def main(fv, argv):
 
   FLAGS = fv  # parsed FlagValues read flags as attributes
   if 'deploy' in FLAGS.what.split(','):  # a deployment process's setting
-    cpu.keep_host_memory()  # (no-op once jax runs, as in the tests)
+    cpu.keep_host_memory()  # before jax starts (a no-op after)
   config, channels = copy.deepcopy(FLAGS.config), None
   if FLAGS.checkpoint:  # a model directory's config and (pruned) widths
     from mstsm_jax.training import checkpoint

@@ -183,13 +183,8 @@ def invoke(define, main, argv, doc: str = '') -> int:
     return 2
 
 
-def main_entry(define, main, doc: str = '', inference: bool = False) -> None:
-  """`if __name__ == '__main__'` of every job. `inference` jobs (predict)
-  keep freed host memory for reuse (cpu.keep_host_memory), set before jax
-  starts."""
-  if inference:
-    from mstsm_jax import cpu
-    cpu.keep_host_memory()
+def main_entry(define, main, doc: str = '') -> None:
+  """`if __name__ == '__main__'` of every job."""
   flags.FLAGS.mark_as_parsed()  # grain's worker processes read absl flags
   logging.set_verbosity(logging.WARNING)  # orbax/jax INFO lines are noise
   sys.exit(invoke(define, main, sys.argv, doc))

@@ -47,10 +47,11 @@ def define_flags(fv):
 def main(fv, argv):
   import numpy as np
 
-  from mstsm_jax import inference
+  from mstsm_jax import cpu, inference
   from mstsm_jax.data import video
   from mstsm_jax.evaluation.evaluator import parse_views
   from mstsm_jax.models import task
+  cpu.keep_host_memory()  # before jax starts (a no-op after)
   paths = argv[1:]
   if not paths:
     raise cli.UsageError('no video given',
@@ -139,4 +140,4 @@ def timelines(fv, predictor, paths, views) -> int:
 
 
 if __name__ == '__main__':
-  cli.main_entry(define_flags, main, __doc__, inference=True)
+  cli.main_entry(define_flags, main, __doc__)

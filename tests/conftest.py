@@ -13,6 +13,9 @@ FAST_COMPILE = '--xla_backend_optimization_level=0'
 os.environ.setdefault('XLA_FLAGS', '--xla_force_host_platform_device_count=8 '
                       + FAST_COMPILE)
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+# predict and bench --what=deploy change malloc for their whole process
+# (cpu.keep_host_memory); never for the test process they run in.
+os.environ.setdefault('MSTSM_KEEP_HOST_MEMORY', '0')
 # Compiled programs are reused across tests and by the jobs the tests start
 # (same shapes, same flags), inside one run and across runs.
 os.environ.setdefault('JAX_COMPILATION_CACHE_DIR', str(

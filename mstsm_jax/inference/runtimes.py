@@ -75,15 +75,15 @@ def callable_for(exported, runtime: str = 'xla', iree_module=None):
     raise UsageError('IREE needs static shapes; this file was exported '
                      'with a symbolic batch',
                      're-export it with --batch=N (e.g. --batch=1)')
-  module = None
+  module, here = None, iree_target()
   if iree_module is not None:
     target, blob = iree_module
-    if target == iree_target():
+    if target == here:
       module = blob
     else:
       print(f'note: the file\'s IREE module was compiled for {target}; '
-            f'compiling for this machine ({iree_target()})', file=sys.stderr)
-  main = _iree_main(module or _cached_module(exported.mlir_module()))
+            f'compiling for this machine ({here})', file=sys.stderr)
+  main = _iree_main(module or _cached_module(exported.mlir_module(), here))
   kept = sorted(exported.module_kept_var_idx)  # jax drops unused inputs
 
   def run(*args):
@@ -131,9 +131,9 @@ def compile_iree(mlir: str) -> bytes:
         'convolution with a 1x1 output (inputs under 48 px)') from e
 
 
-def _cached_module(mlir: str) -> bytes:
-  """`compile_iree`, once per module, flags, compiler and machine."""
-  key = hashlib.sha256((mlir + repr(iree_target())).encode()).hexdigest()
+def _cached_module(mlir: str, target: dict) -> bytes:
+  """`compile_iree`, once per module and `iree_target()`."""
+  key = hashlib.sha256((mlir + repr(target)).encode()).hexdigest()
   cache = pathlib.Path(os.environ.get(
       'MSTSM_IREE_CACHE', pathlib.Path.home() / '.cache' / 'mstsm_jax' /
       'iree'))

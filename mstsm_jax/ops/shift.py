@@ -146,14 +146,6 @@ def one_unit_shift(x: jnp.ndarray, num_segments: int, r_one: float = 1 / 8):
   return jnp.concatenate(parts, axis=-1).reshape(x.shape)
 
 
-def concat_shift(x: jnp.ndarray, num_segments: int, units: int, start: int,
-                 width: int, pad_next: bool = False) -> jnp.ndarray:
-  """`concat_parts` of `[N*T, H, W, C]` -> `[N*T, H, W, 2*width]`."""
-  parts = concat_parts(to_clips(x, num_segments), units, start, width,
-                       pad_next)
-  return jnp.concatenate(parts, axis=-1).reshape(*x.shape[:-1], 2 * width)
-
-
 def temporal_module(x: jnp.ndarray, spec: ShiftSpec) -> jnp.ndarray:
   """Applies `spec` to `[N*T, H, W, C]` -> `[N*T, H, W, spec.out_channels(C)]`.
 
