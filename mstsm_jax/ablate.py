@@ -101,7 +101,7 @@ def main(fv, argv):
   from mstsm_jax.configs import VARIANTS
   from mstsm_jax.models import cost
   from mstsm_jax.training.trainer import train_and_evaluate
-  from mstsm_jax.training.workdir import check_writable, write_json
+  from mstsm_jax.files import check_writable, write_json
   variants = [v.strip() for v in fv['variants'].value.split(',') if v]
   bad = [v for v in variants if v not in VARIANTS]
   if bad or not variants:

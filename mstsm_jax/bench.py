@@ -324,9 +324,9 @@ def main(fv, argv):
     cpu.keep_host_memory()  # before jax starts (a no-op after)
   config, channels = copy.deepcopy(FLAGS.config), None
   if FLAGS.checkpoint:  # a model directory's config and (pruned) widths
-    from mstsm_jax.training import checkpoint
-    config = checkpoint.read_config(FLAGS.checkpoint)
-    channels = checkpoint.read_channels(FLAGS.checkpoint)
+    from mstsm_jax import modeldir
+    config = modeldir.read_config(FLAGS.checkpoint)
+    channels = modeldir.read_channels(FLAGS.checkpoint)
     if FLAGS.config is not None:
       config.model.dtype = FLAGS.config.model.dtype
       config.data.crop_size = FLAGS.config.data.crop_size

@@ -57,10 +57,11 @@ def main(fv, argv):
   import jax
 
   from mstsm_jax.models import pytorch
-  from mstsm_jax.training import checkpoint
+  from mstsm_jax import modeldir
+  from mstsm_jax.models import fit
   config = fv['config'].value
   out = fv['output'].value
-  checkpoint.check_new_model_dir(out)
+  modeldir.check_new_model_dir(out)
   names = (read_class_names(fv['classes_file'].value,
                             config.model.num_classes)
            if fv['classes_file'].value else None)
@@ -69,14 +70,14 @@ def main(fv, argv):
       fv['allow_partial'].value)
   print(f'{fv["input"].value}: {fmt} checkpoint -> {config.variant} '
         f'({config.model.num_classes} classes)', file=LOG)
-  for line in checkpoint.merge_report_lines(report):
+  for line in fit.merge_report_lines(report):
     print(f'  {line}', file=LOG)
   if report['problems']:
     print('  --allow_partial: converted although '
           + '; '.join(report['problems']), file=LOG)
-  checkpoint.write_model(out, config, jax.device_get(variables))
+  modeldir.write_model(out, config, jax.device_get(variables))
   if names:
-    checkpoint.write_classes(out, names)
+    modeldir.write_classes(out, names)
   print(f'wrote {out}', file=LOG)
   cli.emit_json(fv, {'format': fmt, 'output': out, **report})
 

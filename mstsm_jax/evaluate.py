@@ -43,9 +43,10 @@ def main(fv, argv):
   from mstsm_jax.data import pipeline
   from mstsm_jax.evaluation import evaluator
   from mstsm_jax.models.mstsm import build_model
-  from mstsm_jax.training import checkpoint, sharding
+  from mstsm_jax import modeldir
+  from mstsm_jax.training import sharding
   from mstsm_jax.training.steps import jit_steps
-  from mstsm_jax.training.workdir import check_writable
+  from mstsm_jax.files import check_writable
   def derive(config):
     """The run's config with this evaluation's split and data."""
     if fv['split'].value:
@@ -55,15 +56,15 @@ def main(fv, argv):
     return config
 
   workdir = fv['workdir'].value
-  config = derive(checkpoint.read_config(workdir))
-  latest = checkpoint.resolve_step(workdir, 'latest')
-  step = checkpoint.resolve_step(workdir, fv['checkpoint'].value)
+  config = derive(modeldir.read_config(workdir))
+  latest = modeldir.resolve_step(workdir, 'latest')
+  step = modeldir.resolve_step(workdir, fv['checkpoint'].value)
   views = evaluator.parse_views(fv['views'].value or config.eval.views)
   out_dir = evaluator.report_dir(workdir, config, views,
                                  None if step == latest else step)
   check_writable(out_dir, 'evaluation folder')
   split = pipeline.open_split(config.data, train=False)
-  _, channels, variables, step = checkpoint.load_variables(workdir,
+  _, channels, variables, step = modeldir.load_variables(workdir,
                                                           str(step))
   model = build_model(config.model, channels)
   mesh = sharding.make_mesh()

@@ -43,7 +43,7 @@ def main(fv, argv):
   from mstsm_jax.data import video
   from mstsm_jax.inference import gradcam
   from mstsm_jax.models import task
-  from mstsm_jax.training.workdir import check_writable
+  from mstsm_jax.files import check_writable
   out, path = fv['output'].value, fv['video'].value
   if not out.lower().endswith('.png'):
     raise cli.UsageError(f'--output={out}', 'name a .png file')

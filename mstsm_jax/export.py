@@ -48,7 +48,7 @@ def main(fv, argv):
   import time
 
   from mstsm_jax.inference.export import export_model
-  from mstsm_jax.training.workdir import check_writable
+  from mstsm_jax.files import check_writable
   platforms = [p.strip() for p in fv['platforms'].value.split(',') if p]
   bad = set(platforms) - {'cpu', 'cuda', 'rocm', 'tpu'}
   if bad or not platforms:

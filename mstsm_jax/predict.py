@@ -109,7 +109,7 @@ def timelines(fv, predictor, paths, views) -> int:
 
   from mstsm_jax import inference
   from mstsm_jax.data import video
-  from mstsm_jax.training.workdir import check_writable, write_json
+  from mstsm_jax.files import check_writable, write_json
   out_dir = check_writable(fv['output_dir'].value, 'output folder')
   read = 0
   for path in paths:

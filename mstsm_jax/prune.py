@@ -39,11 +39,11 @@ def main(fv, argv):
 
   from mstsm_jax.models import cost, pruning
   from mstsm_jax.models.mstsm import build_model
-  from mstsm_jax.training import checkpoint
+  from mstsm_jax import modeldir
   src, out = fv['checkpoint'].value, fv['output'].value
   r_out, r_in = fv['r_out'].value, fv['r_in'].value
-  checkpoint.check_new_model_dir(out)
-  config, channels, variables, step = checkpoint.load_variables(src)
+  modeldir.check_new_model_dir(out)
+  config, channels, variables, step = modeldir.load_variables(src)
   if not config.model.backbone.startswith('resnet'):
     raise cli.UsageError(f'{src} is a {config.model.backbone} model; '
                          'similar-kernel pruning targets ResNet bottlenecks',
@@ -67,7 +67,7 @@ def main(fv, argv):
         f'{before["macs_per_frame"] / 1e9:>13.3f} '
         f'{after["macs_per_frame"] / 1e9:>8.3f}  (GMACs per frame at '
         f'{size}x{size})', file=LOG)
-  checkpoint.write_model(out, config, pruned, new_channels, step)
+  modeldir.write_model(out, config, pruned, new_channels, step)
   classes = pathlib.Path(src) / 'classes.json'
   if classes.is_file():
     shutil.copy(classes, pathlib.Path(out) / 'classes.json')

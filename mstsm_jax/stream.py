@@ -50,7 +50,7 @@ def main(fv, argv):
 
   from mstsm_jax.data import video
   from mstsm_jax.streaming import Mp4Writer, Streamer, annotate
-  from mstsm_jax.training.workdir import check_writable
+  from mstsm_jax.files import check_writable
   path, out = fv['video'].value, fv['output'].value
   if out:
     if not out.lower().endswith('.mp4'):
@@ -113,7 +113,7 @@ def main(fv, argv):
   if out:
     result['output'] = out
     result['timeline_json'] = os.path.splitext(out)[0] + '.json'
-    from mstsm_jax.training.workdir import write_json
+    from mstsm_jax.files import write_json
     write_json(result['timeline_json'], result)
   print(f'{path}: {n + 1} frames, {len(rows)} steps at '
         f'{result["frames_per_s"]} steps/s, latency p50 '

@@ -65,14 +65,14 @@ def test_tfdem_fine_tune_into_another_class_count(tmp_path, job):
   re-initialised with a message; the rest of TFDEM loads."""
   src = model_dirs.tiny_config()
   v = model_dirs.model_dir(tmp_path / 'pre', src)
-  from mstsm_jax.training import checkpoint
+  from mstsm_jax.models import fit
   config = model_dirs.tiny_config(**{'model.num_classes': 7})
   init = model_dirs.init_variables(config, seed=1)
-  merged, report = checkpoint.merge_variables(init, jax.device_get(v))
+  merged, report = fit.merge_variables(init, jax.device_get(v))
   assert sorted(r.split(':')[0] for r in report['reinitialised']) == [
       'params/fc/bias', 'params/fc/kernel', 'params/tfdem/fc/bias',
       'params/tfdem/fc/kernel']
-  assert not checkpoint.partial_load_problems(report)
+  assert not fit.partial_load_problems(report)
   np.testing.assert_array_equal(
       merged['params']['tfdem']['conv_diff']['kernel'],
       v['params']['tfdem']['conv_diff']['kernel'])

@@ -13,7 +13,7 @@ import model_dirs
 from mstsm_jax import inference
 from mstsm_jax.errors import UsageError
 from mstsm_jax.models import pruning, task
-from mstsm_jax.training import checkpoint
+from mstsm_jax import modeldir
 
 
 def clips(n, size, seed=0):
@@ -35,7 +35,7 @@ def pruned_dir(tmp_path):
   from mstsm_jax.models.mstsm import build_model
   model = build_model(config.model)
   pruned, spec, _ = pruning.prune(variables, model.channels, model.shift, 4)
-  checkpoint.write_model(tmp_path / 'pruned', config, pruned, spec)
+  modeldir.write_model(tmp_path / 'pruned', config, pruned, spec)
   return tmp_path / 'pruned'
 
 

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mstsm_jax.models import pruning as prune
-from mstsm_jax.training import checkpoint
+from mstsm_jax import modeldir
 from mstsm_jax.configs import load_config
 from mstsm_jax.models.mstsm import build_model
 from mstsm_jax.models.resnet import BlockSpec, Bottleneck, batch_norm
@@ -122,7 +122,7 @@ def run(*args):
 def test_cli_resnet50_lands_at_22_4m_and_reloads(tmp_path):
   config = load_config('configs/ucf101.py:mstsm_tfdem')
   model = build_model(config.model)
-  checkpoint.write_model(tmp_path / 'full', config, init_vars(model))
+  modeldir.write_model(tmp_path / 'full', config, init_vars(model))
   r = run('-m', 'mstsm_jax.prune', f'--checkpoint={tmp_path}/full',
           f'--output={tmp_path}/pruned', '--json')
   res = json.loads(r.stdout.strip().splitlines()[-1])

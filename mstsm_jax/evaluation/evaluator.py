@@ -20,7 +20,7 @@ from mstsm_jax.console import LOG
 from mstsm_jax.data import pipeline
 from mstsm_jax.evaluation import metrics
 from mstsm_jax.training import sharding
-from mstsm_jax.training.workdir import write_json
+from mstsm_jax.files import write_json
 
 
 def parse_views(views: str) -> tuple[int, int]:

@@ -131,8 +131,8 @@ def load(path, checkpoint_step: str = '', batch_size: int = 8,
                      f'{what}',
                      'export it first: python -m mstsm_jax.export --batch=1 '
                      '...')
-  from mstsm_jax.training import checkpoint
-  config, channels, variables, _ = checkpoint.load_variables(
+  from mstsm_jax import modeldir
+  config, channels, variables, _ = modeldir.load_variables(
       path, checkpoint_step)
   names = pathlib.Path(path) / 'classes.json'
   classes = json.loads(names.read_text()) if names.is_file() else None

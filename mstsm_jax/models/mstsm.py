@@ -19,6 +19,7 @@ import ml_collections
 from mstsm_jax.models import efficientnet, resnet
 from mstsm_jax.models.efficientnet import EfficientNetB0
 from mstsm_jax.models.resnet import ChannelSpec, ResNet, batch_norm
+from mstsm_jax.models.task import DTYPES
 from mstsm_jax.models.tfdem import TFDEM
 from mstsm_jax.ops.shift import ShiftSpec
 
@@ -30,7 +31,6 @@ BACKBONES = {
                       tfdem_tap='layer1', tfdem_width=128),
     'efficientnet_b0': dict(tfdem_tap='features_3', tfdem_width=160),
 }
-DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
 BN_MODES = ('train', 'frozen', 'partial')
 
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from mstsm_jax.errors import UsageError
 from mstsm_jax.models.mstsm import build_model
-from mstsm_jax.training import checkpoint
+from mstsm_jax.models import fit
 
 FORMATS = ('auto', 'torchvision', 'tsm', 'mmaction2')
 BN_LEAVES = {'weight': ('params', 'scale'), 'bias': ('params', 'bias'),
@@ -242,14 +242,14 @@ def convert(source, config, fmt: str = 'auto', strict: bool = False,
       (1, config.model.num_segments, s, s, 3)))
   from flax import traverse_util
   loaded = traverse_util.unflatten_dict(flat, sep='/')
-  merged, report = checkpoint.merge_variables(init, loaded,
+  merged, report = fit.merge_variables(init, loaded,
                                               config.model.backbone)
   new = [k for k in report['missing'] if k.split('/')[1] == 'tfdem']
   report['new_branch'] = new
   report['missing'] = [k for k in report['missing'] if k not in new]
   report['looks_like'] = [] if effnet else describe(
       sd, model.channels and tuple(len(b) for b in model.channels.blocks))
-  problems = checkpoint.partial_load_problems(report, config.model.backbone)
+  problems = fit.partial_load_problems(report, config.model.backbone)
   if any(n.startswith('temporal pooling') for n in report['looks_like']):
     problems.insert(0, 'its ResNet weights load, but the model it was '
                     'trained as pools time after layer1 (tpool)')

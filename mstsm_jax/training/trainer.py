@@ -30,7 +30,9 @@ from mstsm_jax.errors import UsageError
 from mstsm_jax.evaluation import evaluator, metrics
 from mstsm_jax.models.mstsm import build_model
 from mstsm_jax.models.task import in_channels
-from mstsm_jax.training import checkpoint, sharding
+from mstsm_jax import files, modeldir
+from mstsm_jax.models import fit
+from mstsm_jax.training import sharding
 from mstsm_jax.training import workdir as workdirs
 from mstsm_jax.training.optimizer import make_optimizer
 from mstsm_jax.training.steps import TrainState, create_state, jit_steps
@@ -80,17 +82,17 @@ def init_from_checkpoint(config, model_vars):
   output). Every classifier head of another class count is re-initialised;
   backbone tensors left at init, unused or misfitting tensors are an error
   unless `init_partial`."""
-  _, _, loaded, step = checkpoint.load_variables(config.init_from)
+  _, _, loaded, step = modeldir.load_variables(config.init_from)
   backbone = config.model.backbone
-  merged, report = checkpoint.merge_variables(model_vars, loaded, backbone)
-  problems = checkpoint.partial_load_problems(report, backbone)
+  merged, report = fit.merge_variables(model_vars, loaded, backbone)
+  problems = fit.partial_load_problems(report, backbone)
   if problems and not config.init_partial:
     raise UsageError(
         f'--config.init_from={config.init_from} does not fit this model: '
         + '; '.join(problems),
         'pass --config.init_partial=True to start from it anyway')
   print(f'initialised from {config.init_from} (step {step})', file=LOG)
-  for line in checkpoint.merge_report_lines(report):
+  for line in fit.merge_report_lines(report):
     print(f'  {line}', file=LOG)
   return merged
 
@@ -100,7 +102,7 @@ def train_and_evaluate(config, workdir) -> dict:
   returns the final evaluation {'top1', 'top5', 'mean_class_acc', ...}."""
   t_start = time.time()
   config = copy.deepcopy(config)  # derived here, never edited in place
-  workdir = workdirs.check_writable(workdir)
+  workdir = files.check_writable(workdir)
   tc = config.train
 
   # ---------------------------------------------------------------- mesh
@@ -149,9 +151,9 @@ def _train(config, workdir, mesh, per_host, train_split, test_split,
       config.seed, jax.process_index(), jax.process_count()))
 
   # --------------------------------------------------------------- model
-  channels = (checkpoint.read_channels(config.init_from)
+  channels = (modeldir.read_channels(config.init_from)
               if config.init_from else None)
-  channels = channels or checkpoint.read_channels(workdir)
+  channels = channels or modeldir.read_channels(workdir)
   model = build_model(config.model, channels)
   s = config.data.crop_size
   clip_shape = (1, config.model.num_segments, s, s, in_channels(config.data))
@@ -163,15 +165,15 @@ def _train(config, workdir, mesh, per_host, train_split, test_split,
 
   # ---------------------------------------------------------- checkpoint
   variables = None
-  if config.init_from and not checkpoint.saved_steps(workdir):
+  if config.init_from and not modeldir.saved_steps(workdir):
     # Before anything is written: a checkpoint that does not fit stops here.
     init = jax.jit(model.init)(jax.random.key(config.seed),
                                jnp.zeros(clip_shape))
     variables = init_from_checkpoint(config, init)
   if not resuming:  # written once: a restart checks against it
-    checkpoint.write_config(workdir, config, channels)
-    checkpoint.write_classes(workdir, classes)
-  mngr = checkpoint.manager(workdir, tc.keep_checkpoints)
+    modeldir.write_config(workdir, config, channels)
+    modeldir.write_classes(workdir, classes)
+  mngr = modeldir.manager(workdir, tc.keep_checkpoints)
   start = mngr.latest_step()
   if start is None:
     state = jax.jit(lambda v, r: create_state(model, tx, r, clip_shape, v),
@@ -184,7 +186,7 @@ def _train(config, workdir, mesh, per_host, train_split, test_split,
     abstract = jax.tree.map(
         lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=rep),
         abstract)
-    restored = checkpoint.restore(mngr, start, abstract, train_iter)
+    restored = modeldir.restore(mngr, start, abstract, train_iter)
     state = restored['state']
     print(f'resumed from {workdir}/checkpoints/{start}', file=LOG)
 
@@ -208,7 +210,7 @@ def _train(config, workdir, mesh, per_host, train_split, test_split,
     if res['top1'] > best['top1'] or best['step'] == step:
       best = {'step': step, 'top1': res['top1']}
       if jax.process_index() == 0:
-        workdirs.write_json(best_path, best)
+        files.write_json(best_path, best)
       return {'top1': res['top1']}
     return None
 
@@ -252,7 +254,7 @@ def _train(config, workdir, mesh, per_host, train_split, test_split,
 
   def save(step, eval_metrics=None):
     flush(step)
-    checkpoint.save(mngr, step, state, train_iter, eval_metrics)
+    modeldir.save(mngr, step, state, train_iter, eval_metrics)
 
   bar = tqdm.tqdm(total=total_steps, initial=start, unit='step', file=LOG,
                   desc='train', disable=jax.process_index() != 0,

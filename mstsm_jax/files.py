@@ -1,0 +1,103 @@
+"""Files a job writes: whole or not at all, never over what it reads.
+
+The base layer's file rules, one owner each:
+- `write_json` / `write_bytes`: atomic (temp file + rename), so a crash or a
+  full disk leaves the old file or nothing, never half a file.
+- `check_writable`: proves an output folder is writable before long work.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import tempfile
+
+from mstsm_jax.errors import UsageError
+
+def write_json(path, obj) -> None:
+  """Atomically replaces `path` with `obj` as JSON."""
+  path = pathlib.Path(path)
+  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.')
+  try:
+    with os.fdopen(fd, 'w') as f:
+      f.write(obj if isinstance(obj, str) else json.dumps(obj, indent=1))
+    os.replace(tmp, path)
+  except BaseException:
+    pathlib.Path(tmp).unlink(missing_ok=True)
+    raise
+
+
+def check_writable(directory, what: str = 'workdir') -> pathlib.Path:
+  """Creates `directory` if needed and proves it is writable, or raises a
+  one-line UsageError (before any long work starts)."""
+  d = pathlib.Path(directory).absolute()
+  try:
+    d.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=d):
+      pass
+  except OSError as e:
+    raise UsageError(f'{what} {d} is not writable ({e.strerror})',
+                     f'choose another {what} or fix its permissions') from e
+  return d
+
+
+def flatten(obj, prefix: str = '') -> dict:
+  """{'model.r_two': 0.0625, ...}: a nested dict (or ConfigDict) as dotted
+  keys with JSON-normalised values."""
+  if not isinstance(obj, dict):
+    obj = json.loads(obj.to_json_best_effort())
+  out = {}
+  for k, v in obj.items():
+    if isinstance(v, dict):
+      out.update(flatten(v, f'{prefix}{k}.'))
+    else:
+      out[f'{prefix}{k}'] = json.loads(json.dumps(v))
+  return out
+
+
+def differences(saved, now, ignore=()) -> list[str]:
+  """'field: saved -> now' for every field of two records (nested dicts or
+  ConfigDicts) that differs, skipping `ignore` (exact keys, or prefixes
+  ending in '.'). A field the saved record lacks (written by an older
+  version) counts only when it is switched on now: off (False, 0, '', [])
+  is what the older version did."""
+  a, b = flatten(saved), flatten(now)
+  out = []
+  for key in sorted(set(a) | set(b)):
+    if any(key == r or (r.endswith('.') and key.startswith(r))
+           for r in ignore):
+      continue
+    if key not in a and not b[key]:
+      continue
+    if a.get(key, '<absent>') != b.get(key, '<absent>'):
+      out.append(f'{key}: {a.get(key, "<absent>")!r} -> '
+                 f'{b.get(key, "<absent>")!r}')
+  return out
+
+
+def check_same_inputs(record, inputs, what: str, hint: str,
+                      ignore=()) -> bool:
+  """The one "inputs changed" check for every result a job reuses.
+
+  `record` is the JSON file a finished result keeps of the inputs that made
+  it (write it with `write_json(record, inputs)` once the result is
+  complete). Returns False when there is no record (build the result), True
+  when the record equals `inputs` (reuse it), and raises a one-line
+  UsageError naming the fields that differ otherwise: `what` names the
+  result, `hint` the way out (usually --overwrite or another folder).
+  """
+  record = pathlib.Path(record)
+  if not record.is_file():
+    return False
+  try:
+    saved = json.loads(record.read_text())
+  except ValueError as e:
+    raise UsageError(f'{record} is not valid JSON ({e})', hint) from e
+  diffs = differences(saved, inputs, ignore)
+  if diffs:
+    shown = '; '.join(diffs[:6]) + (f'; and {len(diffs) - 6} more'
+                                     if len(diffs) > 6 else '')
+    raise UsageError(
+        f'{what} was made from other inputs ({len(diffs)} '
+        f'field{"s" if len(diffs) > 1 else ""} differ: {shown})', hint)
+  return True
