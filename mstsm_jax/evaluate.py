@@ -57,15 +57,14 @@ def main(fv, argv):
 
   workdir = fv['workdir'].value
   config = derive(modeldir.read_config(workdir))
-  latest = modeldir.resolve_step(workdir, 'latest')
-  step = modeldir.resolve_step(workdir, fv['checkpoint'].value)
   views = evaluator.parse_views(fv['views'].value or config.eval.views)
-  out_dir = evaluator.report_dir(workdir, config, views,
-                                 None if step == latest else step)
-  check_writable(out_dir, 'evaluation folder')
   split = pipeline.open_split(config.data, train=False)
-  _, channels, variables, step = modeldir.load_variables(workdir,
-                                                          str(step))
+  _, channels, variables, step = modeldir.load_variables(
+      workdir, fv['checkpoint'].value)
+  out_dir = evaluator.report_dir(
+      workdir, config, views,
+      None if step == modeldir.resolve_step(workdir, 'latest') else step)
+  check_writable(out_dir, 'evaluation folder')
   model = build_model(config.model, channels)
   mesh = sharding.make_mesh()
   variables = jax.device_put(variables, sharding.replicated(mesh))

@@ -1,7 +1,7 @@
 """Files a job writes: whole or not at all, never over what it reads.
 
 The base layer's file rules, one owner each:
-- `write_json` / `write_bytes`: atomic (temp file + rename), so a crash or a
+- `write_text` / `write_json`: atomic (temp file + rename), so a crash or a
   full disk leaves the old file or nothing, never half a file.
 - `check_writable`: proves an output folder is writable before long work.
 """
@@ -14,17 +14,24 @@ import tempfile
 
 from mstsm_jax.errors import UsageError
 
-def write_json(path, obj) -> None:
-  """Atomically replaces `path` with `obj` as JSON."""
+def write_text(path, text: str) -> None:
+  """Atomically replaces `path` with `text`: a crash or a full disk leaves
+  the old file or nothing (the temporary file is removed), never half."""
   path = pathlib.Path(path)
   fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.')
   try:
     with os.fdopen(fd, 'w') as f:
-      f.write(obj if isinstance(obj, str) else json.dumps(obj, indent=1))
+      f.write(text)
     os.replace(tmp, path)
   except BaseException:
     pathlib.Path(tmp).unlink(missing_ok=True)
     raise
+
+
+def write_json(path, obj) -> None:
+  """Atomically replaces `path` with `obj` as JSON (a str is written as
+  is)."""
+  write_text(path, obj if isinstance(obj, str) else json.dumps(obj, indent=1))
 
 
 def check_writable(directory, what: str = 'workdir') -> pathlib.Path:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import sys
 
 import grain
 import jax
@@ -32,31 +33,49 @@ from mstsm_jax.files import check_writable, write_json
 
 
 def manager(workdir, keep: int = 2):
-  """CheckpointManager keeping the latest `keep` plus the best by top-1."""
+  """CheckpointManager keeping the latest `keep` plus the best by top-1.
+
+  Saves are synchronous: a failed write (full disk, file-size limit)
+  surfaces at `save` as one error, before best.json can name the step."""
   policy = pp.AnyPreservationPolicy([
       pp.LatestN(n=keep),
       pp.BestN(get_metric_fn=lambda m: m['top1'], n=1,
                keep_checkpoints_without_metrics=False)])
   options = ocp.CheckpointManagerOptions(
-      preservation_policy=policy, create=True)
+      preservation_policy=policy, create=True,
+      enable_async_checkpointing=False)
   return ocp.CheckpointManager(pathlib.Path(workdir).absolute() /
                                'checkpoints', options=options)
 
 
 def save(mngr, step: int, state, data_iter=None, metrics=None):
-  """Asynchronous save of a state pytree (and the grain iterator)."""
+  """Writes checkpoint `step` (state pytree and grain iterator) whole, or
+  raises a one-line UsageError; a partial write stays in orbax's temporary
+  folder, which no reader takes for a checkpoint."""
   args = {'state': ocp.args.StandardSave(state)}
   if data_iter is not None:
     args['data_iter'] = grain.checkpoint.CheckpointSave(data_iter)
-  mngr.save(step, args=ocp.args.Composite(**args), metrics=metrics,
-            force=True)
+  try:
+    mngr.save(step, args=ocp.args.Composite(**args), metrics=metrics,
+              force=True)
+    mngr.wait_until_finished()
+  except (OSError, ValueError, RuntimeError) as e:
+    steps = [s for s in saved_steps(mngr.directory.parent) if s != step]
+    raise UsageError(
+        f'could not write checkpoint {step} to {mngr.directory} '
+        f'({reason(e)})',
+        'free disk space or raise the file-size limit (ulimit -f), then '
+        'restart with the same --workdir: it resumes from '
+        + (f'checkpoint {max(steps)}' if steps else 'the start')) from e
 
 
-def restore(mngr, step: int, abstract_state, data_iter=None):
-  args = {'state': ocp.args.StandardRestore(abstract_state)}
-  if data_iter is not None:
-    args['data_iter'] = grain.checkpoint.CheckpointRestore(data_iter)
-  return mngr.restore(step, args=ocp.args.Composite(**args))
+def reason(e: BaseException) -> str:
+  """An exception as one short line (tensorstore and orbax errors are
+  many lines; OSError keeps its strerror)."""
+  if isinstance(e, OSError) and e.strerror:
+    return f'{type(e).__name__}: {e.strerror}'
+  first = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), '')
+  return f'{type(e).__name__}: {first[:160]}'
 
 
 def write_config(workdir, config, channels: ChannelSpec | None = None):
@@ -76,7 +95,11 @@ def read_config(workdir) -> ml_collections.ConfigDict:
     raise FileNotFoundError(
         f'{path} not found: {workdir} is not a model directory (a training '
         'workdir or the output of convert/prune)')
-  return ml_collections.ConfigDict(json.loads(path.read_text()))
+  try:
+    return ml_collections.ConfigDict(json.loads(path.read_text()))
+  except ValueError as e:
+    raise UsageError(f'{path} is not valid JSON ({e})',
+                     'restore it from a backup') from e
 
 
 def read_channels(workdir) -> ChannelSpec | None:
@@ -86,11 +109,24 @@ def read_channels(workdir) -> ChannelSpec | None:
 
 def saved_steps(workdir) -> list[int]:
   """The finished checkpoints (orbax renames a step's folder to its number
-  only once it is complete), read without a CheckpointManager."""
+  only once it is complete; a damaged one set aside is `N.damaged`), read
+  without a CheckpointManager."""
   d = pathlib.Path(workdir) / 'checkpoints'
   return sorted(int(p.name) for p in d.iterdir()
                 if p.name.isdigit() and (p / 'state').is_dir()) \
       if d.is_dir() else []
+
+
+def read_best(workdir) -> dict | None:
+  """best.json ({'step', 'top1'}), or None when no evaluation ran."""
+  path = pathlib.Path(workdir) / 'best.json'
+  if not path.is_file():
+    return None
+  try:
+    return json.loads(path.read_text())
+  except ValueError as e:
+    raise UsageError(f'{path} is not valid JSON ({e})',
+                     'delete it: the next evaluation writes it again') from e
 
 
 def resolve_step(workdir, checkpoint: str = '') -> int:
@@ -101,41 +137,107 @@ def resolve_step(workdir, checkpoint: str = '') -> int:
   if checkpoint in ('', 'latest'):
     return max(steps)
   if checkpoint == 'best':
-    best = pathlib.Path(workdir) / 'best.json'
-    if not best.is_file():
-      raise UsageError(f'{best} not found: no evaluation has run in '
-                       f'{workdir}', 'use --checkpoint=latest or a step')
-    step = json.loads(best.read_text())['step']
-    if step not in steps:
-      raise UsageError(f'{best} names step {step}, which is not in '
-                       f'{workdir}/checkpoints (steps {sorted(steps)})',
-                       'the run was written by an older version; use '
-                       '--checkpoint=latest or a step')
-    return step
+    best = read_best(workdir)
+    if best is None:
+      raise UsageError(f'{workdir}/best.json not found: no evaluation has '
+                       f'run in {workdir}', 'use --checkpoint=latest or a '
+                       'step')
+    if best['step'] not in steps:
+      raise UsageError(f'{workdir}/best.json names step {best["step"]}, '
+                       f'which is not in {workdir}/checkpoints (steps '
+                       f'{sorted(steps)})', 'use --checkpoint=latest or a '
+                       'step')
+    return best['step']
   if not checkpoint.isdigit() or int(checkpoint) not in steps:
-    raise ValueError(f'--checkpoint={checkpoint}: valid are latest, best or '
-                     f'one of the steps {sorted(steps)}')
+    raise UsageError(f'--checkpoint={checkpoint}: not a checkpoint of '
+                     f'{workdir}', f'valid: latest, best or one of the '
+                     f'steps {sorted(steps)}')
   return int(checkpoint)
+
+
+def newest_intact(workdir, read, checkpoint: str = ''):
+  """(step, read(step)) for the checkpoint `checkpoint` names; for ''
+  / 'latest', the newest one that reads: each damaged newer one is said
+  on stderr and skipped. A damaged checkpoint named explicitly (a step,
+  'best'), or no intact one at all, is a one-line UsageError naming it."""
+  step = resolve_step(workdir, checkpoint)
+  candidates = ([s for s in reversed(saved_steps(workdir))]
+                if checkpoint in ('', 'latest') else [step])
+  damaged = []
+  for s in candidates:
+    try:
+      out = read(s)
+    except UsageError:
+      raise
+    except Exception as e:  # pylint: disable=broad-except
+      damaged.append((s, reason(e)))
+      continue
+    for d, why in damaged:
+      print(f'warning: {workdir}/checkpoints/{d} is damaged ({why}); '
+            f'using checkpoint {s}, the newest intact one', file=sys.stderr)
+    return s, out
+  d, why = damaged[0]
+  raise UsageError(
+      f'{workdir}/checkpoints/{d} is damaged ({why})' + (
+          f' and so are the {len(damaged) - 1} older checkpoints'
+          if len(damaged) > 1 else ''),
+      'restore the folder from a backup' + (
+          '' if checkpoint in ('', 'latest') else
+          ', or load another with --checkpoint=latest or a step'))
+
+
+def set_aside_newer(workdir, step: int) -> list[int]:
+  """Renames every checkpoint newer than `step` (the damaged ones a resumed
+  run skipped) to `checkpoints/N.damaged`: kept for inspection, never read
+  again, and out of the way of the steps the run saves anew."""
+  newer = [s for s in saved_steps(workdir) if s > step]
+  if jax.process_index() == 0:
+    root = pathlib.Path(workdir) / 'checkpoints'
+    for s in newer:
+      (root / str(s)).rename(root / f'{s}.damaged')
+      print(f'warning: set aside {root / str(s)} as {s}.damaged',
+            file=sys.stderr)
+  return newer
+
+
+def restore(mngr, step: int, abstract_state, data_iter=None):
+  """Checkpoint `step` of a training run: its state (shaped and sharded
+  as `abstract_state`) and, given `data_iter`, the grain iterator."""
+  args = {'state': ocp.args.StandardRestore(abstract_state)}
+  if data_iter is not None:
+    args['data_iter'] = grain.checkpoint.CheckpointRestore(data_iter)
+  return mngr.restore(step, args=ocp.args.Composite(**args))
 
 
 def load_variables(workdir, checkpoint: str = ''):
   """(config, channel spec or None, {'params', 'batch_stats'} as numpy,
-  step) of a model directory; callers place them (`jax.device_put`)."""
+  step) of a model directory; callers place them (`jax.device_put`). The
+  newest intact checkpoint when `checkpoint` is ''/'latest' (a damaged
+  newer one is said and skipped)."""
   config = read_config(workdir)
   channels = read_channels(workdir)
-  step = resolve_step(workdir, checkpoint)
-  # Restore onto this process's devices, whatever topology saved it (a run
-  # on 8 GPUs evaluated, pruned or converted on one device).
-  path = pathlib.Path(workdir).absolute() / 'checkpoints' / str(step)
-  with ocp.StandardCheckpointer() as ckptr:
-    meta = ckptr.metadata(path / 'state').item_metadata
+  reader = ocp.CheckpointManager(
+      pathlib.Path(workdir).absolute() / 'checkpoints',
+      item_handlers={'state': ocp.StandardCheckpointHandler()},
+      options=ocp.CheckpointManagerOptions(create=False))
+
+  def read(step):
+    meta = reader.item_metadata(step)['state']
     check_fits(config, channels, meta, workdir, step)
+    # Onto this process's first device, whatever topology saved it (a run
+    # on 8 GPUs evaluated, pruned or converted on one device).
     one = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-    target = jax.tree.map(
-        lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=one), meta)
-    state = ckptr.restore(path / 'state', target)
-  variables = jax.device_get({'params': state['params'],
-                              'batch_stats': state.get('batch_stats', {})})
+    state = reader.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(jax.tree.map(
+            lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=one),
+            meta))))['state']
+    return jax.device_get({'params': state['params'],
+                           'batch_stats': state.get('batch_stats', {})})
+
+  try:
+    step, variables = newest_intact(workdir, read, checkpoint)
+  finally:
+    reader.close()
   return config, channels, variables, step
 
 
