@@ -180,7 +180,7 @@ def read_layout(fv, reader: layouts.Reader) -> layouts.Layout:
   return layout
 
 
-def reuse(path, inputs: dict, what: str) -> bool:
+def reuse(path, inputs: dict, what: str, hint: str = OVERWRITE) -> bool:
   """True when `path` holds a finished build from `inputs`, False when it
   holds none; a build from other inputs is a UsageError naming the fields
   that differ (`files.check_same_inputs`)."""
@@ -191,7 +191,7 @@ def reuse(path, inputs: dict, what: str) -> bool:
     meta = dict(builder.tfds.builder_from_directory(str(path)).info.metadata)
     files.write_json(record, {k: v for k, v in meta.get(
         'build_args', {}).items() if k in inputs})
-  return files.check_same_inputs(record, inputs, what, OVERWRITE)
+  return files.check_same_inputs(record, inputs, what, hint)
 
 
 def report(fv, meta: dict, source) -> dict:
@@ -333,7 +333,9 @@ def merge_shards(fv, reader, inputs) -> dict:
   shard_root = builder.shard_dir(fv['data_dir'].value, reader.name)
   for k, path in enumerate(builder.shard_paths(shard_root,
                                                reader.builder_name, n)):
-    reuse(path, inputs, f'shard {k} of {n} ({path})')
+    reuse(path, inputs, f'shard {k} of {n} ({path})',
+          f'rebuild it: prepare --shard={k}/{n} --overwrite with the flags '
+          'of this merge, or merge with the flags it was built with')
   return dict(shard_dir=str(shard_root), num_shards=n)
 
 
