@@ -36,6 +36,13 @@ def test_shards_and_merges_check_their_inputs(tmp_path, job):
   assert 'decoded' not in r.stderr
   assert 'already built from these inputs' in job(
       'prepare', *args, '--shard=0/2').stderr
+  # A shard built before its inputs were recorded: read from its metadata.
+  shard0 = tmp_path / 'tfds' / 'custom_frames_shards' / '0-of-2' / \
+      'custom_frames' / '1.0.0'
+  (shard0 / 'prepare_inputs.json').unlink()
+  job('prepare', *args, '--shard=0/2', '--fps=5', code=2)
+  assert json.loads((shard0 / 'prepare_inputs.json').read_text())[
+      'test_fraction'] == 0.5
   job('prepare', *args, '--shard=1/2', '--short_side=16')
   r = job('prepare', *args, '--merge_shards=2', code=2)
   assert 'error: shard 1 of 2' in r.stderr

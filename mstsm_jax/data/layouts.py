@@ -305,10 +305,11 @@ def parse_ssv2_labels(path: pathlib.Path) -> list[str]:
                      f'...}}, got {type(index).__name__} '
                      f'{json.dumps(index)[:60]}',
                      'use the official labels.json')
-  classes = [''] * len(index)
+  classes = [None] * len(index)
   for template, i in index.items():
     i = str(i)
-    if not is_index(i) or int(i) >= len(classes) or classes[int(i)]:
+    if not is_index(i) or int(i) >= len(classes) or \
+        classes[int(i)] is not None:
       raise UsageError(f'{path}: index {i!r} of {template!r} is not '
                        f'one of 0..{len(classes) - 1} (or is repeated)',
                        'use the official labels.json')
