@@ -163,6 +163,10 @@ def read_layout(fv, reader: layouts.Reader) -> layouts.Layout:
   layout = layouts.apply_class_policy(
       layout, fv['empty_classes'].value,
       fv['classes_file'].value if 'classes_file' in fv else '')
+  undeclared = set(layout.split_members()) - set(reader.splits)
+  if undeclared:  # a reader's bug, not the user's
+    raise ValueError(f'layout {reader.name} wrote splits {sorted(undeclared)}'
+                     f' it does not declare ({", ".join(reader.splits)})')
   if not layout.entries:
     raise cli.UsageError(f'--dataset={reader.name}: the layout lists no '
                          f'video ({layout.lists or manual_dir})',

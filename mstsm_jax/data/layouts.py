@@ -676,6 +676,8 @@ def generated(task: str, num_videos: int = 600, seed: int = 0,
   paths are video indices, rendered by `synthetic.record`."""
   if num_videos < 1:
     raise UsageError(f'--num_videos={num_videos}', 'generate at least 1')
+  if seed < 0:
+    raise UsageError(f'--seed={seed}', 'valid: 0 or more')
   classes, _ = synthetic.task(task)
   entries = []
   for i in range(num_videos):
