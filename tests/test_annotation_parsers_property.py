@@ -47,7 +47,7 @@ def refused_or(fn, *args):
 @SETTINGS
 @given(json_values)
 def test_ssv2_labels_any_json(obj):
-  classes = refused_or(layouts.parse_ssv2_labels,
+  classes = refused_or(layouts.ssv2.parse_labels,
                        write('labels.json', json.dumps(obj)))
   if classes is not None:
     assert isinstance(obj, dict) and len(classes) == len(obj)
@@ -58,7 +58,7 @@ def test_ssv2_labels_any_json(obj):
 @SETTINGS
 @given(json_values, st.booleans())
 def test_ssv2_entries_any_json(obj, labelled):
-  rows = refused_or(layouts.parse_ssv2_entries,
+  rows = refused_or(layouts.ssv2.parse_entries,
                     write('train.json', json.dumps(obj)),
                     ['Moving something up', 'x'], labelled)
   if rows is not None:
@@ -73,8 +73,8 @@ def test_ssv2_entries_any_json(obj, labelled):
 @SETTINGS
 @given(st.binary(max_size=60) | st.text(max_size=60).map(str.encode))
 def test_json_files_any_bytes(data):
-  refused_or(layouts.parse_ssv2_labels, write('labels.json', data))
-  refused_or(layouts.parse_ssv2_entries, write('train.json', data), [], True)
+  refused_or(layouts.ssv2.parse_labels, write('labels.json', data))
+  refused_or(layouts.ssv2.parse_entries, write('train.json', data), [], True)
 
 
 HEADER = 'label,youtube_id,time_start,time_end,split'
@@ -85,7 +85,7 @@ HEADER = 'label,youtube_id,time_start,time_end,split'
 def test_kinetics_csv_malformed(header, lines, bom):
   text = ('\ufeff' if bom else '') + '\n'.join(
       ([HEADER] if header else []) + lines) + '\n'
-  rows = refused_or(layouts.parse_kinetics_csv, write('train.csv', text))
+  rows = refused_or(layouts.kinetics.parse_csv, write('train.csv', text))
   if rows is not None:
     assert header or not rows
 
@@ -104,7 +104,7 @@ def test_kinetics_csv_well_formed_is_read_exactly(rows, bom):
   for label, yt, a, b in rows:
     w.writerow([label, yt, a, b, 'train'])
   path = write('train.csv', ('\ufeff' if bom else '') + out.getvalue())
-  got = layouts.parse_kinetics_csv(path)
+  got = layouts.kinetics.parse_csv(path)
   assert [(label, stem) for _, label, stem in got] == [
       (label.strip(), f'{yt}_{a:06d}_{b:06d}') for label, yt, a, b in rows]
 
@@ -112,13 +112,13 @@ def test_kinetics_csv_well_formed_is_read_exactly(rows, bom):
 @SETTINGS
 @given(st.lists(line_text, max_size=6), st.booleans())
 def test_video_and_rawframe_lists_malformed(lines, rawframes):
-  rows = refused_or(layouts.parse_list,
+  rows = refused_or(layouts.custom.parse_list,
                     write('list.txt', '\n'.join(lines)), rawframes)
   if rows is not None:
     for no, rel, lab, kind, frames in rows:
       assert rel and kind in ('index', 'name', 'folder')
       if kind == 'index':
-        assert 0 <= int(lab) < layouts.MAX_CLASSES
+        assert 0 <= int(lab) < layouts.custom.MAX_CLASSES
       assert (frames is None) != rawframes
 
 
@@ -126,13 +126,13 @@ def test_video_and_rawframe_lists_malformed(lines, rawframes):
 @given(st.lists(line_text, max_size=6))
 def test_ucf_and_hmdb_lists_malformed(lines):
   text = '\n'.join(lines)
-  classes = refused_or(layouts.parse_class_index, write('classInd.txt', text))
+  classes = refused_or(layouts.ucf101.parse_class_index, write('classInd.txt', text))
   if classes is not None:
     assert len(classes) == len([ln for ln in lines if ln.strip()])
-  rows = refused_or(layouts.parse_ucf_split, write('trainlist01.txt', text),
+  rows = refused_or(layouts.ucf101.parse_split, write('trainlist01.txt', text),
                     ['ApplyEyeMakeup', 'YoYo'], 'classInd.txt')
   for no, rel, label in rows or ():
     assert rel.split('/')[0].lower() in ('applyeyemakeup', 'yoyo')
-  for no, name, role in refused_or(layouts.parse_hmdb_split,
+  for no, name, role in refused_or(layouts.hmdb51.parse_split,
                                    write('x_test_split1.txt', text)) or ():
     assert name and role in (0, 1, 2)

@@ -74,19 +74,19 @@ def test_ssv2_id_in_two_files_is_named(tmp_path):
   with pytest.raises(UsageError, match=r'validation.json entry 1: 2.webm is '
                      r'also listed in .*train.json entry 1 \(train there, '
                      r'test here\)'):
-    layouts.ssv2(tmp_path / 'a')
+    layouts.ssv2.read(tmp_path / 'a')
   ssv2_lists(tmp_path / 'b', ['1', '2'], ['3'], ['1'])
   with pytest.raises(UsageError, match=r'test.json entry 0: 1.webm is also '
                      r'listed in .*train.json entry 0 \(train there, '
                      r'unlabelled here\)'):
-    layouts.ssv2(tmp_path / 'b')
+    layouts.ssv2.read(tmp_path / 'b')
 
 
 def test_ssv2_labels_written_as_a_list(tmp_path):
   ssv2_lists(tmp_path, ['1'], [], [], labels=['Moving something up'])
   with pytest.raises(UsageError, match=r'labels.json: expected an object '
                      r'\{"template": "index", ...\}, got list'):
-    layouts.ssv2(tmp_path)
+    layouts.ssv2.read(tmp_path)
 
 
 def test_kinetics_row_with_only_a_label_and_a_bom(tmp_path):
@@ -95,10 +95,10 @@ def test_kinetics_row_with_only_a_label_and_a_bom(tmp_path):
                   'abseiling,yt1,0,10,train\nabseiling\n')
   with pytest.raises(UsageError, match=r'train.csv:3: 1 field where the '
                      r'header has 5 \(label,youtube_id,'):
-    layouts.parse_kinetics_csv(path)
+    layouts.kinetics.parse_csv(path)
   path.write_bytes('\ufefflabel,youtube_id,time_start,time_end,split\n'
                    'abseiling,yt1,0,10,train\n'.encode())
-  assert layouts.parse_kinetics_csv(path) == [
+  assert layouts.kinetics.parse_csv(path) == [
       (2, 'abseiling', 'yt1_000000_000010')]
 
 
@@ -171,11 +171,11 @@ def test_hash_split_trains_and_tests_every_class_of_two(tmp_path):
   (tmp_path / 'one').mkdir()
   (tmp_path / 'one' / 'one0.mp4').write_bytes(b'')
   for fraction in (0.2, 0.9):
-    lay = layouts.custom(tmp_path, test_fraction=fraction)
+    lay = layouts.custom.read(tmp_path, test_fraction=fraction)
     for c in ('y', 'z'):
       roles = sorted(e.roles[0] for e in lay.entries if e.class_name == c)
       assert roles == [1, 2], (fraction, c)
-  assert layouts.hash_split(['a', 'b'], 0.0) == {'a': 1, 'b': 1}
+  assert layouts.custom.hash_split(['a', 'b'], 0.0) == {'a': 1, 'b': 1}
 
 
 def test_all_videos_undecodable_is_one_line(tmp_path, job):

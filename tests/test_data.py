@@ -114,12 +114,12 @@ def test_missing_split_file_and_unknown_class(tmp_path):
   (root / 'ucfTrainTestlist' / 'testlist02.txt').unlink()
   with pytest.raises(UsageError, match='missing split file .*'
                      r'testlist02.txt \(download UCF101TrainTestSplits'):
-    layouts.ucf101(root)
+    layouts.ucf101.read(root)
   videos.crlf(root / 'ucfTrainTestlist' / 'testlist02.txt',
               ['Juggling/v_Juggling_g01_c01.avi'])
   with pytest.raises(ValueError, match=r'testlist02.txt:1: class of '
                      "'Juggling/v_Juggling_g01_c01.avi' is not in"):
-    layouts.ucf101(root)
+    layouts.ucf101.read(root)
 
 
 def test_read_video_fps_and_short_side(tmp_path):
@@ -141,7 +141,7 @@ def test_custom_lists(tmp_path):
   (tmp_path / 'train.txt').write_text('jump/jump0.mp4 jump\nrun/run0.mp4 run\n')
   (tmp_path / 'test.txt').write_text('jump/jump1.mp4\trun\nrun/run1.mp4 run\n')
   (tmp_path / 'classes.txt').write_text('jump\nrun\n')
-  lay = layouts.custom(tmp_path / 'vids', str(tmp_path / 'train.txt'),
+  lay = layouts.custom.read(tmp_path / 'vids', str(tmp_path / 'train.txt'),
                        str(tmp_path / 'test.txt'),
                        str(tmp_path / 'classes.txt'))
   assert lay.classes == ('jump', 'run') and not lay.problems
@@ -150,15 +150,15 @@ def test_custom_lists(tmp_path):
       'jump/jump1.mp4': (1, 2), 'run/run1.mp4': (1, 2)}  # the label wins
   # All indices, no classes file: class_000, class_001.
   (tmp_path / 'itrain.txt').write_text('jump/jump0.mp4 0\nrun/run0.mp4 1\n')
-  idx = layouts.custom(tmp_path / 'vids', str(tmp_path / 'itrain.txt'))
+  idx = layouts.custom.read(tmp_path / 'vids', str(tmp_path / 'itrain.txt'))
   assert idx.classes == ('class_000', 'class_001')
   (tmp_path / 'test2.txt').write_text('jump/jump1.mp4 jump\njump/jump0.mp4 jump\n')
-  dup = layouts.custom(tmp_path / 'vids', str(tmp_path / 'train.txt'),
+  dup = layouts.custom.read(tmp_path / 'vids', str(tmp_path / 'train.txt'),
                        str(tmp_path / 'test2.txt'),
                        str(tmp_path / 'classes.txt'))
   assert [p['reason'] for p in dup.problems] == ['listed twice', 'unlisted']
   assert dup.problems[0]['file'].endswith('test2.txt:2 jump/jump0.mp4')
-  tree = layouts.custom(tmp_path / 'vids', test_fraction=0.5)
+  tree = layouts.custom.read(tmp_path / 'vids', test_fraction=0.5)
   assert tree.classes == ('jump', 'run') and len(tree.entries) == 4
 
 

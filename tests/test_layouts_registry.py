@@ -101,7 +101,7 @@ def test_layout_is_frozen_and_class_policy_returns_a_new_one(tmp_path):
       (tmp_path / cls).mkdir(exist_ok=True)
       (tmp_path / cls / f'{i}.mp4').write_bytes(b'')
   (tmp_path / 'c').mkdir()  # an empty class
-  lay = layouts.custom(tmp_path)
+  lay = layouts.custom.read(tmp_path)
   with pytest.raises(AttributeError):
     lay.classes = ()
   with pytest.raises(AttributeError):
