@@ -6,7 +6,8 @@ import os
 import pathlib
 
 from mstsm_jax.data.layouts.base import (Layout, Listing, Reader, find_dir,
-                                         first_file, is_index, read_json)
+                                         first_file, is_index, read_json,
+                                         scan_videos)
 from mstsm_jax.errors import UsageError
 
 
