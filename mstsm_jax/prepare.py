@@ -128,8 +128,6 @@ def check_flags(fv, reader: layouts.Reader) -> None:
       raise cli.UsageError(
           f'--{name} is an option of {", ".join(layouts.users(name))}, not '
           f'of --dataset={reader.name}', f'drop --{name}')
-  if 'test_fraction' in fv and not 0 <= fv['test_fraction'].value < 1:
-    refuse('test_fraction', 'a share from 0 up to (not including) 1')
   if fv['shard'].value and fv['merge_shards'].value:
     raise cli.UsageError('--shard with --merge_shards', 'build the shards '
                          'first (--shard=i/N), then merge in another run')
@@ -141,10 +139,8 @@ def check_flags(fv, reader: layouts.Reader) -> None:
   if not reader.generated and not fv['manual_dir'].value:
     raise cli.UsageError(f'--manual_dir is required for {reader.name}',
                          'pass the folder the archives were extracted to')
-  if 'rawframes' in build_inputs(fv, reader) and fv['rawframes'].value \
-      and fv['fps'].value:
-    raise cli.UsageError(f'--fps={fv["fps"].value} with --rawframes',
-                         'frame folders have no frame rate; drop --fps')
+  if reader.check:
+    reader.check(build_inputs(fv, reader))
 
 
 def build_inputs(fv, reader: layouts.Reader) -> dict:
@@ -158,11 +154,10 @@ def read_layout(fv, reader: layouts.Reader) -> layouts.Layout:
   """The dataset's layout with the class policy applied; a layout with no
   video on disk is a UsageError (before any decoding)."""
   manual_dir = fv['manual_dir'].value
-  layout = reader.read(manual_dir, **{o.name: fv[o.name].value
-                                      for o in reader.options})
-  layout = layouts.apply_class_policy(
-      layout, fv['empty_classes'].value,
-      fv['classes_file'].value if 'classes_file' in fv else '')
+  opts = {o.name: fv[o.name].value for o in reader.options}
+  layout = layouts.apply_class_policy(reader.read(manual_dir, **opts),
+                                      fv['empty_classes'].value,
+                                      opts.get('classes_file', ''))
   undeclared = set(layout.split_members()) - set(reader.splits)
   if undeclared:  # a reader's bug, not the user's
     raise ValueError(f'layout {reader.name} wrote splits {sorted(undeclared)}'

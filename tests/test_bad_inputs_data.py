@@ -203,3 +203,13 @@ def test_prepare_refuses_bad_numbers_before_work(tmp_path, job, flag, valid):
       f'error: {name}=' in r.stderr
   assert valid in r.stderr
   assert not (tmp_path / 'tfds').exists()
+
+
+def test_layout_checks_its_own_flags(tmp_path, job):
+  r = job('prepare', '--dataset=custom', f'--manual_dir={tmp_path}',
+          f'--data_dir={tmp_path}/tfds', '--rawframes', '--fps=5', code=2)
+  assert 'error: --fps=5.0 with --rawframes' in r.stderr
+  r = job('prepare', '--dataset=ucf101', f'--manual_dir={tmp_path}',
+          f'--data_dir={tmp_path}/tfds', '--num_videos=5', code=2)
+  assert 'error: --num_videos is an option of synthetic, synthetic_hard, ' \
+      'not of --dataset=ucf101' in r.stderr

@@ -8,6 +8,7 @@ import pytest
 
 from mstsm_jax.data import builder, layouts
 from mstsm_jax.data.builder import open_prepared
+from mstsm_jax.errors import UsageError
 
 import videos
 
@@ -88,7 +89,7 @@ def test_every_layout_is_registered_with_its_defaults():
       'rawframes', 'filename_tmpl'}
   assert builder.dataset_dir('d', 'synthetic').parts[-2] == \
       'synthetic_motions'
-  with pytest.raises(layouts.UsageError, match='--dataset=ucf 101 is not a '
+  with pytest.raises(UsageError, match="dataset 'ucf 101' is not a "
                      'registered layout'):
     layouts.get('ucf 101')
   with pytest.raises(ValueError, match='already registered'):

@@ -60,7 +60,7 @@ def register(reader: Reader) -> Reader:
 
 def get(name: str) -> Reader:
   if name not in REGISTRY:
-    raise UsageError(f'--dataset={name} is not a registered layout',
+    raise UsageError(f'dataset {name!r} is not a registered layout',
                      f'registered: {", ".join(REGISTRY)}')
   return REGISTRY[name]
 

@@ -248,6 +248,9 @@ class Reader:
   splits: tuple[str, ...] = ('train1', 'test1')  # the splits it can write
   builder_name: str = ''  # the tfds dataset's name; '' = <name>_frames
   generated: bool = False  # rendered, not read from --manual_dir
+  # Refuses flag combinations before any work: check({flag: value}) with
+  # the build's flags (manual_dir, short_side, fps, ...) and its options.
+  check: Callable[[dict], None] | None = None
 
   def __post_init__(self):
     if not re.fullmatch(r'[a-z][a-z0-9_]*', self.name):
@@ -256,6 +259,3 @@ class Reader:
     object.__setattr__(self, 'options', tuple(self.options))
     object.__setattr__(self, 'builder_name',
                        self.builder_name or f'{self.name}_frames')
-
-
-REGISTRY: dict[str, Reader] = {}

@@ -219,6 +219,18 @@ OPTIONS = (
     Option('filename_tmpl', 'img_{:05d}.jpg', '--rawframes: frame file '
            'names (TSM Kinetics img_{:05d}.jpg, SSv2 {:06d}.jpg)'),
 )
+
+
+def check(flags: dict) -> None:
+  """Refuses what no custom build can use, before any work."""
+  if not 0 <= flags['test_fraction'] < 1:
+    raise UsageError(f'--test_fraction={flags["test_fraction"]}',
+                     'valid: a share from 0 up to (not including) 1')
+  if flags['rawframes'] and flags['fps']:
+    raise UsageError(f'--fps={flags["fps"]} with --rawframes',
+                     'frame folders have no frame rate; drop --fps')
+
+
 READER = Reader('custom', read, 'class folders, or "path label" lists '
                 '(--train_list, --test_list; --rawframes for frame folders)',
-                options=OPTIONS)
+                options=OPTIONS, check=check)
