@@ -106,5 +106,6 @@ def check_same_inputs(record, inputs, what: str, hint: str,
                                      if len(diffs) > 6 else '')
     raise UsageError(
         f'{what} was made from other inputs ({len(diffs)} '
-        f'field{"s" if len(diffs) > 1 else ""} differ: {shown})', hint)
+        f'{"fields differ" if len(diffs) > 1 else "field differs"}: '
+        f'{shown})', hint)
   return True
