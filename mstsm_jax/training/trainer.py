@@ -341,17 +341,20 @@ class Run:
 
   # ---------------------------------------------------------------- run
   def run(self) -> dict:
-    step = self.resume()
-    spe, tc = self.steps_per_epoch, self.config.train
-    self.writer = Writer(self.workdir)
-    self.t_log, self.step_log = time.time(), step
-    self.bar = tqdm.tqdm(total=self.total_steps, initial=step, unit='step',
-                         file=LOG, desc='train',
-                         disable=jax.process_index() != 0,
-                         dynamic_ncols=True)
+    # SIGTERM is caught from the start: a preemption during resume stops
+    # at the first step boundary.
     previous = signal.signal(signal.SIGTERM,
                              lambda *_: setattr(self, 'sigterm', True))
+    spe, tc = self.steps_per_epoch, self.config.train
+    self.writer = None
     try:
+      step = self.resume()
+      self.writer = Writer(self.workdir)
+      self.t_log, self.step_log = time.time(), step
+      self.bar = tqdm.tqdm(total=self.total_steps, initial=step,
+                           unit='step', file=LOG, desc='train',
+                           disable=jax.process_index() != 0,
+                           dynamic_ncols=True)
       while step < self.total_steps:
         step = self.train(step, min((step // spe + 1) * spe,
                                     self.total_steps))
@@ -370,8 +373,9 @@ class Run:
               'skipped_train': int(self.skipped)}
     finally:
       signal.signal(signal.SIGTERM, previous)
-      self.bar.close()
-      self.writer.close()
+      if self.writer is not None:
+        self.bar.close()
+        self.writer.close()
 
 
 def trim_records(workdir, step: int) -> int:
