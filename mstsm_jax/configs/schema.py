@@ -39,7 +39,7 @@ class Rule:
   def fits(self, value) -> bool:
     try:
       return bool(self.ok(value))
-    except (TypeError, ValueError, OverflowError):
+    except Exception:  # noqa: BLE001 -- a value the test cannot read fails
       return False
 
   def check(self, name: str, value) -> None:
@@ -85,12 +85,12 @@ def _bounds(lo, hi, lo_open, hi_open) -> Callable[[Any], bool]:
 
 def _range_text(lo, hi, lo_open, hi_open) -> str:
   if lo is not None and hi is not None:
-    return (f'in {"(" if lo_open else "["}{lo:g}, {hi:g}'
+    return (f'in {"(" if lo_open else "["}{lo}, {hi}'
             f'{")" if hi_open else "]"}')
   if lo is not None:
-    return f'{">" if lo_open else ">="} {lo:g}'
+    return f'{">" if lo_open else ">="} {lo}'
   if hi is not None:
-    return f'{"<" if hi_open else "<="} {hi:g}'
+    return f'{"<" if hi_open else "<="} {hi}'
   return ''
 
 
