@@ -80,7 +80,8 @@ CASES = [
      "--config.model.bn_mode='partal': must be one of train, frozen, "
      'partial'),
     ('train', ['--config.model.backbone=resnet5'],
-     "--config.model.backbone='resnet5': must be one of resnet50, "),
+     "--config.model.backbone: unknown backbone 'resnet5'; valid: "
+     'resnet50, '),
     ('train', ['--config.data.modality=depth'],
      "--config.data.modality='depth': must be one of rgb, flow"),
     ('train', ['--config.data.scales=(1.0,0.0)'],
@@ -211,7 +212,7 @@ def test_backbones_come_from_a_registry_and_import_paths_pass(monkeypatch):
   model.backbone = 'vit_s'
   configs.validate_model(model)
   model.backbone = 'resnet101'
-  with pytest.raises(UsageError, match='one of resnet50, vit_s'):
+  with pytest.raises(UsageError, match='valid: resnet50, vit_s or a '):
     configs.validate_model(model)
 
 

@@ -31,6 +31,8 @@ class Rule:
   """`ok(value) -> bool` and the range in words ('an integer >= 1')."""
   words: str | Callable[[], str]  # a function: read at check time
   ok: Callable[[Any], bool]
+  # the error line, where `name=value: must be <text>` is not the best one
+  say: Callable[[str, Any], str] | None = None
 
   @property
   def text(self) -> str:
@@ -45,7 +47,8 @@ class Rule:
   def check(self, name: str, value) -> None:
     """A UsageError `name=value: must be <text>` unless `value` fits."""
     if not self.fits(value):
-      raise UsageError(f'{name}={show(value)}: must be {self.text}',
+      raise UsageError(self.say(name, value) if self.say else
+                       f'{name}={show(value)}: must be {self.text}',
                        hint(name))
 
 
@@ -205,9 +208,11 @@ FIELDS: dict[str, Rule] = {
     'init_from': text('a model directory, or empty'),
     'init_partial': boolean(),
 
-    'model.backbone': one_of(backbone_names,
-                             also=lambda v: '.' in v.strip('.'),
-                             note='or a module.path.Name import path'),
+    'model.backbone': dataclasses.replace(
+        one_of(backbone_names, also=lambda v: '.' in v.strip('.'),
+               note='or a module.path.Name import path'),
+        say=lambda name, v: f'{name}: unknown backbone {show(v)}; valid: '
+        f'{", ".join(backbone_names())} or a module.path.Name import path'),
     'model.stage_sizes': sequence(POSITIVE, note="() = the backbone's"),
     'model.width': integer(0, note="0 = the backbone's"),
     'model.num_classes': integer(0, note='0 = from the prepared dataset'),
