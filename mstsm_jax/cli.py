@@ -200,7 +200,8 @@ FLAG_RULES: dict[str, Rule] = {
     'splits': comma_list(integer(1, 3), 'splits 1, 2, 3'),
     # bench
     'bench.batch': comma_list(POSITIVE_INT, 'integers >= 1'),
-    'what': ANY,  # bench checks it against its measurements first
+    'what': ANY,  # bench.WHAT (cli cannot import bench): bench checks it
+    # first thing
     'bench.workers': comma_list(integer(0), 'integers >= 0'),
     'steps': POSITIVE_INT, 'repeats': POSITIVE_INT,
     # convert, export, predict, stream
@@ -223,8 +224,7 @@ FLAG_RULES: dict[str, Rule] = {
     # fuse
     'weights': comma_list(FINITE_NON_NEGATIVE, 'finite numbers >= 0'),
     # prepare
-    'dataset': ANY,  # an enum
-    'flow': ANY, 'empty_classes': ANY,  # enums
+    'dataset': ANY, 'flow': ANY, 'empty_classes': ANY,  # absl enums
     'prepare.workers': integer(0, note='decoding processes; 0 = 1'),
     'short_side': integer(0, note='0 = original size'),
     'fps': number(0, note='0 = every frame'),
@@ -271,7 +271,6 @@ def _internal(e: BaseException) -> str:
   return (f'internal error: {type(e).__name__}'
           f'{": " + what if what else ""}{where}; please report it (with '
           'the command line) as a bug; MSTSM_TRACEBACK=1 shows the traceback')
-
 
 
 def invoke(define, main, argv, doc: str = '') -> int:

@@ -6,10 +6,14 @@ The dataset configs live in this package (`ucf101`, `hmdb51`, `custom`,
 Each calls `base_config(dataset, num_classes, variant)` and overrides a few
 fields. A variant names a paper row; every field stays overridable
 (`--config.model.r_two=0.125`, or `get_config('ucf101', **{'model.r_two':
-0.125})`). Configs are locked, so a misspelled key is an error.
+0.125})`). Configs are locked, so a misspelled key is an error, and every
+field has a declared type and range (`schema.py`): `load_config`,
+`get_config` and `model_config` (create_model's) check them, as the jobs do
+before any work, and a value out of range is a one-line UsageError.
 """
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import pathlib
 
@@ -149,9 +153,10 @@ def _override(config, key: str, value) -> None:
   """config[key] = value for a dotted key, as a UsageError when the key
   names no field or the value has the wrong type."""
   if not isinstance(key, str) or _get_node(config, key) is None:
-    fields = ', '.join(FIELDS)
+    close = difflib.get_close_matches(str(key), FIELDS, n=3)
     raise UsageError(f'{key}: the config has no such field',
-                     f'fields: {fields}')
+                     f'did you mean {" or ".join(close)}?' if close else
+                     'the fields are listed in mstsm_jax.configs.FIELDS')
   value = _plain(value)
   if key in FIELDS:  # the range first: a wrong type reads the same way
     FIELDS[key].check(key, value)
