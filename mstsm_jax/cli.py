@@ -133,6 +133,12 @@ def _parse(fv: flags.FlagValues, argv: list[str]) -> list[str]:
     if m:
       raise UsageError(f'--{m.group(1)} is required',
                        f'see python -m {_job(argv)} --help') from e
+    m = re.match(r'flag --config\.([\w.]+)=(.*?): ([^:(]*)', msg)
+    if m and m.group(1) in configs.FIELDS:  # a value of the wrong type
+      key, value, why = m.groups()
+      raise UsageError(f'--config.{key}={value}: {why.strip() or "wrong type"}'
+                       f'; must be {configs.FIELDS[key].text}',
+                       schema.hint(f'--config.{key}')) from e
     raise UsageError(msg.splitlines()[0],
                      f'see python -m {_job(argv)} --help') from e
 

@@ -99,6 +99,11 @@ CASES = [
     ('train', ['--config.model.num_segments=2'],
      "--config.model.num_segments=2: must be >= 3 for "
      "model.temporal='mstsm'"),
+    ('train', ['--config.train.max_steps=1.5'],
+     r'--config.train.max_steps=1.5: invalid literal for int; must be an '
+     r'integer >= 0 \(0 = train.epochs\)'),
+    ('train', ['--config.model.tfdem=maybe'],
+     '--config.model.tfdem=maybe: wrong type; must be True or False'),
     # job flags
     ('predict', ['--checkpoint=m', '--timeline', '--window_s=inf'],
      '--window_s=inf: must be a finite number > 0'),
