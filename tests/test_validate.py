@@ -256,13 +256,17 @@ WEIRD = st.one_of(
     st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
 
 
+BASE = configs.base_config('custom', 1, None)
+SYNTHETIC = configs.get_config('synthetic').to_json()
+
+
 def satisfies_schema(config) -> None:
   """Independent of the rules' code: the types and ranges they promise."""
   for key in FIELDS:
     value = schema._get(config, key)
     if value is schema._ABSENT:  # a config.model alone
       continue
-    base = schema._get(configs.base_config('custom', 1, None), key)
+    base = schema._get(BASE, key)
     if isinstance(base, bool):
       assert isinstance(value, bool), key
     elif isinstance(base, (int, float)):
@@ -280,7 +284,7 @@ def satisfies_schema(config) -> None:
           suppress_health_check=[HealthCheck.too_slow])
 @given(key=st.sampled_from(sorted(FIELDS)), value=WEIRD)
 def test_validate_never_crashes(key, value):
-  config = json.loads(configs.get_config('synthetic').to_json())
+  config = json.loads(SYNTHETIC)
   section, _, field = key.rpartition('.')
   (config[section] if section else config)[field] = value
   try:
@@ -291,7 +295,7 @@ def test_validate_never_crashes(key, value):
   satisfies_schema(config)
 
 
-@settings(max_examples=200, deadline=None,
+@settings(max_examples=150, deadline=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(key=st.sampled_from(sorted(FIELDS)), value=WEIRD)
 def test_get_config_never_crashes(key, value):
