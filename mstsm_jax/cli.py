@@ -90,7 +90,7 @@ def _override_keys(argv: list[str]) -> list[tuple[str, str]]:
 def check_overrides(argv: list[str], spec: str) -> None:
   """Loads the config (a bad variant is a UsageError); a `--config.a.b=v`
   naming no field is a UsageError with suggestions."""
-  config = configs.load_config(spec)
+  config = configs.load_config(spec, check=False)  # checked after parsing
   for arg, key in _override_keys(argv):
     node, done = config, []
     for part in key.split('.'):
