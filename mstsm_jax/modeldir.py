@@ -25,6 +25,7 @@ import orbax.checkpoint as ocp
 from flax import traverse_util
 from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 
+from mstsm_jax import configs
 from mstsm_jax.errors import UsageError
 from mstsm_jax.models.mstsm import build_model
 from mstsm_jax.models.resnet import ChannelSpec
@@ -96,10 +97,11 @@ def read_config(workdir) -> ml_collections.ConfigDict:
         f'{path} not found: {workdir} is not a model directory (a training '
         'workdir or the output of convert/prune)')
   try:
-    return ml_collections.ConfigDict(json.loads(path.read_text()))
+    config = ml_collections.ConfigDict(json.loads(path.read_text()))
   except ValueError as e:
     raise UsageError(f'{path} is not valid JSON ({e})',
                      'restore it from a backup') from e
+  return configs.validate(config, prefix=f'{path}: ')
 
 
 def read_channels(workdir) -> ChannelSpec | None:
