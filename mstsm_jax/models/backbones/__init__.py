@@ -27,6 +27,8 @@ import pkgutil
 import re
 from typing import Any, Callable
 
+from mstsm_jax.errors import UsageError
+
 ROLES = ('stem_conv', 'stem_norm', 'shifted_conv', 'norm', 'conv')
 
 
@@ -145,21 +147,22 @@ def get(name: str) -> Backbone:
     return _REGISTRY[name]
   module = name.split(':', 1)[0]
   plugin = ':' in name or '.' in name
+  valid = f'valid: {", ".join(names())}'
   if not plugin or not MODULE_NAME.fullmatch(module):
-    raise ValueError(
-        f'unknown backbone {name!r}; valid: {", ".join(names())}, or a '
-        "module path 'pkg.module[:name]' whose module registers it")
+    raise UsageError(f'unknown backbone {name!r} (config.model.backbone)',
+                     f"{valid}, or a module path 'pkg.module[:name]' whose "
+                     'module registers it')
   try:
     importlib.import_module(module)
   except ImportError as e:
-    raise ValueError(
-        f'backbone {name!r}: cannot import its module {module} ({e}); put it '
-        f'on the path (PYTHONPATH) or use a registered backbone: '
-        f'{", ".join(names())}') from e
+    raise UsageError(f'backbone {name!r} (config.model.backbone): cannot '
+                     f'import its module {module} ({e})',
+                     f'put {module} on the path (PYTHONPATH) or use a '
+                     f'registered backbone; {valid}') from e
   if name not in _REGISTRY:
-    raise ValueError(
-        f'backbone {name!r}: module {module} registers no backbone of that '
-        f'name (registered: {", ".join(names())})')
+    raise UsageError(f'backbone {name!r} (config.model.backbone): module '
+                     f'{module} registers no backbone of that name',
+                     f'registered: {", ".join(names())}')
   return _REGISTRY[name]
 
 
