@@ -130,8 +130,8 @@ def _load_builtins() -> None:
 
 
 def names() -> list[str]:
-  """Every registered backbone: the built-in ones, then those registered
-  from outside, in registration order."""
+  """Every registered backbone (the built-in ones included), in
+  registration order."""
   _load_builtins()
   return list(_REGISTRY)
 
