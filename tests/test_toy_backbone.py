@@ -1,6 +1,8 @@
 """A backbone from outside the package (tests/toy_backbone.py, registered
 by name): train, predict, export, convert, summary and Grad-CAM take it
 without a change to the package; prune refuses it (it declares no rules)."""
+import dataclasses
+
 import jax
 import numpy as np
 import pytest
@@ -83,5 +85,5 @@ def test_a_backbone_name_that_does_not_resolve_is_one_line(tmp_path, job):
             f'--config.model.backbone={name}', code=2)
     assert says in r.stderr.splitlines()[0], r.stderr
   with pytest.raises(ValueError, match='already registered'):
-    backbones.register(backbones.get('resnet50').__class__(
-        **{**backbones.get('resnet50').__dict__, 'tfdem_width': 64}))
+    backbones.register(dataclasses.replace(backbones.get('resnet50'),
+                                           tfdem_width=64))
