@@ -4,29 +4,32 @@ r"""PyTorch checkpoints -> a model directory (orbax), with numeric parity.
       --config=configs/ucf101.py:mstsm_tfdem --output=ckpt/tsm_k400 \
       [--classes_file=classInd.txt] [--allow_partial] [--strict] [--json]
 
-torchvision, official TSM and MMAction2 ResNet-50 files and torchvision's
-efficientnet_b0 (`--config.model.backbone=efficientnet_b0`); the format is
-detected (`--format`). MSTSM's extra conv1 inputs start at zero, TFDEM
-starts fresh, a classifier of another class count is re-initialised. Any
-other tensor that would stay at its init, go unused or not fit stops the
-conversion (exit 2) with a summary of what the file looks like;
-`--allow_partial` converts anyway. `mstsm_jax.models.pytorch` does the work.
+Any backbone that declares a converter name map (`Backbone.converter`):
+built in, torchvision, official TSM and MMAction2 ResNet-50/101 files and
+torchvision's efficientnet_b0 (`--config.model.backbone=efficientnet_b0`);
+the format is detected (`--format`). MSTSM's extra conv1 inputs start at
+zero, TFDEM starts fresh, a classifier of another class count is
+re-initialised. Any other tensor that would stay at its init, go unused or
+not fit stops the conversion (exit 2) with a summary of what the file looks
+like; `--allow_partial` converts anyway. `mstsm_jax.models.pytorch` does the work.
 """
 from __future__ import annotations
 
+import jax
 from absl import flags
 
-from mstsm_jax import cli
+from mstsm_jax import cli, modeldir
 from mstsm_jax.console import LOG
+from mstsm_jax.data.layouts import read_lines
+from mstsm_jax.models import fit, pytorch
 
 
 def define_flags(fv):
-  from mstsm_jax.models.pytorch import FORMATS
   cli.define_config(fv)
   cli.define_json(fv)
   flags.DEFINE_string('input', None, 'PyTorch .pth file', flag_values=fv)
-  flags.DEFINE_enum('format', 'auto', FORMATS, 'checkpoint key format',
-                    flag_values=fv)
+  flags.DEFINE_enum('format', 'auto', pytorch.formats(),
+                    'checkpoint key format', flag_values=fv)
   flags.DEFINE_string('output', None, 'model directory to write (new)',
                       flag_values=fv)
   flags.DEFINE_string('classes_file', '', 'class names (one per line, or '
@@ -41,7 +44,6 @@ def define_flags(fv):
 
 
 def read_class_names(path: str, num_classes: int) -> list[str]:
-  from mstsm_jax.data.layouts import read_lines
   names = [t for _, t in read_lines(path)]
   names = [n.split(' ', 1)[1] if n.split(' ', 1)[0].isdigit() else n
            for n in names]  # also takes UCF-101's classInd.txt
@@ -54,11 +56,6 @@ def read_class_names(path: str, num_classes: int) -> list[str]:
 
 def main(fv, argv):
   del argv
-  import jax
-
-  from mstsm_jax.models import pytorch
-  from mstsm_jax import modeldir
-  from mstsm_jax.models import fit
   config = fv['config'].value
   out = fv['output'].value
   modeldir.check_new_model_dir(out)
