@@ -179,7 +179,8 @@ def either(*rules: Rule) -> Rule:
 
 
 # Backbones: the known names, or a registry's (`use_backbones`); a name with
-# a dot is an import path the model registry resolves.
+# a dot or a colon ('pkg.module[:name]') is an import path the model
+# registry resolves.
 _backbones: Callable[[], Iterable[str]] = (
     lambda: ('resnet50', 'resnet101', 'efficientnet_b0'))
 
@@ -209,10 +210,12 @@ FIELDS: dict[str, Rule] = {
     'init_partial': boolean(),
 
     'model.backbone': dataclasses.replace(
-        one_of(backbone_names, also=lambda v: '.' in v.strip('.'),
-               note='or a module.path.Name import path'),
+        one_of(backbone_names,
+               also=lambda v: '.' in v.strip('.') or ':' in v.strip(':'),
+               note="or an import path 'pkg.module[:name]'"),
         say=lambda name, v: f'{name}: unknown backbone {show(v)}; valid: '
-        f'{", ".join(backbone_names())} or a module.path.Name import path'),
+        f'{", ".join(backbone_names())} or an import path '
+        "'pkg.module[:name]' whose module registers it"),
     'model.stage_sizes': sequence(POSITIVE, note="() = the backbone's"),
     'model.width': integer(0, note="0 = the backbone's"),
     'model.num_classes': integer(0, note='0 = from the prepared dataset'),

@@ -18,7 +18,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
 
-from mstsm_jax.configs import base_config
+from mstsm_jax import configs
 from mstsm_jax.models import backbones
 from mstsm_jax.models.layers import batch_norm
 from mstsm_jax.models.resnet import ChannelSpec
@@ -26,7 +26,6 @@ from mstsm_jax.models.task import DTYPES
 from mstsm_jax.models.tfdem import TFDEM
 from mstsm_jax.ops.shift import ShiftSpec
 
-BN_MODES = ('train', 'frozen', 'partial')
 
 
 class MSTSMNet(nn.Module):
@@ -120,15 +119,12 @@ class MSTSMNet(nn.Module):
 def build_model(cfg: ml_collections.ConfigDict,
                 channels: ChannelSpec | None = None) -> MSTSMNet:
   """Builds the network of a `config.model`, dense unless `channels` given."""
+  configs.validate_model(cfg)
   spec = backbones.get(cfg.backbone)
-  if cfg.bn_mode not in BN_MODES:
-    raise ValueError(f'bn_mode={cfg.bn_mode!r}; valid: {", ".join(BN_MODES)}')
   if cfg.num_classes <= 0:
     raise ValueError(f'model.num_classes={cfg.num_classes}: set '
                      '--config.model.num_classes (prepare prints it; train '
                      'fills it from the dataset)')
-  if cfg.dtype not in DTYPES:
-    raise ValueError(f'dtype={cfg.dtype!r}; valid: {", ".join(DTYPES)}')
   if channels is not None and spec.prune is None:
     raise ValueError(f'a pruning channel spec applies to prunable backbones '
                      f'({", ".join(backbones.prunable())}), not '
@@ -186,11 +182,6 @@ def create_model(variant: str = 'mstsm_tfdem', *, num_classes: int,
   keyword. Call it on normalised clips `[N, T, H, W, 3]`: it returns
   (logits, TFDEM logits or None), both `[N, num_classes]`.
   """
-  cfg = base_config('custom', num_classes, variant).model
-  cfg.backbone, cfg.dtype = backbone, dtype
-  for k, v in model_fields.items():
-    if k not in cfg:
-      raise ValueError(f'create_model: no model field {k!r}; fields: '
-                       f'{", ".join(cfg.keys())}')
-    setattr(cfg, k, v)
+  cfg = configs.model_config(variant, num_classes=num_classes,
+                             backbone=backbone, dtype=dtype, **model_fields)
   return build_model(cfg, channels)

@@ -27,6 +27,7 @@ import pkgutil
 import re
 from typing import Any, Callable
 
+from mstsm_jax import configs
 from mstsm_jax.errors import UsageError
 
 ROLES = ('stem_conv', 'stem_norm', 'shifted_conv', 'norm', 'conv')
@@ -169,3 +170,8 @@ def get(name: str) -> Backbone:
 def prunable() -> list[str]:
   """The backbones that declare pruning rules."""
   return [n for n in names() if _REGISTRY[n].prune is not None]
+
+
+# The config validator accepts every registered name (and dotted module
+# paths, imported on first use).
+configs.use_backbones(names)
