@@ -55,8 +55,29 @@ def test_ablate_runs_resumes_and_reports(tmp_path, job):
   assert (tmp_path / 'ablation.png').is_file()
   assert json.loads((tmp_path / 'ablation.json').read_text())['variants']
   again = job('ablate', *args)
-  assert again.stderr.count('(done before)') == 4
+  assert again.stderr.count('(reused: same inputs as before)') == 4
   assert again.json()['variants'] == res['variants']
+  check_other_inputs_are_refused_or_redone(tmp_path, job, args)
   r = job('ablate', *args[:1], '--variants=tsn,mstsm9', f'--workdir={tmp_path}',
           code=2)
   assert "unknown ['mstsm9']" in r.stderr
+
+
+def check_other_inputs_are_refused_or_redone(root, job, args):
+  """Issue 23 class 3: a re-run with another recipe in the same workdir is
+  refused before any training, naming the differing field; --overwrite
+  trains the run again and records its new inputs."""
+  record = root / 'tsn' / 'seed0' / 'inputs.json'
+  before = record.read_text()
+  other = [a for a in args if not a.startswith(('--variants', '--seeds'))]
+  other += ['--variants=tsn', '--seeds=1', '--config.train.max_steps=1']
+  r = job('ablate', *other, code=2)
+  line = r.stderr.splitlines()[0]
+  assert line.startswith(f'error: run {root}/tsn/seed0 was made from other '
+                         'inputs (1 field differ') and 'train.max_steps' in line
+  assert '--overwrite' in r.stderr and 'Traceback' not in r.stderr
+  assert record.read_text() == before
+  r = job('ablate', *other, '--overwrite')
+  assert f'removing {root}/tsn/seed0' in r.stderr
+  assert json.loads(record.read_text())['train']['max_steps'] == 1
+  assert list(r.json()['variants']) == ['tsn']
