@@ -23,7 +23,7 @@ CASES = [
     ('fuse', ['--scores=a.npz', '--scores=b.npz', '--weights=1,nan'],
      '--weights=1,nan'),
     ('fuse', ['--scores=a.npz', '--scores=b.npz', '--weights=0,0'],
-     'not all 0'),
+     '--weights=0,0: expected comma-separated finite numbers >= 0, not all 0'),
     ('fuse', ['--scores=a.npz', '--weights=1', '--search'],
      '--search takes exactly two --scores files, got 1'),
 ]
