@@ -15,17 +15,20 @@ deploy   the exported model (batch 1, uint8 clips) on every CPU runtime
          installed (xla, iree: inference/runtimes.py) and on XLA with
          jax's own CPU settings (xla_jax_defaults; cpu.py): clips/s, latency
          p50 / p90, max |diff| against the JAX model; with torch installed
-         also a PyTorch TSM ResNet-50 (torchvision + the official shift) in
+         also a PyTorch TSM ResNet-50 (models/torch_reference.py) in
          eager mode on the same clip size, batch and threads, and the ratio;
          where cpu.keep_host_memory changed malloc for this process, also
          PyTorch NCHW in a fresh process with the default malloc
 data     clips/s of the grain training pipeline (decode, sample, augment,
          batch) per worker count; on --data_dir's prepared dataset or, by
          default, on generated UCF-like 320x240 JPEG videos
+         (data/jpeg_videos.py)
 e2e      training clips/s fed by the real pipeline (needs train too)
 Timing: compile and warm-up excluded (compile time reported), each repeat
 times `steps` calls ended by block_until_ready, the median repeat counts.
 Peak device memory comes from the device's allocator statistics (GPU/TPU).
+Model, optimizer, state and jitted steps are training.steps.setup's, as in
+train and evaluate.
 """
 from __future__ import annotations
 
