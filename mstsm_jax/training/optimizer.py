@@ -14,6 +14,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from mstsm_jax.models.mstsm import param_role
+
 
 def lr_schedule(cfg, steps_per_epoch: int) -> optax.Schedule:
   """Piecewise constant: lr / decay**k after the k-th boundary epoch."""
@@ -43,8 +45,6 @@ def lr_multipliers(params, *, bn_mode: str, fc_lr_mult: float = 1.0,
   backbone normalisation (all under 'frozen', all but the stem's under
   'partial'), `fc_lr_mult` for the classifier heads, `bias_lr_mult` for
   conv and dense biases."""
-  from mstsm_jax.models.mstsm import param_role
-
   def mult(path, _):
     names = path_names(path)
     role = param_role(names, backbone)
