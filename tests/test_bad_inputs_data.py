@@ -2,9 +2,7 @@
 reused after their inputs changed, annotation files read too trustingly,
 and prepare's small things. Each ends in one line naming the file, line,
 field or flag and the fix, or in a report; never a traceback."""
-import csv
 import json
-import pathlib
 
 import cv2
 import numpy as np

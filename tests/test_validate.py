@@ -81,7 +81,7 @@ CASES = [
      'partial'),
     ('train', ['--config.model.backbone=resnet5'],
      "--config.model.backbone: unknown backbone 'resnet5'; valid: "
-     'resnet50, '),
+     '(.*, )?resnet50, '),
     ('train', ['--config.data.modality=depth'],
      "--config.data.modality='depth': must be one of rgb, flow"),
     ('train', ['--config.data.scales=(1.0,0.0)'],

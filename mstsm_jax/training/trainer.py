@@ -20,22 +20,17 @@ import signal
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import tqdm
 
+from mstsm_jax import files, modeldir
 from mstsm_jax.console import LOG
 from mstsm_jax.data import pipeline
 from mstsm_jax.errors import UsageError
 from mstsm_jax.evaluation import evaluator, metrics
-from mstsm_jax.models.mstsm import build_model
-from mstsm_jax.models.task import in_channels
-from mstsm_jax import files, modeldir
 from mstsm_jax.models import fit
-from mstsm_jax.training import sharding
+from mstsm_jax.training import sharding, steps
 from mstsm_jax.training import workdir as workdirs
-from mstsm_jax.training.optimizer import make_optimizer
-from mstsm_jax.training.steps import create_state, jit_steps
 
 
 class NonFiniteLoss(FloatingPointError):
@@ -172,36 +167,23 @@ class Run:
     channels = (modeldir.read_channels(cfg.init_from)
                 if cfg.init_from else None)
     channels = channels or modeldir.read_channels(workdir)
-    self.model = model = build_model(cfg.model, channels)
-    s = cfg.data.crop_size
-    clip = (1, cfg.model.num_segments, s, s, in_channels(cfg.data))
-    abstract_vars = jax.eval_shape(model.init, jax.random.key(0),
-                                   jnp.zeros(clip))
-    tx, schedule = make_optimizer(cfg.train, cfg.model,
-                                  abstract_vars['params'],
-                                  self.steps_per_epoch)
-    self.train_fn, self.eval_fn = jit_steps(model, tx, schedule, cfg,
-                                            self.mesh)
-    rep = sharding.replicated(self.mesh)
+    run = steps.setup(cfg, self.mesh, channels=channels,
+                      steps_per_epoch=self.steps_per_epoch)
+    self.model, self.train_fn, self.eval_fn = (run.model, run.train_step,
+                                               run.eval_step)
     variables = None
     if cfg.init_from and not modeldir.saved_steps(workdir):
       # Before anything is written: a checkpoint that does not fit stops
       # here.
-      init = jax.jit(model.init)(jax.random.key(cfg.seed), jnp.zeros(clip))
-      variables = init_from_checkpoint(cfg, init)
+      variables = init_from_checkpoint(cfg, run.init_variables(cfg.seed))
     if not resuming:  # written once: a restart checks against it
       modeldir.write_config(workdir, cfg, channels)
       modeldir.write_classes(workdir, self.classes)
     self.mngr = modeldir.manager(workdir, cfg.train.keep_checkpoints)
     if not modeldir.saved_steps(workdir):
-      self.state = jax.jit(
-          lambda v, r: create_state(model, tx, r, clip, v),
-          out_shardings=rep)(variables, jax.random.key(cfg.seed))
+      self.state = run.new_state(cfg.seed, variables)
       return 0
-    abstract = jax.tree.map(
-        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=rep),
-        jax.eval_shape(lambda: create_state(model, tx, jax.random.key(0),
-                                            clip)))
+    abstract = run.abstract_state()
     start, restored = modeldir.newest_intact(
         workdir, lambda step: modeldir.restore(self.mngr, step, abstract,
                                                self.train_iter))
@@ -289,10 +271,6 @@ class Run:
                   eval_metrics)
 
   # ----------------------------------------------------------- evaluate
-  def variables(self) -> dict:
-    return {'params': self.state.params,
-            'batch_stats': self.state.batch_stats}
-
   def evaluate_and_keep_best(self, step: int, res: dict | None = None
                              ) -> dict:
     """Evaluates (unless `res` is given), saves checkpoint `step` and,
@@ -301,7 +279,7 @@ class Run:
     self.log(step)
     if res is None:
       res = evaluator.summarize(evaluator.predict_split(
-          self.eval_fn, self.variables(), self.test_split, self.config,
+          self.eval_fn, steps.variables_of(self.state), self.test_split, self.config,
           self.mesh, max_videos=self.config.eval.max_videos,
           progress=False), self.classes)
       self.bar.write(f'epoch {step // self.steps_per_epoch} step {step}: '
@@ -330,7 +308,7 @@ class Run:
     cfg = self.config
     views = evaluator.parse_views(cfg.eval.views)
     res = evaluator.full_report(
-        self.eval_fn, self.model, self.variables(), self.test_split, cfg,
+        self.eval_fn, self.model, steps.variables_of(self.state), self.test_split, cfg,
         self.mesh, views, evaluator.report_dir(self.workdir, cfg, views))
     self.evaluate_and_keep_best(step, res)
     self.writer.close()

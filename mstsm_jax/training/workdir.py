@@ -16,7 +16,6 @@ import json
 import os
 import pathlib
 import socket
-import tempfile
 
 from mstsm_jax.errors import UsageError
 from mstsm_jax.files import differences
