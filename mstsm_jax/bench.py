@@ -165,7 +165,7 @@ def interleaved_calls(fns: dict, calls: int, rounds: int = 5) -> dict:
 
 def bench_stream(model, variables, config, steps: int) -> dict:
   """Frames/s and per-frame latency of the jitted streaming step."""
-  from mstsm_jax.streaming import step_function, zeros
+  from mstsm_jax.inference.streaming import step_function, zeros
   fn, shapes = step_function(model, variables, config)
   fn = cpu.jit(fn)
   s, ch = config.data.crop_size, in_channels(config.data)
@@ -224,7 +224,7 @@ def bench_deploy(config, variables, channels, steps: int) -> dict:
   t, s, ch = config.model.num_segments, config.data.crop_size, p.channels
   clip = np.random.default_rng(0).integers(0, 256, (1, t, s, s, ch),
                                            np.uint8)
-  want = p(np.asarray(task.normalize(clip, *task.norm_stats(config.data))))
+  want = p.scores_views(clip)
   exported = export_clips(p, 1)
   calls = max(10, steps)
   out, fns = {}, {}
