@@ -84,6 +84,10 @@ def expected_input(meta: dict) -> tuple:
   return (n, meta['num_segments'], s, s, c)
 
 
+def shown(shape) -> str:
+  return '[' + ', '.join(map(str, shape)) + ']'
+
+
 def check(path, meta: dict, fn) -> None:
   """Refuses a file whose metadata does not describe its function."""
   hint = ('the metadata was altered or the file is damaged; re-export it '
@@ -103,9 +107,9 @@ def check(path, meta: dict, fn) -> None:
   shape = tuple(d if isinstance(d, int) else 'N' for d in got.shape)
   if shape != want or str(got.dtype) != 'uint8':
     raise UsageError(
-        f'{path}: the metadata describes uint8 {list(want)} inputs (T, crop '
-        f'size, channels, batch), the function takes {got.dtype} '
-        f'{list(shape)}', hint)
+        f'{path}: the metadata describes uint8 {shown(want)} inputs (batch, '
+        f'T, crop size, channels), the function takes {got.dtype} '
+        f'{shown(shape)}', hint)
   scores = fn.out_avals[0].shape[-1]
   if not isinstance(meta['classes'], list) or len(meta['classes']) != scores:
     n = len(meta['classes']) if isinstance(meta['classes'], list) else '?'
