@@ -30,7 +30,7 @@ from mstsm_jax.errors import UsageError
 import mstsm_jax.inference.archive as archive
 import mstsm_jax.inference.predictor as predictor_kinds
 import mstsm_jax.inference.runtimes as runtimes
-import mstsm_jax.inference.streaming as streaming
+import mstsm_jax.inference.streaming as online
 from mstsm_jax.models import task
 
 
@@ -66,7 +66,7 @@ def export_model(model_dir, path, batch='dynamic', platforms=('cpu',),
   n = export.symbolic_shape('batch')[0] if batch == 'dynamic' else batch
   shown = 'N' if batch == 'dynamic' else batch
   if streaming:
-    fn, buffers = streaming.step_function(predictor.model,
+    fn, buffers = online.step_function(predictor.model,
                                           predictor.variables, cfg, n)
     exported = export.export(jax.jit(fn), platforms=tuple(platforms))(
         jax.ShapeDtypeStruct((n, s, s, c), jnp.uint8), buffers)
