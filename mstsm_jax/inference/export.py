@@ -66,8 +66,8 @@ def export_model(model_dir, path, batch='dynamic', platforms=('cpu',),
   n = export.symbolic_shape('batch')[0] if batch == 'dynamic' else batch
   shown = 'N' if batch == 'dynamic' else batch
   if streaming:
-    fn, buffers = online.step_function(predictor.model,
-                                          predictor.variables, cfg, n)
+    fn, buffers = online.step_function(predictor.model, predictor.variables,
+                                       cfg, n)
     exported = export.export(jax.jit(fn), platforms=tuple(platforms))(
         jax.ShapeDtypeStruct((n, s, s, c), jnp.uint8), buffers)
     io = {'input': f'uint8 [{shown}, {s}, {s}, {c}] frames, {len(buffers)} '
