@@ -11,9 +11,10 @@ out, normalisation inside. `mstsm_jax.load(FILE)` runs it on clips of any
 size (the centre view first, as a model directory), and so do `jax` and
 `numpy` alone (README "Deploy"). The file is written whole or not at all;
 an existing one is replaced only with `--overwrite`.
-`--platforms=cpu,cuda` lowers for both (no GPU needed to export). `--streaming` exports an online model's
-one-frame step `(frames, buffers) -> (scores, buffers)` instead
-(`mstsm_jax.Streamer(FILE)` and `stream --checkpoint=FILE` run it).
+`--platforms=cpu,cuda` lowers for both (no GPU needed to export).
+`--streaming` exports an online model's one-frame step `(frames, buffers)
+-> (scores, buffers)` instead (`mstsm_jax.Streamer(FILE)` and `stream
+--checkpoint=FILE` run it).
 `--format=iree` also stores the model compiled by IREE for this CPU, so
 `--runtime=iree` runs it without compiling (inference/runtimes.py).
 """
