@@ -10,7 +10,7 @@ train    clips/s of forward + backward + SGD update on device-resident
 infer    clips/s of the jitted eval forward
 latency  batch-1 inference, ms p50 / p90
 stream   online variants: one frame per jitted step with its shift buffers
-         (streaming/), frames/s and per-frame latency ms p50 / p90
+         (inference/streaming.py), frames/s and per-frame latency ms p50 / p90
 deploy   the exported model (batch 1, uint8 clips) on every CPU runtime
          installed (xla, iree: inference/runtimes.py) and on XLA with
          jax's own CPU settings (xla_jax_defaults; cpu.py): clips/s, latency
@@ -55,7 +55,7 @@ from mstsm_jax.inference.export import export_clips
 from mstsm_jax.inference.runtimes import available, callable_for
 from mstsm_jax.models import torch_reference
 from mstsm_jax.models.task import in_channels
-from mstsm_jax.streaming import step_function, zeros
+from mstsm_jax.inference.streaming import step_function, zeros
 from mstsm_jax.training import sharding, steps as train_steps
 
 WHAT = ('train', 'infer', 'latency', 'stream', 'deploy', 'data', 'e2e')
@@ -318,7 +318,7 @@ def bench_deploy(config, variables, channels, steps: int) -> dict:
   t, s, ch = config.model.num_segments, config.data.crop_size, p.channels
   clip = np.random.default_rng(0).integers(0, 256, (1, t, s, s, ch),
                                            np.uint8)
-  want = p(p.prepared(clip))
+  want = p.scores_views(clip)
   exported = export_clips(p, 1)
   calls = max(10, steps)
   out, fns = {}, {}

@@ -109,3 +109,68 @@ def check_same_inputs(record, inputs, what: str, hint: str,
         f'{"fields differ" if len(diffs) > 1 else "field differs"}: '
         f'{shown})', hint)
   return True
+
+
+def check_outputs(outputs: dict, inputs=(), overwrite: bool = False
+                  ) -> dict[str, pathlib.Path]:
+  """The one output-path guard of every job, before any work starts.
+
+  `outputs`: {what it is (a flag, e.g. '--output'): path}; `inputs`: the
+  files the job reads. Refuses, in one line: an output that is one of the
+  inputs (never, even with `--overwrite`), two outputs that are the same
+  file, an output that is a folder, and an output over an existing file
+  unless `overwrite`. Returns the outputs as absolute paths.
+  """
+  out = {k: pathlib.Path(os.path.abspath(v)) for k, v in outputs.items()}
+  read = {os.path.realpath(p): os.path.abspath(p) for p in inputs}
+  seen = {}
+  for what, p in out.items():
+    name = f'{what}={p}' if what.startswith('--') else f'{what} ({p})'
+    real = os.path.realpath(p)
+    if real in read:
+      raise UsageError(f'{name} is a file this job reads ({read[real]})',
+                       f'write {what} to another file')
+    if real in seen:
+      raise UsageError(f'{seen[real]} and {what} are the same file ({p})',
+                       'give each output its own name')
+    seen[real] = what
+    if p.is_dir():
+      raise UsageError(f'{name} is a folder', 'name a file')
+    if p.exists() and not overwrite:
+      raise UsageError(f'{name} exists', 'pass --overwrite to replace it, '
+                       'or choose another name')
+  return out
+
+
+class atomic_path:  # pylint: disable=invalid-name
+  """`with atomic_path(path) as tmp:` writes `tmp` beside `path`; on success
+  it replaces `path`, on any failure it is removed, so a crash, a full disk
+  or a file-size limit leaves the old file or nothing, never half a file.
+  Disk errors (OSError) become one line naming `path`."""
+
+  def __init__(self, path, what: str = 'output'):
+    self.path, self.what = pathlib.Path(path), what
+    self.tmp = None
+
+  def __enter__(self) -> pathlib.Path:
+    fd, tmp = tempfile.mkstemp(dir=self.path.parent,
+                               prefix=f'.{self.path.name}.')
+    os.close(fd)
+    self.tmp = pathlib.Path(tmp)
+    return self.tmp
+
+  def __exit__(self, kind, error, tb) -> bool:
+    if kind is None:
+      try:
+        os.replace(self.tmp, self.path)
+        return False
+      except OSError as e:
+        error = e
+    self.tmp.unlink(missing_ok=True)
+    if isinstance(error, OSError):
+      raise UsageError(
+          f'could not write {self.what} {self.path} '
+          f'({error.strerror or error}); nothing was written',
+          'free disk space, raise the file-size limit (ulimit -f) or write '
+          'elsewhere') from error
+    return False

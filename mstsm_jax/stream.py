@@ -1,4 +1,5 @@
-"""Online recognition of a video file, one frame per step (streaming/).
+"""Online recognition of a video file, one frame per step
+(inference/streaming.py).
 
   python -m mstsm_jax.stream --checkpoint=DIR|FILE --video=FILE \
       [--every=1] [--smooth=K] [--output=annotated.mp4] [--json]
@@ -13,19 +14,23 @@ trained with (video length / T at training time) when known.
 
 Writes `--output` (H.264 MP4: every frame with the current label and
 probability drawn on it) and, beside it, the timeline as JSON (frame, time,
-label, probability per step). Reports frames/s of the model steps and the
-per-step latency p50 / p90 in ms (compilation excluded); `--json` prints
-all of it as one line on stdout.
+label, probability per step); neither may be the input video, and existing
+files are replaced only with `--overwrite`. Reports frames/s of the model
+steps and the per-step latency p50 / p90 in ms (compilation excluded);
+`--json` prints all of it as one line on stdout.
 """
 from __future__ import annotations
 
 import os
 import time
 
+import numpy as np
 from absl import flags
 
-from mstsm_jax import cli
+from mstsm_jax import cli, files
 from mstsm_jax.console import LOG
+from mstsm_jax.data import video
+from mstsm_jax.inference.streaming import Mp4Writer, Streamer, annotate
 
 
 def define_flags(fv):
@@ -40,22 +45,23 @@ def define_flags(fv):
                       'goes to the same name with .json)', flag_values=fv)
   flags.DEFINE_string('runtime', 'xla', 'exported files: xla or iree '
                       "(pip install -e '.[cpu-runtime]')", flag_values=fv)
+  flags.DEFINE_bool('overwrite', False, 'replace an existing --output and '
+                    'its JSON', flag_values=fv)
   flags.mark_flags_as_required(['checkpoint', 'video'], flag_values=fv)
   cli.define_json(fv)
 
 
 def main(fv, argv):
   del argv
-  import numpy as np
-
-  from mstsm_jax.data import video
-  from mstsm_jax.streaming import Mp4Writer, Streamer, annotate
-  from mstsm_jax.files import check_writable
   path, out = fv['video'].value, fv['output'].value
   if out:
     if not out.lower().endswith('.mp4'):
       raise cli.UsageError(f'--output={out}', 'name an .mp4 file')
-    check_writable(os.path.dirname(os.path.abspath(out)), 'output folder')
+    files.check_writable(os.path.dirname(os.path.abspath(out)),
+                         'output folder')
+    files.check_outputs(
+        {'--output': out, 'its timeline': os.path.splitext(out)[0] + '.json'},
+        [path, fv['checkpoint'].value], fv['overwrite'].value)
   frames = video.iter_frames(path)
   try:
     fps, first = next(frames)
@@ -113,8 +119,7 @@ def main(fv, argv):
   if out:
     result['output'] = out
     result['timeline_json'] = os.path.splitext(out)[0] + '.json'
-    from mstsm_jax.files import write_json
-    write_json(result['timeline_json'], result)
+    files.write_json(result['timeline_json'], result)
   print(f'{path}: {n + 1} frames, {len(rows)} steps at '
         f'{result["frames_per_s"]} steps/s, latency p50 '
         f'{result["latency_ms_p50"]} ms p90 {result["latency_ms_p90"]} ms; '

@@ -303,9 +303,9 @@ def test_cli_to_predict(reference, tmp_path):
   assert rep['format'] == 'tsm' and rep['missing'] == []
   # The converted directory restores as the same model.
   pred = inference.load(out, batch_size=2)
-  logits = pred(reference['x'])
+  logits = pred.scores_normalized(reference['x'])
   assert max_rel_diff(logits, reference['tsm']) <= 1e-3
-  assert pred(reference['x'][:1]).shape == (1, 101)
+  assert pred.scores_normalized(reference['x'][:1]).shape == (1, 101)
   clip = tmp_path / 'v.avi'
   videos.write_video(clip, 24, size=(72, 96))
   r = subprocess.run([sys.executable, '-m', 'mstsm_jax.predict',

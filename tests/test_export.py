@@ -12,7 +12,7 @@ import pytest
 import model_dirs
 from mstsm_jax import inference
 from mstsm_jax.errors import UsageError
-from mstsm_jax.models import pruning, task
+from mstsm_jax.models import pruning
 from mstsm_jax import modeldir
 
 
@@ -22,9 +22,9 @@ def clips(n, size, seed=0):
 
 
 def reference(model_dir, x):
-  """The Python model on the same uint8 clips (normalised on the host)."""
-  p = inference.load(model_dir)
-  return p(np.asarray(task.normalize(x, *task.norm_stats(p.config.data))))
+  """The model directory's predictor on the same uint8 clips (the same
+  contract: centre view, then the model)."""
+  return inference.load(model_dir)(x)
 
 
 def pruned_dir(tmp_path):
@@ -79,9 +79,13 @@ def test_fixed_batch_cuda_lowering_and_bad_files(tmp_path, job):
   np.testing.assert_allclose(exported(x), reference(tmp_path / 'm', x),
                              atol=1e-5, rtol=0)
   np.testing.assert_allclose(exported.probabilities(x).sum(-1), 1, rtol=1e-5)
-  with pytest.raises(UsageError, match=r'takes uint8 \[N, 8, 32, 32, 3\], '
-                     r'got uint8 \[1, 8, 40, 40, 3\]'):
-    exported(clips(1, 40))
+  # Any size is taken (the centre view first); another T is not.
+  np.testing.assert_allclose(exported(clips(2, 40)),
+                             reference(tmp_path / 'm', clips(2, 40)),
+                             atol=1e-5, rtol=0)
+  with pytest.raises(UsageError, match=r'takes \[N, 8, H, W, 3\] .*got '
+                     r'\[1, 4, 40, 40, 3\]'):
+    exported(clips(1, 40)[:, :4])
   (tmp_path / 'junk.mstsm').write_bytes(b'not a zip' * 10)
   with pytest.raises(UsageError, match='junk.mstsm is not an exported '
                      'mstsm_jax model'):
@@ -143,7 +147,7 @@ def test_predict_timeline(tmp_path, job):
   assert saved['timeline'] == rows['timeline']
   whole = job('predict', f'--checkpoint={tmp_path}/m', '--timeline',
               '--window_s=10', f'--output_dir={tmp_path}', '--json',
-              str(tmp_path / 'long.avi')).json()['timeline']
+              '--overwrite', str(tmp_path / 'long.avi')).json()['timeline']
   plain = job('predict', f'--checkpoint={tmp_path}/m', '--json',
               str(tmp_path / 'long.avi')).json()['top5'][0]
   assert len(whole) == 1 and whole[0]['end'] == 4.0

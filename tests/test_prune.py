@@ -133,7 +133,7 @@ def test_cli_resnet50_lands_at_22_4m_and_reloads(tmp_path):
   # A fresh process restores the pruned model from its directory alone.
   code = ('import numpy as np, sys; from mstsm_jax import inference; '
           f'p = inference.load("{tmp_path}/pruned", batch_size=1); '
-          'out = p(np.zeros((1, 8, 32, 32, 3), np.float32)); '
+          'out = p.scores_normalized(np.zeros((1, 8, 32, 32, 3))); '
           'print(out.shape, p.model.channels.block("layer1_0").width1)')
   assert run('-c', code).stdout.split() == ['(1,', '101)', '56']
 
