@@ -23,6 +23,7 @@ import grain
 import numpy as np
 
 from mstsm_jax.data import flow, sampling, synthetic, transforms
+from mstsm_jax.data.builder import open_prepared
 from mstsm_jax.data.video import decode_jpeg
 from mstsm_jax.errors import UsageError
 from mstsm_jax.models.task import in_channels
@@ -67,7 +68,6 @@ def open_split(data_cfg, train: bool) -> Split:
                  [synthetic.video_name(i, src.classes) for i in src.ids],
                  np.array([synthetic.label_of(i, src.classes)
                            for i in src.ids]))
-  from mstsm_jax.data.builder import open_prepared  # tfds only when needed
   source, meta = open_prepared(data_cfg.data_dir, data_cfg.dataset)
   if name not in meta['splits']:
     raise ValueError(f'split {name!r} is not in the prepared '
