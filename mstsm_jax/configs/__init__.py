@@ -205,11 +205,11 @@ def model_config(variant: str | None = None, **fields):
       raise UsageError(f'no model field {key!r}',
                        f'fields: {", ".join(model.keys())}')
     value = _plain(value)
-    FIELDS[f'model.{key}'].check(f'model.{key}', value)
+    FIELDS[f'model.{key}'].check(key, value)  # the caller's keyword
     try:
       setattr(model, key, value)
     except (TypeError, ValueError) as e:
-      raise UsageError(f'model.{key}={value!r}: {e}') from e
+      raise UsageError(f'{key}={value!r}: {e}') from e
   return validate_model(model)
 
 
