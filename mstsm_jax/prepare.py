@@ -195,8 +195,7 @@ def reuse(path, inputs: dict, what: str, hint: str = OVERWRITE) -> bool:
 
 def report(fv, meta: dict, source) -> dict:
   """The JSON report; also prints the human-readable tables to stderr."""
-  dataset, classes, labels = fv['dataset'].value, meta['classes'], \
-      meta['labels']
+  dataset, classes = fv['dataset'].value, meta['classes']
   missing = [r for r in meta['failed'] if r['reason'] == 'missing']
   out = {'dataset': dataset,
          'data_dir': str(builder.dataset_dir(fv['data_dir'].value, dataset)),
@@ -214,7 +213,16 @@ def report(fv, meta: dict, source) -> dict:
          'dropped': meta.get('dropped', []),
          'empty_classes': meta.get('empty_classes', []),
          'dropped_classes': meta.get('dropped_classes', [])}
-  print(f'{dataset}: {plural(len(source), "video")}, '
+  per_class_table(out, meta, source)
+  problem_lists(out, meta)
+  return out
+
+
+def per_class_table(out: dict, meta: dict, source) -> None:
+  """Prints the splits and per-class counts; adds 'per_class' and
+  'classes_without_training_videos' to `out`."""
+  classes, labels = meta['classes'], meta['labels']
+  print(f'{out["dataset"]}: {plural(len(source), "video")}, '
         f'{plural(len(classes), "class", "classes")} -> {out["data_dir"]}',
         file=LOG)
   for name, members in meta['splits'].items():
@@ -243,6 +251,10 @@ def report(fv, meta: dict, source) -> dict:
                          if c not in out['empty_classes']])):
     if names:
       print(f'  classes {title}: {", ".join(names)}', file=LOG)
+
+
+def problem_lists(out: dict, meta: dict) -> None:
+  """Prints every video the build did not store as listed, by reason."""
   if 'unlabelled' in meta['splits']:
     n = len(meta['splits']['unlabelled'])
     print(f'  unlabelled: {plural(n, "video")} stored without labels '
@@ -254,7 +266,7 @@ def report(fv, meta: dict, source) -> dict:
   warned = collections.defaultdict(list)
   for w in out['warnings']:
     warned[w['reason']].append(w)
-  for title, rows in (('failed', out['failed']), ('missing', missing),
+  for title, rows in (('failed', out['failed']), ('missing', out['missing']),
                       ('listed twice, stored once', out['listed_twice']),
                       ('frame count differs from the list',
                        warned['frame count']),
@@ -269,7 +281,8 @@ def report(fv, meta: dict, source) -> dict:
     for r in rows:
       print(f'    {r["reason"]:<12} {r["file"]}'
             + (f' ({r["detail"]})' if r.get('detail') else ''), file=LOG)
-  return out
+
+
 
 
 def parse_shard(text: str) -> tuple[int, int]:
