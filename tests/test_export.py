@@ -47,7 +47,8 @@ def pruned_dir(tmp_path):
     tmp / 'mt',
     pruned_dir,
     lambda tmp: model_dirs.model_dir(tmp / 'eff', model_dirs.tiny_config(
-        'mstsm_tfdem', **{'model.backbone': 'efficientnet_b0'}),
+        'mstsm_tfdem', **{'model.backbone': 'efficientnet_b0',
+                          'model.stage_sizes': (), 'model.width': 0}),
         head_std=0.5) and tmp / 'eff',
 ], ids=['tsn', 'mstsm_tfdem_fused', 'pruned', 'efficientnet_b0'])
 def test_export_parity_dynamic_batch(make, tmp_path, job):

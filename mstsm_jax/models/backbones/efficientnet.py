@@ -2,6 +2,7 @@
 rules and torchvision's `efficientnet_b0` name map; not prunable."""
 from __future__ import annotations
 
+from mstsm_jax.errors import UsageError
 from mstsm_jax.models import backbones, torch_names
 from mstsm_jax.models.efficientnet import EfficientNetB0
 
@@ -10,6 +11,11 @@ STAGES = tuple(f'features_{s}' for s in range(1, 9))
 
 def build(cfg, shift, channels, dtype):
   del channels  # not prunable: build_model refuses a channel spec
+  if tuple(cfg.stage_sizes) or cfg.width:
+    raise UsageError(
+        f'model.stage_sizes={tuple(cfg.stage_sizes)} model.width='
+        f'{cfg.width}: efficientnet_b0 has torchvision\'s fixed layout',
+        'leave both at their defaults ((), 0); they size ResNets')
   return EfficientNetB0(shift, cfg.bn_mode, cfg.bn_momentum, dtype)
 
 
