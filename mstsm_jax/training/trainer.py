@@ -223,7 +223,7 @@ class Run:
     step), logging every `log_every_steps` and saving every
     `checkpoint_every_steps`; stops early on SIGTERM."""
     tc = self.config.train
-    while step < until and not self.sigterm:
+    while step < until:
       batch = sharding.put_batch(next(self.train_iter), self.mesh)
       self.state, m = self.train_fn(self.state, batch)
       self.pending.append(m)
@@ -233,6 +233,8 @@ class Run:
         self.log(step)
       if step % tc.checkpoint_every_steps == 0 and step < until:
         self.save(step)
+      if self.sigterm:  # after the step: a preempted run always moves on
+        break
     return step
 
   def log(self, step: int) -> None:
