@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from mstsm_jax.configs import load_config
-from mstsm_jax.data import sampling, transforms
+from mstsm_jax.data import pipeline, sampling, transforms
 from mstsm_jax.errors import UsageError
 
 SCALES = (1, .875, .75, .66)
@@ -183,3 +183,23 @@ def test_recipe_and_views_rule():
                 {'data.test_sampling': 'twice'})
   load_config('configs/ucf101.py:tsm_official',
               {'data.test_sampling': 'twice', 'eval.views': '2x3'})
+
+
+def test_clip_transform_takes_the_rules():
+  """The pipeline's element under TSM's rules: shapes, validity, and the
+  views a protocol needs."""
+  c = load_config('configs/synthetic.py:tsm', {
+      'data.crop_offsets': 'tsm13', 'data.train_sampling': 'tsm',
+      'data.test_sampling': 'twice', 'data.test_crops': 'full_res',
+      'data.resize_short': 40, 'data.crop_size': 32, 'eval.views': '2x3'})
+  record = {'frames': np.random.default_rng(0).integers(
+      0, 256, (20, 40, 52, 3), dtype=np.uint8), 'label': 1}
+  train = pipeline.ClipTransform(c.data, 8, train=True)
+  out = train((0, record), np.random.default_rng(0))
+  assert out['valid'] and out['clips'].shape == (8, 32, 32, 3)
+  test = pipeline.ClipTransform(c.data, 8, train=False, views=(2, 3))
+  out = test((0, record))
+  assert out['valid'] and out['clips'].shape == test.shape() == (
+      6, 8, 40, 40, 3)
+  with pytest.raises(UsageError, match='takes 2 temporal clips'):
+    pipeline.ClipTransform(c.data, 8, train=False, views=(1, 1))
