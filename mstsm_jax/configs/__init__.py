@@ -77,6 +77,12 @@ def base_config(dataset: str, num_classes: int,
   d.scales = (1.0, 0.875, 0.75, 0.66)  # x short side: 256, 224, 192, 168
   d.max_distort = 1  # TSM aspect jitter between the two crop scales
   d.flip = True  # horizontal flip p = 0.5 (turn off for direction labels)
+  # Where TSM's code differs from our reading of the paper (issue 24),
+  # its rules are a choice (data/sampling.py, data/transforms.py):
+  d.crop_offsets = 'five'  # five (4 corners, center) | tsm13 (more_fix_crop)
+  d.train_sampling = 'edges'  # edges (floor(i n / T)) | tsm (n // T) | dense
+  d.test_sampling = 'spread'  # spread (NxK views) | tsm | twice | dense
+  d.test_crops = 'resize'  # resize | tsm | full_res (256 crops, no resize)
   d.workers = 0  # grain worker processes (0 = in-process)
   d.prefetch = 2  # batches buffered per worker
   d.synthetic_videos = 600  # synthetic only: videos (1 in 5 is test)

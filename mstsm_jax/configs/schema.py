@@ -247,6 +247,10 @@ FIELDS: dict[str, Rule] = {
     'data.scales': sequence(number(0, 1, lo_open=True), min_len=1),
     'data.max_distort': integer(0),
     'data.flip': boolean(),
+    'data.crop_offsets': one_of(('five', 'tsm13')),
+    'data.train_sampling': one_of(('edges', 'tsm', 'dense')),
+    'data.test_sampling': one_of(('spread', 'tsm', 'twice', 'dense')),
+    'data.test_crops': one_of(('resize', 'tsm', 'full_res')),
     'data.workers': integer(0, note='0 = in-process'),
     'data.prefetch': POSITIVE,
     'data.synthetic_videos': POSITIVE,
@@ -324,6 +328,12 @@ def _cross_check(config, prefix: str) -> None:
                      f'data.resize_short={short} (crops come from frames '
                      'resized to that short side)',
                      hint(prefix + 'data.crop_size'))
+  rule, views = _get(config, 'data.test_sampling'), _get(config, 'eval.views')
+  clips = {'tsm': 1, 'twice': 2, 'dense': 10}.get(rule)
+  if clips and isinstance(views, str) and not views.startswith(f'{clips}x'):
+    raise UsageError(f'{prefix}eval.views={views!r}: data.test_sampling='
+                     f'{rule!r} takes {clips} temporal clips',
+                     f'use --config.eval.views={clips}x1 or {clips}x3')
   temporal = _get(config, 'model.temporal')
   segments = _get(config, 'model.num_segments')
   need = MIN_SEGMENTS.get(temporal, 1) if isinstance(temporal, str) else 1

@@ -9,6 +9,9 @@ failed to decode (valid=False) are left out of the loss and counted. A
 non-finite loss or gradient leaves the state unchanged (the select costs
 one pass over the parameters) and is flagged in the metrics, so a NaN never
 reaches a checkpoint. The loss and the video scores are `models.task`'s.
+Only trainable parameters are differentiated (`optimizer.split_frozen`):
+the frozen ones get no gradient (zeros reach the optimizer, whose state
+keeps the whole tree), so they are not in the clipped or logged norm.
 """
 from __future__ import annotations
 
@@ -26,7 +29,8 @@ from mstsm_jax import cpu
 from mstsm_jax.models import task
 from mstsm_jax.models.mstsm import build_model
 from mstsm_jax.training import sharding
-from mstsm_jax.training.optimizer import make_optimizer
+from mstsm_jax.training.optimizer import (make_optimizer, merge_params,
+                                          split_frozen)
 
 
 @flax.struct.dataclass
@@ -56,9 +60,13 @@ def train_step(state: TrainState, batch, *, model, tx, schedule, config):
   x = task.preprocess(batch['clips'], config)
   valid = batch['valid']
 
-  def loss_fn(params):
+  trainable, frozen = split_frozen(state.params, bn_mode=m.bn_mode,
+                                   backbone=m.backbone)
+
+  def loss_fn(trainable):
     (logits, aux), new = model.apply(
-        {'params': params, 'batch_stats': state.batch_stats}, x, train=True,
+        {'params': merge_params(trainable, frozen),
+         'batch_stats': state.batch_stats}, x, train=True,
         mutable=['batch_stats'], rngs={'dropout': rng})
     loss, parts = task.loss(logits, aux, batch['label'], valid=valid,
                             tfdem_weight=m.tfdem_weight,
@@ -67,9 +75,10 @@ def train_step(state: TrainState, batch, *, model, tx, schedule, config):
     return loss, (parts, new['batch_stats'])
 
   (loss, (out, batch_stats)), grads = jax.value_and_grad(
-      loss_fn, has_aux=True)(state.params)
-  updates, opt_state = tx.update(grads, state.opt_state, state.params)
+      loss_fn, has_aux=True)(trainable)
   grad_norm = optax.tree.norm(grads)
+  grads = merge_params(grads, jax.tree.map(jnp.zeros_like, frozen))
+  updates, opt_state = tx.update(grads, state.opt_state, state.params)
   finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
   new = state.replace(step=state.step + 1,
                       params=optax.apply_updates(state.params, updates),
