@@ -19,34 +19,12 @@ import pytest
 torch = pytest.importorskip('torch')
 torchvision = pytest.importorskip('torchvision')
 
+from torch_tsm import Shifted  # noqa: E402,I100
+
 from model_dirs import init_variables, tiny_config, torchvision_state_dict  # noqa: E402,I100
 from mstsm_jax.training import sharding, steps  # noqa: E402
 
 T, S, B, STEPS, LR = 8, 32, 2, 3, 0.005
-
-
-def shift(x):
-  """TSM's zero-padded shift, NCHW `[B*T, C, H, W]`: channels [0, C/8)
-  from frame t+1, [C/8, C/4) from frame t-1."""
-  nt, c, h, w = x.shape
-  x = x.view(nt // T, T, c, h, w)
-  fold = c // 8
-  out = torch.zeros_like(x)
-  out[:, :-1, :fold] = x[:, 1:, :fold]
-  out[:, 1:, fold:2 * fold] = x[:, :-1, fold:2 * fold]
-  out[:, :, 2 * fold:] = x[:, :, 2 * fold:]
-  return out.view(nt, c, h, w)
-
-
-class Shifted(torch.nn.Module):
-  """The "blockres" placement: shift in front of a block's conv1."""
-
-  def __init__(self, net):
-    super().__init__()
-    self.net = net
-
-  def forward(self, x):
-    return self.net(shift(x))
 
 
 def torch_tsm(state_dict, classes):
