@@ -189,10 +189,12 @@ def test_all_videos_undecodable_is_one_line(tmp_path, job):
 # Class 7: numbers that make no sense, refused before any work ---------------
 
 @pytest.mark.parametrize('flag, valid', [
-    ('--short_side=-5', '0 or more'), ('--merge_shards=-1', '0 or more'),
-    ('--max_failures=-1', '0 or more'), ('--max_missing=-2', '-1 = '),
-    ('--fps=nan', 'positive frame rate'), ('--workers=0', '1 or more'),
-    ('--test_fraction=1.5', 'up to')])
+    ('--short_side=-5', 'must be an integer >= 0'),
+    ('--merge_shards=-1', 'must be an integer >= 0'),
+    ('--max_failures=-1', 'must be a finite number >= 0'),
+    ('--max_missing=-2', 'must be -1 (the default) or'),
+    ('--fps=nan', 'must be a finite number >= 0'), ('--workers=0', '1 or more'),
+    ('--test_fraction=1.5', 'must be a finite number in (0, 1)')])
 def test_prepare_refuses_bad_numbers_before_work(tmp_path, job, flag, valid):
   r = job('prepare', '--dataset=custom', f'--manual_dir={tmp_path}/nothing',
           f'--data_dir={tmp_path}/tfds', flag, code=2)

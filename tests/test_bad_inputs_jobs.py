@@ -4,24 +4,24 @@ import pytest
 
 BENCH = ['--config=configs/synthetic.py', '--what=train']
 CASES = [
-    ('bench', [*BENCH, '--batch=0'], '--batch=0: expected comma-separated '
-     'integers >= 1'),
-    ('bench', [*BENCH, '--batch=8,x'], '--batch=8,x: expected'),
+    ('bench', [*BENCH, '--batch=0'], "--batch='0': must be a "
+     'comma-separated list of integers >= 1'),
+    ('bench', [*BENCH, '--batch=8,x'], "--batch='8,x': must be"),
     ('bench', [*BENCH, '--batch=3'], '--batch=3: every batch size must split '
      'over the 8 devices'),
     ('bench', [*BENCH, '--steps=0'], '--steps=0'),
     ('bench', [*BENCH, '--repeats=-1'], '--repeats=-1'),
-    ('bench', [*BENCH, '--workers=-1'], '--workers=-1: expected '
-     'comma-separated integers >= 0'),
+    ('bench', [*BENCH, '--workers=-1'], "--workers='-1': must be a "
+     'comma-separated list of integers >= 0'),
     ('bench', [*BENCH[:1], '--what=train,fly'], "--what=train,fly: unknown "
      "['fly']"),
     ('ablate', ['--config=configs/synthetic_hard.py', '--seeds=0',
                 '--workdir=WORK'], '--seeds=0'),
     ('evaluate', ['--workdir=WORK', '--split=-1'], '--split=-1'),
-    ('fuse', ['--scores=a.npz', '--weights=x'], '--weights=x: expected '
-     'comma-separated finite numbers >= 0'),
+    ('fuse', ['--scores=a.npz', '--weights=x'], "--weights='x': must be a "
+     'comma-separated list of finite numbers >= 0'),
     ('fuse', ['--scores=a.npz', '--scores=b.npz', '--weights=1,nan'],
-     '--weights=1,nan'),
+     "--weights='1,nan': must be"),
     ('fuse', ['--scores=a.npz', '--scores=b.npz', '--weights=0,0'],
      '--weights=0,0: expected comma-separated finite numbers >= 0, not all 0'),
     ('fuse', ['--scores=a.npz', '--weights=1', '--search'],
