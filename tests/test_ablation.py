@@ -107,7 +107,7 @@ def test_ablate_reuses_only_runs_of_the_same_inputs(tmp_path, job):
   assert r.json()['variants']['tsn']['runs'][0]['top1'] == 0.5
   r = job('ablate', *args, '--config.train.lr=0.5', code=2)
   assert r.stderr.startswith(
-      f'error: run {run} was made from other inputs (1 field differ: '
+      f'error: run {run} was made from other inputs (1 field differs: '
       f'train.lr: {config.train.lr} -> 0.5)\nhint: pass --overwrite'), r.stderr
   (run / 'inputs.json').unlink()
   (run / 'result.json').unlink()

@@ -113,7 +113,8 @@ def test_iree_streaming_step_parity(tmp_path, job):
 
 def test_bench_deploy_reports_every_runtime_and_torch(job):
   r = job('bench', '--config=configs/synthetic.py', *model_dirs.TINY_ARGS,
-          '--config.data.crop_size=48', '--batch=8', '--what=deploy',
+          '--config.data.crop_size=48',
+          '--config.data.resize_short=52', '--batch=8', '--what=deploy',
           '--steps=2', '--json').json()
   d = r['deploy']
   assert {'xla', 'iree', 'xla_jax_defaults', 'torch_tsm_resnet50_eager',
