@@ -218,21 +218,21 @@ def load_variables(workdir, checkpoint: str = ''):
   newer one is said and skipped)."""
   config = read_config(workdir)
   channels = read_channels(workdir)
-  reader = ocp.CheckpointManager(
-      pathlib.Path(workdir).absolute() / 'checkpoints',
-      item_handlers={'state': ocp.StandardCheckpointHandler()},
-      options=ocp.CheckpointManagerOptions(create=False))
+  root = pathlib.Path(workdir).absolute() / 'checkpoints'
+  # The state item alone, through its handler: no CheckpointManager, which
+  # warns about the training run's other items (the data iterator).
+  reader = ocp.StandardCheckpointHandler()
 
   def read(step):
-    meta = reader.item_metadata(step)['state']
+    path = root / str(step) / 'state'
+    meta = reader.metadata(path)
     check_fits(config, channels, meta, workdir, step)
     # Onto this process's first device, whatever topology saved it (a run
     # on 8 GPUs evaluated, pruned or converted on one device).
     one = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-    state = reader.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(jax.tree.map(
-            lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=one),
-            meta))))['state']
+    state = reader.restore(path, args=ocp.args.StandardRestore(jax.tree.map(
+        lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=one),
+        meta)))
     return jax.device_get({'params': state['params'],
                            'batch_stats': state.get('batch_stats', {})})
 

@@ -113,8 +113,14 @@ def test_failed_write_is_one_line_and_resumes(tmp_path, job, monkeypatch):
   assert modeldir.saved_steps(tmp_path)[-1] == 16
 
 
-def test_sound_model_directory_loads_without_warnings(trained, capfd):
+def test_sound_model_directory_loads_without_warnings(trained, capfd,
+                                                     caplog):
+  """No orbax/absl warning (they read as a broken checkpoint) and no
+  warning of ours when nothing is wrong."""
   capfd.readouterr()
-  modeldir.load_variables(trained)
+  caplog.clear()
+  with caplog.at_level('WARNING'):
+    modeldir.load_variables(trained)
   out, err = capfd.readouterr()
   assert 'WARNING' not in err and 'warning' not in err, err
+  assert not [r for r in caplog.records if r.levelno >= 30], caplog.text
