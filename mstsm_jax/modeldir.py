@@ -93,9 +93,10 @@ def write_config(workdir, config, channels: ChannelSpec | None = None):
 def read_config(workdir) -> ml_collections.ConfigDict:
   path = pathlib.Path(workdir) / 'config.json'
   if not path.is_file():
-    raise FileNotFoundError(
-        f'{path} not found: {workdir} is not a model directory (a training '
-        'workdir or the output of convert/prune)')
+    raise UsageError(
+        f'{path} not found: {workdir} is not a model directory',
+        'give a training workdir or a directory written by convert or prune '
+        '(or an exported file)')
   try:
     config = ml_collections.ConfigDict(json.loads(path.read_text()))
   except ValueError as e:
@@ -135,7 +136,9 @@ def resolve_step(workdir, checkpoint: str = '') -> int:
   """'' or 'latest' -> newest step; 'best' -> best.json's; else a number."""
   steps = saved_steps(workdir)
   if not steps:
-    raise FileNotFoundError(f'no checkpoint in {workdir}/checkpoints')
+    raise UsageError(f'no checkpoint in {workdir}/checkpoints',
+                     'train it first (a run saves one each epoch), or give '
+                     'a model directory written by train, convert or prune')
   if checkpoint in ('', 'latest'):
     return max(steps)
   if checkpoint == 'best':

@@ -105,19 +105,29 @@ def main(fv, argv):
       for r in result['top5']:
         print(f'  {100 * r["probability"]:6.2f}%  {r["class"]}')
   if not read:
-    print(f'error: none of the {len(paths)} videos could be read', file=LOG)
+    none_read(paths)
     return 1
   return 0
 
 
-def timeline_outputs(fv, paths) -> dict[str, tuple]:
-  """{video: (JSON path, PNG path)} in `--output_dir`, checked before any
+def none_read(paths) -> None:
+  """The closing lines when no video could be read (exit 1)."""
+  what = (paths[0] if len(paths) == 1 else
+          f'none of the {len(paths)} videos')
+  print(f'error: {what} could be read' if len(paths) > 1 else
+        f'error: {what} could not be read', file=LOG)
+  print('hint: give video files PyAV can decode (the reasons are above)',
+        file=LOG)
+
+
+def timeline_outputs(fv, paths) -> list[tuple]:
+  """(JSON path, PNG path) per video, in order, in `--output_dir`, checked before any
   work (files.check_outputs): videos of the same file name (in different
   folders, or given twice) get numbered names, and that is said."""
   out_dir = files.check_writable(fv['output_dir'].value, 'output folder')
   named = collections.Counter(pathlib.Path(p).stem for p in paths)
-  used, out, flat = set(), {}, {}
-  for path in paths:
+  used, out, flat = set(), [], {}
+  for i, path in enumerate(paths):
     stem = base = pathlib.Path(path).stem
     k = 1
     while stem in used:
@@ -128,10 +138,10 @@ def timeline_outputs(fv, paths) -> dict[str, tuple]:
       print(f'note: {named[base]} videos are named {base}; the timeline of '
             f'{path} is written as {stem}.timeline.json and .png',
             file=LOG)
-    out[path] = (out_dir / f'{stem}.timeline.json',
-                 out_dir / f'{stem}.timeline.png')
-    flat[f'the timeline of {path}'] = out[path][0]
-    flat[f'the plot of {path}'] = out[path][1]
+    out.append((out_dir / f'{stem}.timeline.json',
+                out_dir / f'{stem}.timeline.png'))
+    flat[f'the timeline of video {i + 1} ({path})'] = out[-1][0]
+    flat[f'the plot of video {i + 1} ({path})'] = out[-1][1]
   files.check_outputs(flat, [*paths, fv['checkpoint'].value],
                       fv['overwrite'].value)
   return out
@@ -140,7 +150,7 @@ def timeline_outputs(fv, paths) -> dict[str, tuple]:
 def timelines(fv, predictor, paths, views, outputs) -> int:
   """predict --timeline: a JSON timeline and a PNG per readable video."""
   read = 0
-  for path in paths:
+  for path, (out_json, out_png) in zip(paths, outputs):
     try:
       res = inference.timeline(path, predictor, fv['window_s'].value,
                                fv['stride_s'].value, views)
@@ -150,7 +160,6 @@ def timelines(fv, predictor, paths, views, outputs) -> int:
     read += 1
     if res['truncated']:
       print(f'{path}: warning: truncated ({res["truncated"]})', file=LOG)
-    out_json, out_png = outputs[path]
     files.write_json(out_json, res)
     res['files'] = [str(out_json), inference.plot_timeline(res, out_png)]
     for r in res['timeline']:
@@ -161,7 +170,7 @@ def timelines(fv, predictor, paths, views, outputs) -> int:
       print(json.dumps({k: v for k, v in res.items() if k != 'classes'}),
             flush=True)
   if not read:
-    print(f'error: none of the {len(paths)} videos could be read', file=LOG)
+    none_read(paths)
     return 1
   return 0
 

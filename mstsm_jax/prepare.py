@@ -32,6 +32,7 @@ inputs. The exit code is 1 when more than `--max_failures` videos failed,
 from __future__ import annotations
 
 import collections
+import hashlib
 import math
 import os
 import shutil
@@ -167,6 +168,14 @@ def read_layout(fv, reader: layouts.Reader) -> layouts.Layout:
                          f'video ({layout.lists or manual_dir})',
                          'check the lists, or the folders under '
                          '--manual_dir')
+  empty = [s for s, members in layout.split_members().items()
+           if s.startswith('train') and not members]
+  if empty:
+    raise cli.UsageError(
+        f'--dataset={reader.name}: split {empty[0]} has no training video '
+        f'({layout.lists or manual_dir})',
+        'check the training list (an empty file, or every line commented '
+        'out?)')
   if not any(e.path for e in layout.entries):
     first = next((p['file'] for p in layout.problems
                   if p['reason'] == 'missing'), '')
@@ -309,7 +318,22 @@ def build(fv, data_dir, layout, inputs, **extra):
   return b
 
 
-def build_shard(fv, reader, inputs) -> int:
+def listing(layout: layouts.Layout) -> str:
+  """A digest of what the layout lists: each video's name, size on disk
+  (or missing), label and splits, and the frame counts rawframe lists
+  give. A video added, removed or replaced, or a list line changed, is a
+  changed input of the build."""
+  h = hashlib.sha256()
+  for e in layout.entries:
+    size = os.path.getsize(e.path) if e.path and os.path.isfile(e.path) \
+        else (-2 if e.path else -1)
+    h.update(repr((e.name, size, e.label, e.class_name, e.roles,
+                   e.listed_frames)).encode())
+  h.update(repr(layout.classes).encode())
+  return h.hexdigest()[:16]
+
+
+def build_shard(fv, reader, inputs, layout) -> int:
   """One shard of a distributed build (or the same shard again, reused
   when built from the same inputs); reports what it decoded."""
   k, n = parse_shard(fv['shard'].value)
@@ -321,7 +345,6 @@ def build_shard(fv, reader, inputs) -> int:
     print(f'shard {k}/{n} is already built from these inputs (--overwrite '
           'rebuilds)', file=LOG)
   else:
-    layout = read_layout(fv, reader)
     present = [i for i, e in enumerate(layout.entries) if e.path]
     if not any(i % n == k for i in present):
       raise cli.UsageError(f'--shard={k}/{n}: shard {k} has no video to '
@@ -378,9 +401,12 @@ def main(fv, argv):
   del argv
   reader = layouts.get(fv['dataset'].value)
   check_flags(fv, reader)
-  inputs = build_inputs(fv, reader)
+  # The lists are read first (bad lists stop here, before decoding): what
+  # they name is an input of the build as much as the flags are.
+  layout = read_layout(fv, reader)
+  inputs = {**build_inputs(fv, reader), 'listing': listing(layout)}
   if fv['shard'].value:
-    return build_shard(fv, reader, inputs)
+    return build_shard(fv, reader, inputs, layout)
   data_dir = fv['data_dir'].value
   out_dir = builder.dataset_dir(data_dir, reader.name)
   if fv['overwrite'].value and out_dir.exists():
@@ -388,7 +414,6 @@ def main(fv, argv):
   if reuse(out_dir, inputs, str(out_dir)):
     print(f'{out_dir} is already prepared (--overwrite rebuilds)', file=LOG)
   else:
-    layout = read_layout(fv, reader)  # bad lists stop here, before decoding
     shards = merge_shards(fv, reader, inputs) if fv['merge_shards'].value \
         else {}
     build(fv, data_dir, layout, inputs, **shards)

@@ -282,7 +282,7 @@ CASES = [
     ('evaluate: best before any evaluation', best_without_eval, 'evaluate',
      2, r'best.json not found: no evaluation has run', r'latest'),
     ('predict: no video readable', predict_unreadable, 'predict', 1,
-     r'none of the 2 videos could be read', None),
+     r'none of the 2 videos could be read', r'PyAV can decode'),
     ('predict: no video given', predict_no_video, 'predict', 2,
      r'no video given', r'video files after the flags'),
     ('prune: output holds a model', prune_over_a_model, 'prune', 2,

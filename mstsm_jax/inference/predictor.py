@@ -19,6 +19,7 @@ line naming the dtype and the two accepted inputs.
 from __future__ import annotations
 
 import pathlib
+import sys
 
 import jax
 import numpy as np
@@ -198,5 +199,9 @@ def load(path, checkpoint_step: str = '', batch_size: int = 8,
                      '...')
   config, channels, variables, _ = modeldir.load_variables(
       path, checkpoint_step)
-  return Predictor(config, variables, channels, batch_size,
-                   modeldir.read_classes(path))
+  classes = modeldir.read_classes(path)
+  if classes is None:
+    print(f'note: {path} has no classes.json; the classes are named class_0 '
+          f'.. class_{config.model.num_classes - 1} (convert '
+          '--classes_file names them)', file=sys.stderr)
+  return Predictor(config, variables, channels, batch_size, classes)

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from mstsm_jax import configs
+from mstsm_jax.errors import UsageError
 from mstsm_jax.models import backbones
 from mstsm_jax.models.layers import batch_norm
 from mstsm_jax.models.resnet import ChannelSpec
@@ -122,11 +123,13 @@ def build_model(cfg: ml_collections.ConfigDict,
   configs.validate_model(cfg)
   spec = backbones.get(cfg.backbone)
   if cfg.num_classes <= 0:
-    raise ValueError(f'model.num_classes={cfg.num_classes}: set '
-                     '--config.model.num_classes (prepare prints it; train '
-                     'fills it from the dataset)')
+    raise UsageError(f'model.num_classes={cfg.num_classes}: a model needs '
+                     'at least one class',
+                     'give the class count (create_model(num_classes=N), '
+                     '--config.model.num_classes=N; train fills 0 in from '
+                     'the prepared dataset, and prepare prints it)')
   if channels is not None and spec.prune is None:
-    raise ValueError(f'a pruning channel spec applies to prunable backbones '
+    raise UsageError(f'a pruning channel spec applies to prunable backbones '
                      f'({", ".join(backbones.prunable())}), not '
                      f'{cfg.backbone}')
   shift = ShiftSpec(cfg.temporal, cfg.num_segments, cfg.r_one, cfg.r_two,
