@@ -6,7 +6,7 @@
   predictor = mj.load('runs/ucf101')      # any model directory
 
 The library lives in subpackages (ops, models, data, training, evaluation,
-inference, streaming, configs); the top-level modules are the command-line jobs
+inference, configs); the top-level modules are the command-line jobs
 (`python -m mstsm_jax.<job>`). Submodules load on first use, so
 `import mstsm_jax` stays cheap.
 """
@@ -30,7 +30,7 @@ _API = {
     'normalize': ('mstsm_jax.models.task', 'normalize'),
     'load': ('mstsm_jax.inference', 'load'),
     'Predictor': ('mstsm_jax.inference', 'Predictor'),
-    'Streamer': ('mstsm_jax.streaming', 'Streamer'),
+    'Streamer': ('mstsm_jax.inference.streaming', 'Streamer'),
     'grad_cam': ('mstsm_jax.inference.gradcam', 'grad_cam'),
     'UsageError': ('mstsm_jax.errors', 'UsageError'),
 }

@@ -6,7 +6,11 @@ r"""The paper's ablation (Tables 2-3) with seeds and error bars.
 
 Trains and evaluates every variant with every seed (`config.seed` = 0, 1,
 ...; the data stay the same) in WORKDIR/<variant>/seed<k>. A finished run
-(its result.json) is not redone, so an interrupted ablation resumes. Prints
+keeps its result (result.json) and the inputs that made it (inputs.json:
+the variant's whole config, seed and training length included). A re-run
+with the same inputs reuses it and says so, so an interrupted ablation
+resumes; with other inputs it is refused before any training, naming the
+fields that differ, or, with --overwrite, trained again. Prints
 top-1 mean +- std (sample std over seeds), parameters and GMACs per frame
 per variant, writes ablation.png (bars with error bars) and ablation.json:
 {'variants': {name: {'top1_mean', 'top1_std', 'runs': [...], 'params',
@@ -18,12 +22,24 @@ from __future__ import annotations
 
 import copy
 import json
+import pathlib
+import shutil
 import time
 
+import jax
+import numpy as np
 from absl import flags
 
-from mstsm_jax import cli
+from mstsm_jax import cli, files
+from mstsm_jax.configs import VARIANTS
 from mstsm_jax.console import LOG
+from mstsm_jax.models import cost
+from mstsm_jax.training import workdir as workdirs
+from mstsm_jax.training.trainer import train_and_evaluate
+
+# Config fields that do not change a finished run's result.
+NOT_INPUTS = ('data.workers', 'data.prefetch', 'train.log_every_steps',
+              'train.checkpoint_every_steps', 'train.keep_checkpoints')
 
 
 def define_flags(fv):
@@ -36,12 +52,25 @@ def define_flags(fv):
                        flag_values=fv)
   flags.DEFINE_string('workdir', None, 'parent of the per-run workdirs',
                       flag_values=fv)
+  flags.DEFINE_bool('overwrite', False, 'train again the runs of WORKDIR '
+                    'that were made from other inputs', flag_values=fv)
   flags.mark_flag_as_required('workdir', flag_values=fv)
+
+
+def check_flags(fv) -> list[str]:
+  """The variants to run; every flag checked before any work."""
+  variants = [v.strip() for v in fv['variants'].value.split(',') if v]
+  bad = [v for v in variants if v not in VARIANTS]
+  if bad or not variants:
+    raise cli.UsageError(f'--variants: unknown {bad}',
+                         f'valid: {", ".join(VARIANTS)}')
+  if fv['seeds'].value < 1:
+    raise cli.UsageError(f'--seeds={fv["seeds"].value}', 'use 1 or more')
+  return variants
 
 
 def variant_config(config, variant: str, seed: int):
   """`config` as paper variant `variant` with `seed` (a new ConfigDict)."""
-  from mstsm_jax.configs import VARIANTS
   temporal, tfdem, causal = VARIANTS[variant]
   c = copy.deepcopy(config)
   c.variant, c.seed = variant, seed
@@ -51,7 +80,6 @@ def variant_config(config, variant: str, seed: int):
 
 def summarize(results: dict, costs: dict) -> dict:
   """{'variants': {name: {'top1_mean', 'top1_std', 'runs', ...}}}."""
-  import numpy as np
   out = {}
   for name, runs in results.items():
     top1 = np.array([r['top1'] for r in runs])
@@ -94,62 +122,98 @@ def plot(summary: dict, path) -> str:
   return str(path)
 
 
+def inputs_of(config) -> dict:
+  """What a run's result depends on: its whole config (variant, seed and
+  training length included) as a JSON dict."""
+  return json.loads(config.to_json_best_effort())
+
+
+def check_run(run_dir: pathlib.Path, config, overwrite: bool) -> bool:
+  """True when `run_dir` holds a finished run of `config` (reuse it).
+
+  A finished run made from other inputs, or a started run of another
+  config, is refused in one line naming the fields that differ, or with
+  `overwrite` removed so that it is trained again (False)."""
+  try:
+    same = files.check_same_inputs(run_dir / 'inputs.json',
+                                   inputs_of(config), f'run {run_dir}', '',
+                                   ignore=NOT_INPUTS)
+    if same and (run_dir / 'result.json').is_file():
+      return True
+    if not same:  # an unfinished run resumes only with the same config
+      workdirs.check_resume(run_dir, config)
+    return False
+  except cli.UsageError as e:
+    if not overwrite:
+      raise cli.UsageError(e.message, 'pass --overwrite to train it again, '
+                           'or another --workdir') from None
+  print(f'--overwrite: removing {run_dir} (made from other inputs)',
+        file=LOG)
+  shutil.rmtree(run_dir)
+  return False
+
+
+def train_run(config, run_dir: pathlib.Path) -> dict:
+  """Trains and evaluates one run; records its result, then its inputs
+  (so only a finished run is ever reused)."""
+  full = train_and_evaluate(config, run_dir)
+  r = {'seed': config.seed, 'top1': full['top1'], 'top5': full['top5'],
+       'mean_class_acc': full['mean_class_acc'],
+       'seconds': full['seconds'], 'workdir': str(run_dir)}
+  files.write_json(run_dir / 'result.json', r)
+  files.write_json(run_dir / 'inputs.json', inputs_of(config))
+  return r
+
+
+def run_all(plan: list, root: pathlib.Path) -> dict:
+  """Every (variant, seed, config, reuse) of `plan`: {variant: [results]},
+  reused runs read back, the others trained, with progress and ETA."""
+  results = {}
+  t0, done_here = time.time(), 0
+  left = sum(not reuse for *_, reuse in plan)
+  for k, (variant, seed, c, reuse) in enumerate(plan):
+    run_dir = root / variant / f'seed{seed}'
+    tag = f'[{k + 1}/{len(plan)}] {variant} seed {seed}'
+    if reuse:
+      r = json.loads((run_dir / 'result.json').read_text())
+      print(f'{tag}: top-1 {100 * r["top1"]:.2f}% (reused: same inputs as '
+            'before)', file=LOG)
+    else:
+      print(tag, file=LOG)
+      r = train_run(c, run_dir)
+      done_here, left = done_here + 1, left - 1
+      eta = (time.time() - t0) / done_here * left
+      print(f'{tag}: top-1 {100 * r["top1"]:.2f}% in {r["seconds"]:.0f}s; '
+            f'ETA {eta / 60:.1f} min', file=LOG)
+    results.setdefault(variant, []).append(r)
+  return results
+
+
 def main(fv, argv):
   del argv
-  import jax
-
-  from mstsm_jax.configs import VARIANTS
-  from mstsm_jax.models import cost
-  from mstsm_jax.training.trainer import train_and_evaluate
-  from mstsm_jax.training.workdir import check_writable, write_json
-  variants = [v.strip() for v in fv['variants'].value.split(',') if v]
-  bad = [v for v in variants if v not in VARIANTS]
-  if bad or not variants:
-    raise cli.UsageError(f'--variants: unknown {bad}',
-                         f'valid: {", ".join(VARIANTS)}')
-  if fv['seeds'].value < 1:
-    raise cli.UsageError(f'--seeds={fv["seeds"].value}', 'use 1 or more')
-  root = check_writable(fv['workdir'].value)
+  variants = check_flags(fv)
+  root = files.check_writable(fv['workdir'].value)
+  plan = []  # every run checked before the first one trains
+  for variant in variants:
+    for seed in range(fv['seeds'].value):
+      c = variant_config(fv['config'].value, variant, seed)
+      plan.append((variant, seed, c, check_run(
+          root / variant / f'seed{seed}', c, fv['overwrite'].value)))
   if not jax.config.jax_compilation_cache_dir:  # seeds reuse compilations
     jax.config.update('jax_compilation_cache_dir', str(root / '.jax_cache'))
-  config = fv['config'].value
-  runs = [(v, s) for v in variants for s in range(fv['seeds'].value)]
-  results = {v: [] for v in variants}
   costs = {}
-  t0, done_here = time.time(), 0
-  for k, (variant, seed) in enumerate(runs):
-    c = variant_config(config, variant, seed)
+  for variant, _, c, _ in plan:
     if variant not in costs:
       res = cost.analyse(c.model, image_size=c.data.crop_size)
       costs[variant] = {'params': res['params'],
                         'gflops': round(res['macs_per_frame'] / 1e9, 4)}
-    workdir = root / variant / f'seed{seed}'
-    done = workdir / 'result.json'
-    if done.is_file():
-      r = json.loads(done.read_text())
-      print(f'[{k + 1}/{len(runs)}] {variant} seed {seed}: top-1 '
-            f'{100 * r["top1"]:.2f}% (done before)', file=LOG)
-    else:
-      print(f'[{k + 1}/{len(runs)}] {variant} seed {seed}', file=LOG)
-      full = train_and_evaluate(c, workdir)
-      r = {'seed': seed, 'top1': full['top1'], 'top5': full['top5'],
-           'mean_class_acc': full['mean_class_acc'],
-           'seconds': full['seconds'], 'workdir': str(workdir)}
-      write_json(done, r)
-      done_here += 1
-      left = sum(not (root / v / f'seed{s}' / 'result.json').is_file()
-                 for v, s in runs[k + 1:])
-      eta = (time.time() - t0) / done_here * left
-      print(f'[{k + 1}/{len(runs)}] {variant} seed {seed}: top-1 '
-            f'{100 * r["top1"]:.2f}% in {r["seconds"]:.0f}s; ETA '
-            f'{eta / 60:.1f} min', file=LOG)
-    results[variant].append(r)
-  summary = summarize(results, costs)
+  t0 = time.time()
+  summary = summarize(run_all(plan, root), costs)
   summary['seconds'] = round(time.time() - t0, 1)
   print(table(summary))
   summary['files'] = [plot(summary, root / 'ablation.png'),
                       str(root / 'ablation.json')]
-  write_json(root / 'ablation.json', summary)
+  files.write_json(root / 'ablation.json', summary)
   print(f'wrote {root / "ablation.png"} and {root / "ablation.json"}',
         file=LOG)
   cli.emit_json(fv, summary)

@@ -12,7 +12,12 @@ from the current directory, and `--config=X[:variant]` names a packaged
 config. With `--json` the last stdout line is one JSON object; progress bars
 and logs go to stderr. Bad input (a `UsageError`, a misspelled config key, a
 bad flag value, a missing file) is one `error:` line and a `hint:` line on
-stderr and exit code 2; set MSTSM_TRACEBACK=1 for the traceback.
+stderr and exit code 2; set MSTSM_TRACEBACK=1 for the traceback. Every
+flag's type and range is declared in `FLAG_RULES` and every config field's
+in `configs.schema`; both are checked (`check_flags`) after parsing and
+before the job's `main` runs. Any other exception is our bug, not the
+user's: one `error: internal error ...` line naming its type and the
+project line it came from, exit code 1.
 """
 from __future__ import annotations
 
@@ -27,6 +32,10 @@ import traceback
 from absl import flags, logging
 from ml_collections import config_flags
 
+from mstsm_jax import configs
+from mstsm_jax.configs import schema
+from mstsm_jax.configs.schema import (Rule, comma_list, either, integer,
+                                      matches, number, one_of, text)
 from mstsm_jax.errors import UsageError
 
 HELP = ('-h', '--help', '--helpshort', '--helpfull', '-?')
@@ -56,9 +65,8 @@ def config_path(spec: str) -> str:
   """'configs/ucf101.py:tsn' with the file resolved by
   `configs.config_file` (the packaged config when the path is not a file
   here; 'ucf101:tsn' works too)."""
-  from mstsm_jax.configs import config_file
   path, sep, arg = spec.partition(':')
-  return f'{config_file(path)}{sep}{arg}'
+  return f'{configs.config_file(path)}{sep}{arg}'
 
 
 def _config_arg(argv: list[str]) -> tuple[int, str] | None:
@@ -82,8 +90,7 @@ def _override_keys(argv: list[str]) -> list[tuple[str, str]]:
 def check_overrides(argv: list[str], spec: str) -> None:
   """Loads the config (a bad variant is a UsageError); a `--config.a.b=v`
   naming no field is a UsageError with suggestions."""
-  from mstsm_jax.configs import load_config
-  config = load_config(spec)
+  config = configs.load_config(spec, check=False)  # checked after parsing
   for arg, key in _override_keys(argv):
     node, done = config, []
     for part in key.split('.'):
@@ -126,6 +133,12 @@ def _parse(fv: flags.FlagValues, argv: list[str]) -> list[str]:
     if m:
       raise UsageError(f'--{m.group(1)} is required',
                        f'see python -m {_job(argv)} --help') from e
+    m = re.match(r'flag --config\.([\w.]+)=(.*?): ([^:(]*)', msg)
+    if m and m.group(1) in configs.FIELDS:  # a value of the wrong type
+      key, value, why = m.groups()
+      raise UsageError(f'--config.{key}={value}: {why.strip() or "wrong type"}'
+                       f'; must be {configs.FIELDS[key].text}',
+                       schema.hint(f'--config.{key}')) from e
     raise UsageError(msg.splitlines()[0],
                      f'see python -m {_job(argv)} --help') from e
 
@@ -156,6 +169,116 @@ def _required(fv) -> set[str]:
       for v in fv[name].validators)}
 
 
+# Every job flag's type and range, checked before `main` runs: 'flag' for
+# every job, 'job.flag' where one job means something else by the name.
+# absl already parsed the type (an int, a float, a string); a rule adds the
+# range (finite, positive, a set, a format). tests/test_validate.py checks
+# that every flag of every job is declared here.
+PATH, ANY = text('a path'), text()
+FINITE_POSITIVE = number(0, lo_open=True)
+FINITE_NON_NEGATIVE = number(0)
+POSITIVE_INT = integer(1)
+
+
+def empty(meaning: str) -> Rule:
+  return Rule(f"'' ({meaning})", lambda v: v == '')
+
+
+SHARD = matches(r'(\d+)/(\d+)', 'i/N with 0 <= i < N, e.g. 3/16',
+                lambda m: int(m[1]) < int(m[2]))
+FLAG_RULES: dict[str, Rule] = {
+    'config': Rule('a config file', lambda v: True),  # configs.schema
+    'json': schema.boolean(), 'workdir': PATH,
+    'checkpoint': PATH, 'output': PATH, 'video': PATH, 'input': PATH,
+    'data_dir': PATH, 'manual_dir': PATH, 'classes_file': PATH,
+    'train_list': PATH, 'test_list': PATH, 'output_dir': PATH,
+    'profile': PATH, 'filename_tmpl': ANY, 'class': ANY, 'layer': ANY,
+    'scores': Rule('one or more score files', lambda v: bool(v) and all(
+        isinstance(p, str) for p in v)),
+    'distributed': schema.boolean(), 'streaming': schema.boolean(),
+    'timeline': schema.boolean(), 'overwrite': schema.boolean(),
+    'rawframes': schema.boolean(), 'allow_partial': schema.boolean(),
+    'strict': schema.boolean(), 'search': schema.boolean(),
+    # ablate, splits
+    'variants': comma_list(one_of(configs.VARIANTS), 'paper variants (' +
+                           ', '.join(configs.VARIANTS) + ')'),
+    'seeds': POSITIVE_INT,
+    'splits': comma_list(integer(1, 3), 'splits 1, 2, 3'),
+    # bench
+    'bench.batch': comma_list(POSITIVE_INT, 'integers >= 1'),
+    'what': ANY,  # bench.WHAT (cli cannot import bench): bench checks it
+    # first thing
+    'bench.workers': comma_list(integer(0), 'integers >= 0'),
+    'steps': POSITIVE_INT, 'repeats': POSITIVE_INT,
+    # convert, export, predict, stream
+    'format': ANY,  # an enum (convert) or checked just below (export)
+    'export.format': one_of(('xla', 'iree')),
+    'export.batch': Rule('dynamic or a batch size >= 1', lambda v: v == (
+        'dynamic') or (v.isdigit() and int(v) > 0)),
+    'platforms': comma_list(one_of(('cpu', 'cuda', 'rocm', 'tpu')),
+                            'platforms (cpu, cuda, rocm, tpu)'),
+    'runtime': one_of(('xla', 'iree')),
+    'views': either(empty("the config's eval.views"), schema.VIEWS),
+    'predict.views': schema.VIEWS,
+    'window_s': FINITE_POSITIVE, 'stride_s': FINITE_POSITIVE,
+    'every': POSITIVE_INT, 'smooth': integer(0, note='0 = num_segments'),
+    # evaluate
+    'evaluate.checkpoint': Rule("latest (or ''), best or a step number",
+                                lambda v: v in ('', 'latest', 'best') or
+                                v.isdigit()),
+    'split': integer(0, 3, note='0 = the trained split'),
+    # fuse
+    'weights': comma_list(FINITE_NON_NEGATIVE, 'finite numbers >= 0'),
+    # prepare
+    'dataset': ANY, 'flow': ANY, 'empty_classes': ANY,  # absl enums
+    'prepare.workers': integer(0, note='decoding processes; 0 = 1'),
+    'short_side': integer(0, note='0 = original size'),
+    'fps': number(0, note='0 = every frame'),
+    'max_failures': number(0, note='a fraction if < 1, else a count'),
+    'max_missing': either(Rule('-1 (the default)', lambda v: v == -1),
+                          number(0, note='a fraction if < 1, else a count')),
+    'test_fraction': number(0, 1, lo_open=True, hi_open=True),
+    'shard': either(empty('no sharding'), SHARD),
+    'merge_shards': integer(0, note='0 = decode, no shards'),
+    'num_videos': POSITIVE_INT,
+    'seed': schema.SEED,
+    # prune
+    'r_out': integer(0, note='0 = none'), 'r_in': integer(0, note='0 = none'),
+}
+
+
+def flag_rule(job: str, name: str) -> Rule | None:
+  return FLAG_RULES.get(f'{job}.{name}', FLAG_RULES.get(name))
+
+
+def check_flags(fv: flags.FlagValues, job: str) -> None:
+  """Every flag of `job` against its rule, then the config (when the job
+  takes one) against `configs.schema`: a UsageError naming the flag or
+  field, the value and the valid range."""
+  for name in fv:
+    rule, value = flag_rule(job, name), fv[name].value
+    if rule is not None and value is not None:
+      rule.check(f'--{name}', value)
+  if 'config' in fv and fv['config'].value is not None:
+    configs.validate(fv['config'].value)
+
+
+def _internal(e: BaseException) -> str:
+  """One line for an exception that is our bug: its type, text and the
+  innermost project line it came from."""
+  package = pathlib.Path(__file__).resolve().parent
+  where = ''
+  for frame, line in traceback.walk_tb(e.__traceback__):
+    file = pathlib.Path(frame.f_code.co_filename).resolve()
+    if package in file.parents:
+      where = (f' at {file.relative_to(package.parent)}:{line} '
+               f'({frame.f_code.co_name})')
+  what = (str(e).strip().splitlines() or [''])[0][:200]
+  return (f'internal error: {type(e).__name__}'
+          f'{": " + what if what else ""}{where}; please report it (with '
+          'the command line) as a bug; MSTSM_TRACEBACK=1 shows the traceback')
+
+
 def invoke(define, main, argv, doc: str = '') -> int:
   """Runs a job on fresh flags; returns its exit code (0 ok, 2 bad input)."""
   fv = flags.FlagValues()
@@ -169,9 +292,9 @@ def invoke(define, main, argv, doc: str = '') -> int:
       print(usage(fv, doc))
       return 0
     rest = _parse(fv, argv)
+    check_flags(fv, _job(argv).rpartition('.')[2])
     return main(fv, rest) or 0
-  except (UsageError, ValueError, FileNotFoundError, PermissionError,
-          KeyError) as e:
+  except (UsageError, ValueError, FileNotFoundError, PermissionError) as e:
     if os.environ.get('MSTSM_TRACEBACK'):
       traceback.print_exc()
     message, hint = (e.message, e.hint) if isinstance(e, UsageError) else (
@@ -181,6 +304,11 @@ def invoke(define, main, argv, doc: str = '') -> int:
     if hint:
       print(f'hint: {hint}', file=sys.stderr)
     return 2
+  except Exception as e:  # noqa: BLE001 -- last resort: our bug, one line
+    if os.environ.get('MSTSM_TRACEBACK'):
+      traceback.print_exc()
+    print(f'error: {_internal(e)}', file=sys.stderr)
+    return 1
 
 
 def main_entry(define, main, doc: str = '') -> None:

@@ -4,29 +4,32 @@ r"""PyTorch checkpoints -> a model directory (orbax), with numeric parity.
       --config=configs/ucf101.py:mstsm_tfdem --output=ckpt/tsm_k400 \
       [--classes_file=classInd.txt] [--allow_partial] [--strict] [--json]
 
-torchvision, official TSM and MMAction2 ResNet-50 files and torchvision's
-efficientnet_b0 (`--config.model.backbone=efficientnet_b0`); the format is
-detected (`--format`). MSTSM's extra conv1 inputs start at zero, TFDEM
-starts fresh, a classifier of another class count is re-initialised. Any
-other tensor that would stay at its init, go unused or not fit stops the
-conversion (exit 2) with a summary of what the file looks like;
-`--allow_partial` converts anyway. `mstsm_jax.models.pytorch` does the work.
+Any backbone that declares a converter name map (`Backbone.converter`):
+built in, torchvision, official TSM and MMAction2 ResNet-50/101 files and
+torchvision's efficientnet_b0 (`--config.model.backbone=efficientnet_b0`);
+the format is detected (`--format`). MSTSM's extra conv1 inputs start at
+zero, TFDEM starts fresh, a classifier of another class count is
+re-initialised. Any other tensor that would stay at its init, go unused or
+not fit stops the conversion (exit 2) with a summary of what the file looks
+like; `--allow_partial` converts anyway. `mstsm_jax.models.pytorch` does the work.
 """
 from __future__ import annotations
 
+import jax
 from absl import flags
 
-from mstsm_jax import cli
+from mstsm_jax import cli, modeldir
 from mstsm_jax.console import LOG
+from mstsm_jax.data.layouts import read_lines
+from mstsm_jax.models import fit, pytorch
 
 
 def define_flags(fv):
-  from mstsm_jax.models.pytorch import FORMATS
   cli.define_config(fv)
   cli.define_json(fv)
   flags.DEFINE_string('input', None, 'PyTorch .pth file', flag_values=fv)
-  flags.DEFINE_enum('format', 'auto', FORMATS, 'checkpoint key format',
-                    flag_values=fv)
+  flags.DEFINE_enum('format', 'auto', pytorch.formats(),
+                    'checkpoint key format', flag_values=fv)
   flags.DEFINE_string('output', None, 'model directory to write (new)',
                       flag_values=fv)
   flags.DEFINE_string('classes_file', '', 'class names (one per line, or '
@@ -41,7 +44,6 @@ def define_flags(fv):
 
 
 def read_class_names(path: str, num_classes: int) -> list[str]:
-  from mstsm_jax.data.layouts import read_lines
   names = [t for _, t in read_lines(path)]
   names = [n.split(' ', 1)[1] if n.split(' ', 1)[0].isdigit() else n
            for n in names]  # also takes UCF-101's classInd.txt
@@ -54,13 +56,9 @@ def read_class_names(path: str, num_classes: int) -> list[str]:
 
 def main(fv, argv):
   del argv
-  import jax
-
-  from mstsm_jax.models import pytorch
-  from mstsm_jax.training import checkpoint
   config = fv['config'].value
   out = fv['output'].value
-  checkpoint.check_new_model_dir(out)
+  modeldir.check_new_model_dir(out)
   names = (read_class_names(fv['classes_file'].value,
                             config.model.num_classes)
            if fv['classes_file'].value else None)
@@ -69,14 +67,14 @@ def main(fv, argv):
       fv['allow_partial'].value)
   print(f'{fv["input"].value}: {fmt} checkpoint -> {config.variant} '
         f'({config.model.num_classes} classes)', file=LOG)
-  for line in checkpoint.merge_report_lines(report):
+  for line in fit.merge_report_lines(report):
     print(f'  {line}', file=LOG)
   if report['problems']:
     print('  --allow_partial: converted although '
           + '; '.join(report['problems']), file=LOG)
-  checkpoint.write_model(out, config, jax.device_get(variables))
+  modeldir.write_model(out, config, jax.device_get(variables))
   if names:
-    checkpoint.write_classes(out, names)
+    modeldir.write_classes(out, names)
   print(f'wrote {out}', file=LOG)
   cli.emit_json(fv, {'format': fmt, 'output': out, **report})
 

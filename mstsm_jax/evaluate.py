@@ -17,8 +17,12 @@ import time
 
 from absl import flags
 
-from mstsm_jax import cli
+from mstsm_jax import cli, modeldir
 from mstsm_jax.console import LOG
+from mstsm_jax.data import pipeline
+from mstsm_jax.evaluation import evaluator
+from mstsm_jax.files import check_writable
+from mstsm_jax.training import sharding, steps
 
 
 def define_flags(fv):
@@ -36,42 +40,37 @@ def define_flags(fv):
   cli.define_json(fv)
 
 
+def run_config(fv):
+  """The run's saved config with this evaluation's split and data."""
+  if fv['split'].value < 0:
+    raise cli.UsageError(f'--split={fv["split"].value}',
+                         'give an official split (1, 2, 3) or 0 for the '
+                         'trained one')
+  config = modeldir.read_config(fv['workdir'].value)
+  if fv['split'].value:
+    config.data.split = fv['split'].value
+  if fv['data_dir'].value:
+    config.data.data_dir = fv['data_dir'].value
+  return config
+
+
 def main(fv, argv):
   del argv
-  import jax
-
-  from mstsm_jax.data import pipeline
-  from mstsm_jax.evaluation import evaluator
-  from mstsm_jax.models.mstsm import build_model
-  from mstsm_jax.training import checkpoint, sharding
-  from mstsm_jax.training.steps import jit_steps
-  from mstsm_jax.training.workdir import check_writable
-  def derive(config):
-    """The run's config with this evaluation's split and data."""
-    if fv['split'].value:
-      config.data.split = fv['split'].value
-    if fv['data_dir'].value:
-      config.data.data_dir = fv['data_dir'].value
-    return config
-
   workdir = fv['workdir'].value
-  config = derive(checkpoint.read_config(workdir))
-  latest = checkpoint.resolve_step(workdir, 'latest')
-  step = checkpoint.resolve_step(workdir, fv['checkpoint'].value)
+  config = run_config(fv)
   views = evaluator.parse_views(fv['views'].value or config.eval.views)
-  out_dir = evaluator.report_dir(workdir, config, views,
-                                 None if step == latest else step)
-  check_writable(out_dir, 'evaluation folder')
   split = pipeline.open_split(config.data, train=False)
-  _, channels, variables, step = checkpoint.load_variables(workdir,
-                                                          str(step))
-  model = build_model(config.model, channels)
-  mesh = sharding.make_mesh()
-  variables = jax.device_put(variables, sharding.replicated(mesh))
-  _, eval_fn = jit_steps(model, None, None, config, mesh)
+  _, channels, variables, step = modeldir.load_variables(
+      workdir, fv['checkpoint'].value)
+  out_dir = evaluator.report_dir(
+      workdir, config, views,
+      None if step == modeldir.resolve_step(workdir, 'latest') else step)
+  check_writable(out_dir, 'evaluation folder')
+  run = steps.setup(config, sharding.make_mesh(), channels=channels)
   t0 = time.time()
-  res = evaluator.full_report(eval_fn, model, variables, split, config, mesh,
-                              views, out_dir)
+  res = evaluator.full_report(run.eval_step, run.model,
+                              run.replicate(variables), split, config,
+                              run.mesh, views, out_dir)
   res.update(step=step, views=f'{views[0]}x{views[1]}',
              split=config.data.split, seconds=round(time.time() - t0, 1),
              report_dir=str(out_dir))

@@ -2,27 +2,32 @@
 
   python -m mstsm_jax.export --checkpoint=DIR --output=model.mstsm \
       [--batch=dynamic|N] [--platforms=cpu,cuda] [--streaming]
-      [--format=xla|iree] [--json]
+      [--format=xla|iree] [--overwrite] [--json]
 
-The file (`mstsm_jax.inference.export`) holds the model as serialized
-StableHLO (`jax.export`, weights inside) and its metadata: uint8 clips
-`[N, T, S, S, C]` at the model's crop size in, float32 video scores out,
-normalisation inside. `mstsm_jax.load(FILE)` runs it, and so do `jax` and
-`numpy` alone (README "Deploy"). `--platforms=cpu,cuda` lowers for both
-(no GPU needed to export). `--streaming` exports an online model's
-one-frame step `(frames, buffers) -> (scores, buffers)` instead
-(`mstsm_jax.streaming.Streamer(FILE)` and `stream --checkpoint=FILE` run it).
+The file (`mstsm_jax.inference.archive`) holds the model as serialized
+StableHLO (`jax.export`, weights inside) and its metadata: uint8 test-time
+views `[N, T, S, S, C]` at the model's crop size in, float32 video scores
+out, normalisation inside. `mstsm_jax.load(FILE)` runs it on clips of any
+size (the centre view first, as a model directory), and so do `jax` and
+`numpy` alone (README "Deploy"). The file is written whole or not at all;
+an existing one is replaced only with `--overwrite`.
+`--platforms=cpu,cuda` lowers for both (no GPU needed to export).
+`--streaming` exports an online model's one-frame step `(frames, buffers)
+-> (scores, buffers)` instead (`mstsm_jax.Streamer(FILE)` and `stream
+--checkpoint=FILE` run it).
 `--format=iree` also stores the model compiled by IREE for this CPU, so
 `--runtime=iree` runs it without compiling (inference/runtimes.py).
 """
 from __future__ import annotations
 
 import os
+import time
 
 from absl import flags
 
-from mstsm_jax import cli
+from mstsm_jax import cli, files
 from mstsm_jax.console import LOG
+from mstsm_jax.inference.export import check_export_flags, export_model
 
 
 def define_flags(fv):
@@ -39,23 +44,25 @@ def define_flags(fv):
   flags.DEFINE_string('format', 'xla', 'xla: StableHLO, run by any runtime;'
                       ' iree: also the IREE module compiled for this CPU '
                       '(needs --batch=N and .[cpu-runtime])', flag_values=fv)
+  flags.DEFINE_bool('overwrite', False, 'replace an existing --output',
+                    flag_values=fv)
   flags.mark_flags_as_required(['checkpoint', 'output'], flag_values=fv)
   cli.define_json(fv)
 
 
 def main(fv, argv):
   del argv
-  import time
-
-  from mstsm_jax.inference.export import export_model
-  from mstsm_jax.training.workdir import check_writable
   platforms = [p.strip() for p in fv['platforms'].value.split(',') if p]
   bad = set(platforms) - {'cpu', 'cuda', 'rocm', 'tpu'}
   if bad or not platforms:
     raise cli.UsageError(f'--platforms={fv["platforms"].value}',
                          'choose from cpu, cuda, rocm, tpu')
   out = fv['output'].value
-  check_writable(os.path.dirname(os.path.abspath(out)), 'output folder')
+  check_export_flags(fv['batch'].value, fv['format'].value)
+  files.check_writable(os.path.dirname(os.path.abspath(out)),
+                       'output folder')
+  files.check_outputs({'--output': out}, [fv['checkpoint'].value],
+                      fv['overwrite'].value)
   t0 = time.time()
   meta = export_model(fv['checkpoint'].value, out, fv['batch'].value,
                       platforms, streaming=fv['streaming'].value,

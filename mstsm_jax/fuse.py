@@ -10,10 +10,12 @@ reports it on the other half.
 """
 from __future__ import annotations
 
+import numpy as np
 from absl import flags
 
 from mstsm_jax import cli
 from mstsm_jax.console import LOG
+from mstsm_jax.evaluation.fusion import fuse, load_scores, search, summary
 
 
 def define_flags(fv):
@@ -27,26 +29,38 @@ def define_flags(fv):
   cli.define_json(fv)
 
 
-def main(fv, argv):
-  import numpy as np
+def check_flags(fv, paths: list) -> list[float]:
+  """The weights; every flag checked before any file is read."""
+  arg = fv['weights'].value
+  try:
+    weights = [float(w) for w in arg.split(',')]
+  except ValueError:
+    weights = [-1.0]
+  if not all(0 <= w < float('inf') for w in weights) or not any(weights):
+    raise cli.UsageError(f'--weights={arg}: expected comma-separated '
+                         'finite numbers >= 0, not all 0', 'e.g. '
+                         '--weights=1,1.5')
+  if len(weights) != len(paths):
+    raise cli.UsageError(f'--weights={arg} has {len(weights)} values '
+                         f'for {len(paths)} score files',
+                         'give one weight per --scores file')
+  if fv['search'].value and len(paths) != 2:
+    raise cli.UsageError(f'--search takes exactly two --scores files, got '
+                         f'{len(paths)}', 'give the RGB and the flow scores')
+  return weights
 
-  from mstsm_jax.evaluation.fusion import fuse, load_scores, search, summary
+
+def main(fv, argv):
   paths = fv['scores'].value + argv[1:]  # `--scores A.npz B.npz`, repeated
+  weights = check_flags(fv, paths)
   names, labels, scores = load_scores(paths)
   arg = fv['weights'].value
-  weights = [float(w) for w in arg.split(',')]
-  if len(weights) != len(scores):
-    raise cli.UsageError(f'--weights={arg} has {len(weights)} values '
-                         f'for {len(scores)} score files',
-                         'give one weight per --scores file')
   out = {'videos': len(names), 'streams': {}}
   for p, s in zip(paths, scores):
     out['streams'][p] = summary(s, labels)
   out['fused'] = summary(fuse(scores, weights), labels)
   out['weights'] = weights
   if fv['search'].value:
-    if len(scores) != 2:
-      raise ValueError('--search takes exactly two streams (RGB, flow)')
     w, held = search(scores, labels, np.array(names))
     out['search'] = {'flow_weight': w, 'held_out': held}
   for name, r in [*out['streams'].items(), (f'fused {arg}',

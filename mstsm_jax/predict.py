@@ -13,16 +13,25 @@ cannot be read is reported and skipped; exit code 1 when none could be read.
 `--timeline` scores sliding windows (`--window_s`, every `--stride_s`) of a
 long video instead, each sampled and cropped as a whole video is, and
 writes <video>.timeline.json (start, end, label, probability, all class
-probabilities per window) and <video>.timeline.png into `--output_dir`.
+probabilities per window) and <video>.timeline.png into `--output_dir`
+(videos of the same name get numbered names, said in a note; existing files
+are replaced only with `--overwrite`).
 """
 from __future__ import annotations
 
+import collections
 import json
+import pathlib
 
+import numpy as np
 from absl import flags
 
-from mstsm_jax import cli
+from mstsm_jax import cli, cpu, files, inference
 from mstsm_jax.console import LOG
+from mstsm_jax.data import video
+from mstsm_jax.evaluation.evaluator import parse_views
+from mstsm_jax.inference.timelines import check_window
+from mstsm_jax.models import task
 
 
 def define_flags(fv):
@@ -40,29 +49,29 @@ def define_flags(fv):
                      flag_values=fv)
   flags.DEFINE_string('output_dir', '.', '--timeline: where the JSON and '
                       'PNG go', flag_values=fv)
+  flags.DEFINE_bool('overwrite', False, '--timeline: replace existing '
+                    'JSON and PNG files', flag_values=fv)
   flags.mark_flag_as_required('checkpoint', flag_values=fv)
   cli.define_json(fv)
 
 
 def main(fv, argv):
-  import numpy as np
-
-  from mstsm_jax import cpu, inference
-  from mstsm_jax.data import video
-  from mstsm_jax.evaluation.evaluator import parse_views
-  from mstsm_jax.models import task
   cpu.keep_host_memory()  # before jax starts (a no-op after)
   paths = argv[1:]
   if not paths:
     raise cli.UsageError('no video given',
                          'put one or more video files after the flags')
   views = parse_views(fv['views'].value)
+  outputs = None
+  if fv['timeline'].value:
+    check_window(fv['window_s'].value, fv['stride_s'].value)
+    outputs = timeline_outputs(fv, paths)
   predictor = inference.load(fv['checkpoint'].value,
                              runtime=fv['runtime'].value)
+  if outputs is not None:
+    return timelines(fv, predictor, paths, views, outputs)
   cfg = predictor.config
   read = 0
-  if fv['timeline'].value:
-    return timelines(fv, predictor, paths, views)
   for path in paths:
     notes = []
     try:
@@ -75,18 +84,16 @@ def main(fv, argv):
       continue
     read += 1
     t = cfg.model.num_segments
-    if frames < t:
-      print(f'{path}: warning: {frames} frame{"s" if frames > 1 else ""} '
-            f'for {t} segments; frames repeat, the temporal model sees '
-            'little or no motion', file=LOG)
-    prob = np.asarray(task.probabilities(predictor(
-        predictor.prepared(clips)).mean(0),
-                                         fuse=cfg.model.tfdem_fuse))
+    short = inference.short_video_note(frames, t)
+    if short:
+      print(f'{path}: warning: {short}', file=LOG)
+    prob = np.asarray(task.probabilities(
+        predictor.scores_views(clips).mean(0), fuse=cfg.model.tfdem_fuse))
     top = np.argsort(-prob)[:5]
     result = {'video': path, 'frames': int(frames), 'top5': [
         {'class': predictor.classes[i], 'index': int(i),
          'probability': round(float(prob[i]), 6)} for i in top]}
-    if frames < t:
+    if short:
       result['warning'] = f'{frames} frames < {t} segments'
     for note in notes:
       print(f'{path}: warning: {note}', file=LOG)
@@ -98,21 +105,52 @@ def main(fv, argv):
       for r in result['top5']:
         print(f'  {100 * r["probability"]:6.2f}%  {r["class"]}')
   if not read:
-    print(f'error: none of the {len(paths)} videos could be read', file=LOG)
+    none_read(paths)
     return 1
   return 0
 
 
-def timelines(fv, predictor, paths, views) -> int:
-  """predict --timeline: a JSON timeline and a PNG per readable video."""
-  import pathlib
+def none_read(paths) -> None:
+  """The closing lines when no video could be read (exit 1)."""
+  what = (paths[0] if len(paths) == 1 else
+          f'none of the {len(paths)} videos')
+  print(f'error: {what} could be read' if len(paths) > 1 else
+        f'error: {what} could not be read', file=LOG)
+  print('hint: give video files PyAV can decode (the reasons are above)',
+        file=LOG)
 
-  from mstsm_jax import inference
-  from mstsm_jax.data import video
-  from mstsm_jax.training.workdir import check_writable, write_json
-  out_dir = check_writable(fv['output_dir'].value, 'output folder')
+
+def timeline_outputs(fv, paths) -> list[tuple]:
+  """(JSON path, PNG path) per video, in order, in `--output_dir`, checked before any
+  work (files.check_outputs): videos of the same file name (in different
+  folders, or given twice) get numbered names, and that is said."""
+  out_dir = files.check_writable(fv['output_dir'].value, 'output folder')
+  named = collections.Counter(pathlib.Path(p).stem for p in paths)
+  used, out, flat = set(), [], {}
+  for i, path in enumerate(paths):
+    stem = base = pathlib.Path(path).stem
+    k = 1
+    while stem in used:
+      k += 1
+      stem = f'{base}-{k}'
+    used.add(stem)
+    if named[base] > 1:
+      print(f'note: {named[base]} videos are named {base}; the timeline of '
+            f'{path} is written as {stem}.timeline.json and .png',
+            file=LOG)
+    out.append((out_dir / f'{stem}.timeline.json',
+                out_dir / f'{stem}.timeline.png'))
+    flat[f'the timeline of video {i + 1} ({path})'] = out[-1][0]
+    flat[f'the plot of video {i + 1} ({path})'] = out[-1][1]
+  files.check_outputs(flat, [*paths, fv['checkpoint'].value],
+                      fv['overwrite'].value)
+  return out
+
+
+def timelines(fv, predictor, paths, views, outputs) -> int:
+  """predict --timeline: a JSON timeline and a PNG per readable video."""
   read = 0
-  for path in paths:
+  for path, (out_json, out_png) in zip(paths, outputs):
     try:
       res = inference.timeline(path, predictor, fv['window_s'].value,
                                fv['stride_s'].value, views)
@@ -122,10 +160,8 @@ def timelines(fv, predictor, paths, views) -> int:
     read += 1
     if res['truncated']:
       print(f'{path}: warning: truncated ({res["truncated"]})', file=LOG)
-    stem = f'{pathlib.Path(path).stem}.timeline'
-    write_json(out_dir / f'{stem}.json', res)
-    res['files'] = [str(out_dir / f'{stem}.json'), inference.plot_timeline(
-        res, out_dir / f'{stem}.png')]
+    files.write_json(out_json, res)
+    res['files'] = [str(out_json), inference.plot_timeline(res, out_png)]
     for r in res['timeline']:
       print(f'{path} {r["start"]:8.2f}-{r["end"]:<8.2f} '
             f'{100 * r["probability"]:6.2f}%  {r["label"]}', file=LOG)
@@ -134,7 +170,7 @@ def timelines(fv, predictor, paths, views) -> int:
       print(json.dumps({k: v for k, v in res.items() if k != 'classes'}),
             flush=True)
   if not read:
-    print(f'error: none of the {len(paths)} videos could be read', file=LOG)
+    none_read(paths)
     return 1
   return 0
 

@@ -3,6 +3,7 @@
   python -m mstsm_jax.prune --checkpoint=DIR --output=DIR [--r_out=8]
       [--r_in=0] [--json]
 
+The backbone declares its pruning rules (`Backbone.prune`); the ResNets':
 conv1 of every bottleneck loses the C_out / R_out kernels nearest its
 geometric-median kernel; `--r_in` also averages conv1's most similar
 in-place input channels (`mstsm_jax.models.pruning`). Writes a smaller
@@ -14,10 +15,13 @@ from __future__ import annotations
 import pathlib
 import shutil
 
+import jax
 from absl import flags
 
-from mstsm_jax import cli
+from mstsm_jax import cli, modeldir
 from mstsm_jax.console import LOG
+from mstsm_jax.models import backbones, cost
+from mstsm_jax.models.mstsm import build_model
 
 
 def define_flags(fv):
@@ -35,24 +39,19 @@ def define_flags(fv):
 
 def main(fv, argv):
   del argv
-  import jax
-
-  from mstsm_jax.models import cost, pruning
-  from mstsm_jax.models.mstsm import build_model
-  from mstsm_jax.training import checkpoint
   src, out = fv['checkpoint'].value, fv['output'].value
   r_out, r_in = fv['r_out'].value, fv['r_in'].value
-  checkpoint.check_new_model_dir(out)
-  config, channels, variables, step = checkpoint.load_variables(src)
-  if not config.model.backbone.startswith('resnet'):
-    raise cli.UsageError(f'{src} is a {config.model.backbone} model; '
-                         'similar-kernel pruning targets ResNet bottlenecks',
-                         'prune a resnet50 or resnet101 model')
+  modeldir.check_new_model_dir(out)
+  config, channels, variables, step = modeldir.load_variables(src)
+  spec = backbones.get(config.model.backbone)
+  if spec.prune is None:
+    raise cli.UsageError(f'{src} is a {spec.name} model, which declares no '
+                         'pruning rules (Backbone.prune)',
+                         f'prune a {" or ".join(backbones.prunable())} model')
   model = build_model(config.model, channels)
   channels = model.channels
-  pruned, new_channels, _ = pruning.prune(jax.device_get(variables),
-                                          channels, model.shift, r_out, r_in,
-                                          model.backbone.shift_every)
+  pruned, new_channels, _ = spec.prune(jax.device_get(variables), model,
+                                       r_out, r_in)
   size = config.data.crop_size
   before = cost.analyse(config.model, channels, size)
   after = cost.analyse(config.model, new_channels, size)
@@ -67,7 +66,7 @@ def main(fv, argv):
         f'{before["macs_per_frame"] / 1e9:>13.3f} '
         f'{after["macs_per_frame"] / 1e9:>8.3f}  (GMACs per frame at '
         f'{size}x{size})', file=LOG)
-  checkpoint.write_model(out, config, pruned, new_channels, step)
+  modeldir.write_model(out, config, pruned, new_channels, step)
   classes = pathlib.Path(src) / 'classes.json'
   if classes.is_file():
     shutil.copy(classes, pathlib.Path(out) / 'classes.json')

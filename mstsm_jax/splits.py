@@ -17,6 +17,7 @@ from absl import flags
 
 from mstsm_jax import cli
 from mstsm_jax.console import LOG
+from mstsm_jax.training.trainer import train_and_evaluate
 
 KEYS = ('top1', 'top5', 'mean_class_acc')
 
@@ -46,7 +47,6 @@ def define_flags(fv):
 
 def main(fv, argv):
   del argv
-  from mstsm_jax.training.trainer import train_and_evaluate
   arg = fv['splits'].value
   if not all(s.strip() in ('1', '2', '3') for s in arg.split(',')):
     raise cli.UsageError(f'--splits={arg}', 'give splits from 1, 2, 3, '

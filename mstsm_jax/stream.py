@@ -1,4 +1,5 @@
-"""Online recognition of a video file, one frame per step (streaming/).
+"""Online recognition of a video file, one frame per step
+(inference/streaming.py).
 
   python -m mstsm_jax.stream --checkpoint=DIR|FILE --video=FILE \
       [--every=1] [--smooth=K] [--output=annotated.mp4] [--json]
@@ -13,19 +14,24 @@ trained with (video length / T at training time) when known.
 
 Writes `--output` (H.264 MP4: every frame with the current label and
 probability drawn on it) and, beside it, the timeline as JSON (frame, time,
-label, probability per step). Reports frames/s of the model steps and the
-per-step latency p50 / p90 in ms (compilation excluded); `--json` prints
-all of it as one line on stdout.
+label, probability per step); neither may be the input video, and existing
+files are replaced only with `--overwrite`. Reports frames/s of the model
+steps and the per-step latency p50 / p90 in ms (compilation excluded);
+`--json` prints all of it as one line on stdout.
 """
 from __future__ import annotations
 
+import itertools
 import os
 import time
 
+import numpy as np
 from absl import flags
 
-from mstsm_jax import cli
+from mstsm_jax import cli, files
 from mstsm_jax.console import LOG
+from mstsm_jax.data import video
+from mstsm_jax.inference.streaming import Mp4Writer, Streamer, annotate
 
 
 def define_flags(fv):
@@ -40,22 +46,30 @@ def define_flags(fv):
                       'goes to the same name with .json)', flag_values=fv)
   flags.DEFINE_string('runtime', 'xla', 'exported files: xla or iree '
                       "(pip install -e '.[cpu-runtime]')", flag_values=fv)
+  flags.DEFINE_bool('overwrite', False, 'replace an existing --output and '
+                    'its JSON', flag_values=fv)
   flags.mark_flags_as_required(['checkpoint', 'video'], flag_values=fv)
   cli.define_json(fv)
 
 
-def main(fv, argv):
-  del argv
-  import numpy as np
+def check_output(fv) -> None:
+  """--output must be a new .mp4 (and its .json timeline) in a writable
+  folder, never the video or model it reads."""
+  out = fv['output'].value
+  if not out:
+    return
+  if not out.lower().endswith('.mp4'):
+    raise cli.UsageError(f'--output={out}', 'name an .mp4 file')
+  files.check_writable(os.path.dirname(os.path.abspath(out)),
+                       'output folder')
+  files.check_outputs(
+      {'--output': out, 'its timeline': os.path.splitext(out)[0] + '.json'},
+      [fv['video'].value, fv['checkpoint'].value], fv['overwrite'].value)
 
-  from mstsm_jax.data import video
-  from mstsm_jax.streaming import Mp4Writer, Streamer, annotate
-  from mstsm_jax.training.workdir import check_writable
-  path, out = fv['video'].value, fv['output'].value
-  if out:
-    if not out.lower().endswith('.mp4'):
-      raise cli.UsageError(f'--output={out}', 'name an .mp4 file')
-    check_writable(os.path.dirname(os.path.abspath(out)), 'output folder')
+
+def open_frames(path):
+  """(fps, every decoded frame as an iterator), or one line when the file
+  does not decode at all."""
   frames = video.iter_frames(path)
   try:
     fps, first = next(frames)
@@ -63,22 +77,21 @@ def main(fv, argv):
     raise cli.UsageError(f'cannot read {path}: {e.reason}'
                          f'{" (" + e.detail + ")" if e.detail else ""}',
                          'give a video file PyAV can decode') from e
-  streamer = Streamer(fv['checkpoint'].value, runtime=fv['runtime'].value)
-  every = fv['every'].value
-  k = fv['smooth'].value or streamer.num_segments
-  streamer.step(first)  # compiles; not timed
-  streamer.reset()
-  writer = Mp4Writer(out, fps) if out else None
-  rows, latency, label, prob, n = [], [], '', 0.0, 0
-  truncated = ''
-  t_start = time.perf_counter()
 
   def decoded():
-    yield fps, first
-    yield from frames
+    yield first
+    yield from (f for _, f in frames)
+  return fps, decoded()
 
+
+def stream_frames(streamer, frames, fps, every: int, k: int, writer,
+                  path) -> dict:
+  """Every `every`-th frame through `streamer`, labelled by the mean of its
+  last `k` scores; each frame annotated into `writer`. A video that stops
+  decoding keeps the frames before it and says so."""
+  rows, latency, label, prob, n, truncated = [], [], '', 0.0, 0, ''
   try:
-    for n, (_, frame) in enumerate(decoded()):
+    for n, frame in enumerate(frames):
       if n % every == 0:
         t0 = time.perf_counter()
         streamer.step(frame)
@@ -100,22 +113,38 @@ def main(fv, argv):
   finally:
     if writer:
       writer.close()
-  wall = time.perf_counter() - t_start
   ms = np.array(latency) * 1000
-  result = {
-      'video': path, 'checkpoint': fv['checkpoint'].value, 'fps': fps,
-      'frames': n + 1, 'steps': len(rows), 'every': every, 'smooth': k,
-      'frames_per_s': round(len(rows) / float(np.sum(latency)), 2),
-      'latency_ms_p50': round(float(np.percentile(ms, 50)), 3),
-      'latency_ms_p90': round(float(np.percentile(ms, 90)), 3),
-      'wall_s': round(wall, 3), 'truncated': truncated,
-      'classes': list(streamer.classes), 'timeline': rows}
+  return {'frames': n + 1, 'steps': len(rows),
+          'frames_per_s': round(len(rows) / float(np.sum(latency)), 2),
+          'latency_ms_p50': round(float(np.percentile(ms, 50)), 3),
+          'latency_ms_p90': round(float(np.percentile(ms, 90)), 3),
+          'truncated': truncated, 'timeline': rows, 'last': (label, prob)}
+
+
+def main(fv, argv):
+  del argv
+  path, out = fv['video'].value, fv['output'].value
+  check_output(fv)
+  fps, frames = open_frames(path)
+  first = next(frames)
+  streamer = Streamer(fv['checkpoint'].value, runtime=fv['runtime'].value)
+  every = fv['every'].value
+  k = fv['smooth'].value or streamer.num_segments
+  streamer.step(first)  # compiles; not timed
+  streamer.reset()
+  t_start = time.perf_counter()
+  res = stream_frames(streamer, itertools.chain([first], frames), fps,
+                      every, k, Mp4Writer(out, fps) if out else None, path)
+  label, prob = res.pop('last')
+  result = {'video': path, 'checkpoint': fv['checkpoint'].value, 'fps': fps,
+            'every': every, 'smooth': k, **res,
+            'wall_s': round(time.perf_counter() - t_start, 3),
+            'classes': list(streamer.classes)}
   if out:
     result['output'] = out
     result['timeline_json'] = os.path.splitext(out)[0] + '.json'
-    from mstsm_jax.training.workdir import write_json
-    write_json(result['timeline_json'], result)
-  print(f'{path}: {n + 1} frames, {len(rows)} steps at '
+    files.write_json(result['timeline_json'], result)
+  print(f'{path}: {result["frames"]} frames, {result["steps"]} steps at '
         f'{result["frames_per_s"]} steps/s, latency p50 '
         f'{result["latency_ms_p50"]} ms p90 {result["latency_ms_p90"]} ms; '
         f'last: {label} {prob:.2f}' + (f'; wrote {out}' if out else ''),

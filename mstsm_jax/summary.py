@@ -10,6 +10,7 @@ TSM and MSTSM papers' convention), counted from shapes under
 from __future__ import annotations
 
 from mstsm_jax import cli
+from mstsm_jax.models import cost
 
 
 def define_flags(fv):
@@ -19,7 +20,6 @@ def define_flags(fv):
 
 def main(fv, argv):
   del argv
-  from mstsm_jax.models import cost
   config = fv['config'].value
   res = cost.analyse(config.model, image_size=config.data.crop_size)
   print(cost.format_table(res, f'{config.variant}: {config.model.backbone}, '

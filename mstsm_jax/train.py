@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import os
 
+import jax
 from absl import flags
 
 from mstsm_jax import cli
 from mstsm_jax.console import LOG
+from mstsm_jax.evaluation.evaluator import format_result
+from mstsm_jax.training.trainer import train_and_evaluate
 
 
 def define_flags(fv):
@@ -32,10 +35,6 @@ def define_flags(fv):
 
 def main(fv, argv):
   del argv
-  import jax
-
-  from mstsm_jax.evaluation.evaluator import format_result
-  from mstsm_jax.training.trainer import train_and_evaluate
   if fv['distributed'].value:
     # SLURM / TPU / Kubernetes are detected; elsewhere set
     # JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID.

@@ -6,7 +6,7 @@ from flax import traverse_util
 
 from mstsm_jax.configs import load_config
 from mstsm_jax.models.mstsm import build_model
-from mstsm_jax.training import checkpoint
+from mstsm_jax import modeldir
 
 TINY = {'model.stage_sizes': (1, 1, 1, 1), 'model.width': 8,
         'model.tfdem_width': 8, 'data.synthetic_size': 36,
@@ -40,7 +40,7 @@ def model_dir(path, config, seed=0, head_std=0.0):
       if head:
         head['kernel'] = rng.normal(0, head_std, head['kernel'].shape
                                     ).astype(np.float32)
-  checkpoint.write_model(path, config, variables)
+  modeldir.write_model(path, config, variables)
   return variables
 
 

@@ -5,11 +5,11 @@ import numpy as np
 
 from mstsm_jax.data import synthetic, synthetic_hard
 
-TINY = ['--config.model.stage_sizes=(1,1,1,1)', '--config.model.width=8',
-        '--config.data.synthetic_videos=96', '--config.data.synthetic_size=36',
-        '--config.data.resize_short=36', '--config.data.crop_size=32',
-        '--config.train.epochs=1', '--config.eval.batch_size=8',
-        '--config.train.batch_size=8']
+OVERRIDES = {'model.stage_sizes': (1, 1, 1, 1), 'model.width': 8,
+             'data.synthetic_videos': 96, 'data.synthetic_size': 36,
+             'data.resize_short': 36, 'data.crop_size': 32,
+             'train.epochs': 1, 'eval.batch_size': 8, 'train.batch_size': 8}
+TINY = [f'--config.{k}={v}'.replace(' ', '') for k, v in OVERRIDES.items()]
 COLORS = np.array([(230, 40, 40), (40, 220, 40), (50, 80, 240)])
 
 
@@ -55,8 +55,63 @@ def test_ablate_runs_resumes_and_reports(tmp_path, job):
   assert (tmp_path / 'ablation.png').is_file()
   assert json.loads((tmp_path / 'ablation.json').read_text())['variants']
   again = job('ablate', *args)
-  assert again.stderr.count('(done before)') == 4
+  assert again.stderr.count('(reused: same inputs as before)') == 4
   assert again.json()['variants'] == res['variants']
+  check_other_inputs_are_refused_or_redone(tmp_path, job, args)
   r = job('ablate', *args[:1], '--variants=tsn,mstsm9', f'--workdir={tmp_path}',
           code=2)
-  assert "unknown ['mstsm9']" in r.stderr
+  assert "--variants='tsn,mstsm9': must be a comma-separated list of paper " \
+      'variants' in r.stderr
+
+
+def check_other_inputs_are_refused_or_redone(root, job, args):
+  """Issue 23 class 3: a re-run with another recipe in the same workdir is
+  refused before any training, naming the differing field; --overwrite
+  trains the run again and records its new inputs."""
+  record = root / 'tsn' / 'seed0' / 'inputs.json'
+  before = record.read_text()
+  other = [a for a in args if not a.startswith(('--variants', '--seeds'))]
+  other += ['--variants=tsn', '--seeds=1', '--config.train.max_steps=1']
+  r = job('ablate', *other, code=2)
+  line = r.stderr.splitlines()[0]
+  assert line.startswith(f'error: run {root}/tsn/seed0 was made from other '
+                         'inputs (1 field differ') and 'train.max_steps' in line
+  assert '--overwrite' in r.stderr and 'Traceback' not in r.stderr
+  assert record.read_text() == before
+  r = job('ablate', *other, '--overwrite')
+  assert f'removing {root}/tsn/seed0' in r.stderr
+  assert json.loads(record.read_text())['train']['max_steps'] == 1
+  assert list(r.json()['variants']) == ['tsn']
+
+
+def test_ablate_reuses_only_runs_of_the_same_inputs(tmp_path, job):
+  """The reuse check alone, on runs written by hand (nothing trains): the
+  same inputs are reused and said so, a field that does not change the
+  result (data.workers) is no difference, another recipe is refused naming
+  the field, and so is a started run of another config."""
+  from mstsm_jax.ablate import inputs_of, variant_config
+  from mstsm_jax.configs import load_config
+  from mstsm_jax.files import write_json
+  args = ['--config=configs/synthetic_hard.py', '--variants=tsn', '--seeds=1',
+          f'--workdir={tmp_path}', '--json', *TINY]
+  config = load_config('configs/synthetic_hard.py', OVERRIDES)
+  run = tmp_path / 'tsn' / 'seed0'
+  run.mkdir(parents=True)
+  write_json(run / 'result.json', {'seed': 0, 'top1': 0.5, 'top5': 1.0,
+                                   'mean_class_acc': 0.5, 'seconds': 1.0,
+                                   'workdir': str(run)})
+  write_json(run / 'inputs.json', inputs_of(variant_config(config, 'tsn', 0)))
+  r = job('ablate', *args, '--config.data.workers=3')
+  assert '[1/1] tsn seed 0: top-1 50.00% (reused: same inputs as before)' \
+      in r.stderr
+  assert r.json()['variants']['tsn']['runs'][0]['top1'] == 0.5
+  r = job('ablate', *args, '--config.train.lr=0.5', code=2)
+  assert r.stderr.startswith(
+      f'error: run {run} was made from other inputs (1 field differs: '
+      f'train.lr: {config.train.lr} -> 0.5)\nhint: pass --overwrite'), r.stderr
+  (run / 'inputs.json').unlink()
+  (run / 'result.json').unlink()
+  write_json(run / 'config.json', inputs_of(variant_config(config, 'tsm', 0)))
+  r = job('ablate', *args, code=2)
+  assert r.stderr.startswith(f'error: {run} holds a run with another config')
+  assert 'model.temporal' in r.stderr and '--overwrite' in r.stderr

@@ -21,9 +21,10 @@ def test_summary_json_and_table(job):
 
 def test_bad_config_values_are_one_line(job):
   for arg, msg in [('--config.model.r_two=0.75',
-                    'r_two=0.75 is outside (0, 1/2]'),
+                    '--config.model.r_two=0.75: must be a finite number in '
+                    '(0, 0.5]'),
                    ('--config.model.temporal=mstsm9',
-                    "unknown temporal module 'mstsm9'")]:
+                    "--config.model.temporal='mstsm9': must be one of tsn, ")]:
     r = job('summary', '--config=configs/ucf101.py', arg, code=2)
     assert r.stderr.splitlines()[0].startswith(f'error: {msg}'), r.stderr
     assert 'Traceback' not in r.stderr

@@ -13,6 +13,8 @@ import pytest
 torch = pytest.importorskip('torch')
 torchvision = pytest.importorskip('torchvision')
 
+from torch_tsm import Shifted  # noqa: E402,I100
+
 import model_dirs  # noqa: E402
 from mstsm_jax import inference  # noqa: E402
 from mstsm_jax.errors import UsageError  # noqa: E402
@@ -20,29 +22,6 @@ from mstsm_jax.models import pytorch as convert  # noqa: E402
 from mstsm_jax.configs import load_config  # noqa: E402
 
 T = 8
-
-
-def tsm_shift(x, n_segment=T, fold_div=8):
-  """Official TSM `TemporalShift.shift` (mit-han-lab), NCHW."""
-  nt, c, h, w = x.size()
-  x = x.view(nt // n_segment, n_segment, c, h, w)
-  fold = c // fold_div
-  out = torch.zeros_like(x)
-  out[:, :-1, :fold] = x[:, 1:, :fold]  # shift left
-  out[:, 1:, fold:2 * fold] = x[:, :-1, fold:2 * fold]  # shift right
-  out[:, :, 2 * fold:] = x[:, :, 2 * fold:]  # not shift
-  return out.view(nt, c, h, w)
-
-
-class Shifted(torch.nn.Module):
-  """TSM's residual ("blockres") placement: shift, then the block's conv1."""
-
-  def __init__(self, net):
-    super().__init__()
-    self.net = net
-
-  def forward(self, x):
-    return self.net(tsm_shift(x))
 
 
 def randomize(model, head, seed):
@@ -303,9 +282,9 @@ def test_cli_to_predict(reference, tmp_path):
   assert rep['format'] == 'tsm' and rep['missing'] == []
   # The converted directory restores as the same model.
   pred = inference.load(out, batch_size=2)
-  logits = pred(reference['x'])
+  logits = pred.scores_normalized(reference['x'])
   assert max_rel_diff(logits, reference['tsm']) <= 1e-3
-  assert pred(reference['x'][:1]).shape == (1, 101)
+  assert pred.scores_normalized(reference['x'][:1]).shape == (1, 101)
   clip = tmp_path / 'v.avi'
   videos.write_video(clip, 24, size=(72, 96))
   r = subprocess.run([sys.executable, '-m', 'mstsm_jax.predict',

@@ -39,14 +39,14 @@ def test_ucf101_report(ucf):
                            'train3': 5, 'test3': 2}
   failed = {(r['file'].split('/')[-1], r['reason']) for r in rep['failed']}
   assert failed == {
-      ('v_ApplyEyeMakeup_g02_c01.avi', 'listed twice'),
       ('v_YoYo_g02_c01.avi', 'undecodable'),
       ('v_YoYo_g03_c01.avi', 'empty')}
+  # A duplicate line is stored once: reported apart from the failures.
+  assert [r['reason'] for r in rep['listed_twice']] == ['listed twice']
   assert [(r['file'].split('/')[-1], r['reason']) for r in rep['missing']
           ] == [('v_YoYo_g04_c01.avi', 'missing')]
-  assert any(r['file'].endswith('trainlist01.txt:8 ApplyEyeMakeup/'
-                                'v_ApplyEyeMakeup_g02_c01.avi')
-             for r in rep['failed'])
+  assert rep['listed_twice'][0]['file'].endswith(
+      'trainlist01.txt:8 ApplyEyeMakeup/v_ApplyEyeMakeup_g02_c01.avi')
   assert [r['file'].split('/')[-1] for r in rep['unlisted']] == [
       'v_YoYo_g09_c01.avi']
   # A cut video keeps the frames that decoded, and says so.
@@ -81,15 +81,15 @@ def test_prepare_is_idempotent_and_limits_failures(ucf):
                              f'--data_dir={root}/tfds', '--max_failures=10')
   assert code == 0 and 'already prepared' in err and again == rep
   code, err, _ = prepare('--dataset=ucf101', f'--manual_dir={root}/raw',
-                         f'--data_dir={root}/tfds', '--max_failures=2')
-  assert code == 1 and '3 videos failed (corrupt or unreadable), more ' \
-      'than --max_failures=2' in err and 'missing' not in err.split(
+                         f'--data_dir={root}/tfds', '--max_failures=1')
+  assert code == 1 and '2 videos failed (corrupt or unreadable), more ' \
+      'than --max_failures=1' in err and 'missing' not in err.split(
           'error:')[1]
   # The missing one has its own limit (default: --max_failures).
   code, err, _ = prepare('--dataset=ucf101', f'--manual_dir={root}/raw',
                          f'--data_dir={root}/tfds', '--max_failures=3',
                          '--max_missing=0')
-  assert code == 1 and '1 videos are missing, more than --max_missing=0' \
+  assert code == 1 and '1 video is missing, more than --max_missing=0' \
       in err
 
 
@@ -114,12 +114,12 @@ def test_missing_split_file_and_unknown_class(tmp_path):
   (root / 'ucfTrainTestlist' / 'testlist02.txt').unlink()
   with pytest.raises(UsageError, match='missing split file .*'
                      r'testlist02.txt \(download UCF101TrainTestSplits'):
-    layouts.ucf101(root)
+    layouts.ucf101.read(root)
   videos.crlf(root / 'ucfTrainTestlist' / 'testlist02.txt',
               ['Juggling/v_Juggling_g01_c01.avi'])
   with pytest.raises(ValueError, match=r'testlist02.txt:1: class of '
                      "'Juggling/v_Juggling_g01_c01.avi' is not in"):
-    layouts.ucf101(root)
+    layouts.ucf101.read(root)
 
 
 def test_read_video_fps_and_short_side(tmp_path):
@@ -141,25 +141,25 @@ def test_custom_lists(tmp_path):
   (tmp_path / 'train.txt').write_text('jump/jump0.mp4 jump\nrun/run0.mp4 run\n')
   (tmp_path / 'test.txt').write_text('jump/jump1.mp4\trun\nrun/run1.mp4 run\n')
   (tmp_path / 'classes.txt').write_text('jump\nrun\n')
-  lay = layouts.custom(tmp_path / 'vids', str(tmp_path / 'train.txt'),
+  lay = layouts.custom.read(tmp_path / 'vids', str(tmp_path / 'train.txt'),
                        str(tmp_path / 'test.txt'),
                        str(tmp_path / 'classes.txt'))
-  assert lay.classes == ['jump', 'run'] and not lay.problems
+  assert lay.classes == ('jump', 'run') and not lay.problems
   assert {e.name: (e.label, e.roles[0]) for e in lay.entries} == {
       'jump/jump0.mp4': (0, 1), 'run/run0.mp4': (1, 1),
       'jump/jump1.mp4': (1, 2), 'run/run1.mp4': (1, 2)}  # the label wins
   # All indices, no classes file: class_000, class_001.
   (tmp_path / 'itrain.txt').write_text('jump/jump0.mp4 0\nrun/run0.mp4 1\n')
-  idx = layouts.custom(tmp_path / 'vids', str(tmp_path / 'itrain.txt'))
-  assert idx.classes == ['class_000', 'class_001']
+  idx = layouts.custom.read(tmp_path / 'vids', str(tmp_path / 'itrain.txt'))
+  assert idx.classes == ('class_000', 'class_001')
   (tmp_path / 'test2.txt').write_text('jump/jump1.mp4 jump\njump/jump0.mp4 jump\n')
-  dup = layouts.custom(tmp_path / 'vids', str(tmp_path / 'train.txt'),
+  dup = layouts.custom.read(tmp_path / 'vids', str(tmp_path / 'train.txt'),
                        str(tmp_path / 'test2.txt'),
                        str(tmp_path / 'classes.txt'))
   assert [p['reason'] for p in dup.problems] == ['listed twice', 'unlisted']
   assert dup.problems[0]['file'].endswith('test2.txt:2 jump/jump0.mp4')
-  tree = layouts.custom(tmp_path / 'vids', test_fraction=0.5)
-  assert tree.classes == ['jump', 'run'] and len(tree.entries) == 4
+  tree = layouts.custom.read(tmp_path / 'vids', test_fraction=0.5)
+  assert tree.classes == ('jump', 'run') and len(tree.entries) == 4
 
 
 def test_train_sampling_one_frame_per_segment():
@@ -383,7 +383,7 @@ def test_kinetics_layout_report(tmp_path):
   code, err, _ = prepare('--dataset=kinetics400', f'--manual_dir={root}',
                          f'--data_dir={tmp_path}/tfds2', '--max_failures=1',
                          '--max_missing=0')
-  assert code == 1 and '1 videos are missing, more than --max_missing=0' \
+  assert code == 1 and '1 video is missing, more than --max_missing=0' \
       in err
   cfg = load_config('configs/kinetics400.py:tsm')
   assert (cfg.model.num_classes, cfg.data.flip, cfg.train.lr,

@@ -12,8 +12,8 @@ import pytest
 import model_dirs
 from mstsm_jax import inference
 from mstsm_jax.errors import UsageError
-from mstsm_jax.models import pruning, task
-from mstsm_jax.training import checkpoint
+from mstsm_jax.models import pruning
+from mstsm_jax import modeldir
 
 
 def clips(n, size, seed=0):
@@ -22,9 +22,9 @@ def clips(n, size, seed=0):
 
 
 def reference(model_dir, x):
-  """The Python model on the same uint8 clips (normalised on the host)."""
-  p = inference.load(model_dir)
-  return p(np.asarray(task.normalize(x, *task.norm_stats(p.config.data))))
+  """The model directory's predictor on the same uint8 clips (the same
+  contract: centre view, then the model)."""
+  return inference.load(model_dir)(x)
 
 
 def pruned_dir(tmp_path):
@@ -35,7 +35,7 @@ def pruned_dir(tmp_path):
   from mstsm_jax.models.mstsm import build_model
   model = build_model(config.model)
   pruned, spec, _ = pruning.prune(variables, model.channels, model.shift, 4)
-  checkpoint.write_model(tmp_path / 'pruned', config, pruned, spec)
+  modeldir.write_model(tmp_path / 'pruned', config, pruned, spec)
   return tmp_path / 'pruned'
 
 
@@ -47,7 +47,8 @@ def pruned_dir(tmp_path):
     tmp / 'mt',
     pruned_dir,
     lambda tmp: model_dirs.model_dir(tmp / 'eff', model_dirs.tiny_config(
-        'mstsm_tfdem', **{'model.backbone': 'efficientnet_b0'}),
+        'mstsm_tfdem', **{'model.backbone': 'efficientnet_b0',
+                          'model.stage_sizes': (), 'model.width': 0}),
         head_std=0.5) and tmp / 'eff',
 ], ids=['tsn', 'mstsm_tfdem_fused', 'pruned', 'efficientnet_b0'])
 def test_export_parity_dynamic_batch(make, tmp_path, job):
@@ -79,9 +80,13 @@ def test_fixed_batch_cuda_lowering_and_bad_files(tmp_path, job):
   np.testing.assert_allclose(exported(x), reference(tmp_path / 'm', x),
                              atol=1e-5, rtol=0)
   np.testing.assert_allclose(exported.probabilities(x).sum(-1), 1, rtol=1e-5)
-  with pytest.raises(UsageError, match=r'takes uint8 \[N, 8, 32, 32, 3\], '
-                     r'got uint8 \[1, 8, 40, 40, 3\]'):
-    exported(clips(1, 40))
+  # Any size is taken (the centre view first); another T is not.
+  np.testing.assert_allclose(exported(clips(2, 40)),
+                             reference(tmp_path / 'm', clips(2, 40)),
+                             atol=1e-5, rtol=0)
+  with pytest.raises(UsageError, match=r'takes \[N, 8, H, W, 3\] .*got '
+                     r'\[1, 4, 40, 40, 3\]'):
+    exported(clips(1, 40)[:, :4])
   (tmp_path / 'junk.mstsm').write_bytes(b'not a zip' * 10)
   with pytest.raises(UsageError, match='junk.mstsm is not an exported '
                      'mstsm_jax model'):
@@ -143,7 +148,7 @@ def test_predict_timeline(tmp_path, job):
   assert saved['timeline'] == rows['timeline']
   whole = job('predict', f'--checkpoint={tmp_path}/m', '--timeline',
               '--window_s=10', f'--output_dir={tmp_path}', '--json',
-              str(tmp_path / 'long.avi')).json()['timeline']
+              '--overwrite', str(tmp_path / 'long.avi')).json()['timeline']
   plain = job('predict', f'--checkpoint={tmp_path}/m', '--json',
               str(tmp_path / 'long.avi')).json()['top5'][0]
   assert len(whole) == 1 and whole[0]['end'] == 4.0

@@ -19,7 +19,7 @@ from mstsm_jax import inference
 from mstsm_jax.data import sampling, synthetic, transforms
 from mstsm_jax.inference import gradcam
 from mstsm_jax.models import task
-from mstsm_jax.training import checkpoint
+from mstsm_jax import modeldir
 
 TRAIN = ['--config=configs/synthetic.py:mstsm_tfdem_online',
          '--config.model.width=8', '--config.model.tfdem_width=8',
@@ -75,7 +75,7 @@ def trained(tmp_path_factory):
 
 def test_gradcam_mass_lies_on_the_moving_object(trained, tmp_path):
   assert mean_mass(trained) > 0.5
-  model_dirs.model_dir(tmp_path / 'random', checkpoint.read_config(trained))
+  model_dirs.model_dir(tmp_path / 'random', modeldir.read_config(trained))
   assert mean_mass(tmp_path / 'random') < 0.5
 
 

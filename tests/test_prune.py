@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mstsm_jax.models import pruning as prune
-from mstsm_jax.training import checkpoint
+from mstsm_jax import modeldir
 from mstsm_jax.configs import load_config
 from mstsm_jax.models.mstsm import build_model
 from mstsm_jax.models.resnet import BlockSpec, Bottleneck, batch_norm
@@ -122,7 +122,7 @@ def run(*args):
 def test_cli_resnet50_lands_at_22_4m_and_reloads(tmp_path):
   config = load_config('configs/ucf101.py:mstsm_tfdem')
   model = build_model(config.model)
-  checkpoint.write_model(tmp_path / 'full', config, init_vars(model))
+  modeldir.write_model(tmp_path / 'full', config, init_vars(model))
   r = run('-m', 'mstsm_jax.prune', f'--checkpoint={tmp_path}/full',
           f'--output={tmp_path}/pruned', '--json')
   res = json.loads(r.stdout.strip().splitlines()[-1])
@@ -133,7 +133,7 @@ def test_cli_resnet50_lands_at_22_4m_and_reloads(tmp_path):
   # A fresh process restores the pruned model from its directory alone.
   code = ('import numpy as np, sys; from mstsm_jax import inference; '
           f'p = inference.load("{tmp_path}/pruned", batch_size=1); '
-          'out = p(np.zeros((1, 8, 32, 32, 3), np.float32)); '
+          'out = p.scores_normalized(np.zeros((1, 8, 32, 32, 3))); '
           'print(out.shape, p.model.channels.block("layer1_0").width1)')
   assert run('-c', code).stdout.split() == ['(1,', '101)', '56']
 

@@ -12,9 +12,9 @@ import model_dirs
 import videos
 from mstsm_jax import inference
 from mstsm_jax.errors import UsageError
-from mstsm_jax.inference.export import read
+from mstsm_jax.inference.archive import read
 from mstsm_jax.models import task
-from mstsm_jax.streaming import Streamer, step_function, zeros
+from mstsm_jax.inference.streaming import Streamer, step_function, zeros
 
 
 def offline_frame_scores(predictor, clip):

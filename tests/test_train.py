@@ -189,7 +189,7 @@ def test_resume_equals_straight_run(tmp_path):
   train_and_evaluate(first, tmp_path / 'b')
   second = tiny_config(**extra, **{'train.max_steps': 6})
   train_and_evaluate(second, tmp_path / 'b')
-  from mstsm_jax.training.checkpoint import load_variables
+  from mstsm_jax.modeldir import load_variables
   _, _, va, sa = load_variables(tmp_path / 'a')
   _, _, vb, sb = load_variables(tmp_path / 'b')
   assert sa == sb == 6
@@ -219,7 +219,7 @@ def test_sigterm_saves_a_restorable_checkpoint(tmp_path):
   _, err = proc.communicate(timeout=120)
   assert proc.returncode == 0, seen + err
   assert 'SIGTERM: saved step' in err
-  from mstsm_jax.training.checkpoint import load_variables
+  from mstsm_jax.modeldir import load_variables
   _, _, variables, step = load_variables(tmp_path)
   assert step > 0 and 'backbone' in variables['params']
 
@@ -254,7 +254,7 @@ def test_two_processes_equal_one_process(tmp_path):
   for p in procs:
     _, err = p.communicate(timeout=300)
     assert p.returncode == 0, err[-2000:]
-  from mstsm_jax.training.checkpoint import load_variables
+  from mstsm_jax.modeldir import load_variables
   _, _, multi, s1 = load_variables(tmp_path / 'multi')
   _, _, single, s2 = load_variables(tmp_path / 'single')
   assert s1 == s2 == 3

@@ -130,7 +130,7 @@ def test_flow_stream_end_to_end(tmp_path, job):
           f'--config.init_from={tmp_path}/rgb', *common, '--json')
   assert 'adapted params/backbone/conv1/kernel: (7, 7, 3, 8) -> (7, 7, 10, 8)' \
       in r.stderr
-  from mstsm_jax.training.checkpoint import load_variables
+  from mstsm_jax.modeldir import load_variables
   _, _, rgb_vars, _ = load_variables(tmp_path / 'rgb')
   k = rgb_vars['params']['backbone']['conv1']['kernel']
   init = np.repeat(k.mean(axis=2, keepdims=True), 10, axis=2)

@@ -6,14 +6,20 @@ TensorFlow). The official splits (train1/test1 ... train3/test3) are index
 lists into it, kept in the dataset's metadata, so three splits cost one copy
 of the frames. `disable_shuffling` keeps the records in the order written.
 
+One builder class per registered layout (data/layouts.py), made the same
+way for all by `builder_class`, named by the layout's `builder_name`.
+
 A build can be split over machines (a batch scheduler's array job): shard
 i of N decodes the videos whose list position is i mod N into its own
 dataset under `shard_dir` (`FramesBuilder(shard=(i, N))`), and
 `MergedFrames` then writes the dataset from the shards' records in list
 order, record for record what one machine would have written.
+Every finished build keeps the inputs that made it in `INPUTS` beside its
+`dataset_info.json`, for `files.check_same_inputs`.
 """
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import pathlib
 
@@ -22,21 +28,18 @@ import tensorflow_datasets as tfds
 import tqdm
 
 from mstsm_jax.console import LOG
-from mstsm_jax.data import video
+from mstsm_jax.data import flow, layouts, video
 from mstsm_jax.data.layouts import Layout
+from mstsm_jax.errors import UsageError
 
 VERSION = '1.0.0'
-NAMES = {'ucf101': 'ucf101_frames', 'hmdb51': 'hmdb51_frames',
-         'ssv2': 'ssv2_frames', 'kinetics400': 'kinetics400_frames',
-         'kinetics600': 'kinetics600_frames',
-         'kinetics700': 'kinetics700_frames',
-         'custom': 'custom_frames', 'synthetic': 'synthetic_motions'}
+INPUTS = 'prepare_inputs.json'  # the inputs of a finished build
 
 
-def features(flow: bool = False) -> tfds.features.FeaturesDict:
+def features(flow_: bool = False) -> tfds.features.FeaturesDict:
   text = tfds.features.Tensor(shape=(), dtype=np.object_)
   extra = {'flow_x': tfds.features.Sequence(text),  # grayscale JPEG,
-           'flow_y': tfds.features.Sequence(text)} if flow else {}  # 128 = 0
+           'flow_y': tfds.features.Sequence(text)} if flow_ else {}  # 128 = 0
   return tfds.features.FeaturesDict({
       **extra,
       'frames': tfds.features.Sequence(text),  # JPEG bytes, RGB
@@ -52,24 +55,30 @@ def features(flow: bool = False) -> tfds.features.FeaturesDict:
 
 def decode_job(job):
   """Worker: (index, path, short_side, fps, flow method, frame filename
-  template) -> (index, record | error); a template means `path` is a folder
-  of extracted frames. With a flow method also the flow of every frame
-  pair."""
-  i, path, short_side, fps, flow_method, tmpl = job
+  template, decoder) -> (index, record | error); a template means `path` is
+  a folder of extracted frames, a decoder (generated layouts) renders it.
+  With a flow method also the flow of every frame pair."""
+  i, path, short_side, fps, flow_method, tmpl, decoder = job
+  as_jpeg = not flow_method
   try:
-    if tmpl:
-      rec = video.read_frame_folder(path, tmpl, short_side,
-                                    as_jpeg=not flow_method)
+    if decoder:
+      rec = decoder(path, short_side, fps, as_jpeg=as_jpeg)
+    elif tmpl:
+      rec = video.read_frame_folder(path, tmpl, short_side, as_jpeg=as_jpeg)
     else:
-      rec = video.read_video(path, short_side, fps, as_jpeg=not flow_method)
+      rec = video.read_video(path, short_side, fps, as_jpeg=as_jpeg)
   except video.VideoError as e:
     return i, {'file': path, 'reason': e.reason, 'detail': e.detail}
   if flow_method:
-    from mstsm_jax.data import flow
     frames = rec['frames']
     rec['flow_x'], rec['flow_y'] = flow.video_flow(frames, flow_method)
     rec['frames'] = [video.encode_jpeg(f) for f in frames]
   return i, rec
+
+
+# Record notes a shard keeps for the merge, and the warnings they become.
+NOTES = {'truncated': 'truncated', 'mixed_sizes': 'mixed sizes'}
+UNSTORED = ('unlisted', 'class dropped')  # problems that are not failures
 
 
 class FramesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
@@ -95,6 +104,13 @@ class FramesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     del dl_manager
     return {'videos': self._generate_examples()}
 
+  def jobs(self) -> list[tuple]:
+    """The decode jobs of this shard: entries on disk (or generated)."""
+    layout, (k, n) = self.layout, self.shard
+    return [(i, e.path, self.short_side, self.fps, self.flow,
+             layout.filename_tmpl, layout.decoder)
+            for i, e in enumerate(layout.entries) if e.path and i % n == k]
+
   def decoded(self, jobs):
     """(entry index, record or failure) of `jobs`, in order: decoded by a
     pool of worker processes."""
@@ -105,14 +121,12 @@ class FramesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   def _generate_examples(self):
     layout = self.layout
     k, n = self.shard
-    jobs = [(i, e.path, self.short_side, self.fps, self.flow,
-             layout.filename_tmpl)
-            for i, e in enumerate(layout.entries) if e.path and i % n == k]
+    jobs = self.jobs()
     warnings = []
-    failed = [p for p in layout.problems
-              if p['reason'] not in ('unlisted', 'class dropped')]
+    failed = [p for p in layout.problems if p['reason'] not in UNSTORED]
     position = {}  # entry index -> record index
-    names, labels, decode_failed, truncated = [], [], {}, {}
+    names, labels, decode_failed = [], [], {}
+    notes = {key: {} for key in NOTES}
     with tqdm.tqdm(total=len(jobs), unit='video', file=LOG,
                    desc=f'decoding {self.name}' + (
                        f' shard {k}/{n}' if n > 1 else '')) as bar:
@@ -123,14 +137,16 @@ class FramesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
           decode_failed[str(i)] = rec
           continue
         e = layout.entries[i]
-        if e.listed_frames and e.listed_frames != int(rec['num_frames']):
+        if e.listed_frames is not None and \
+            e.listed_frames != int(rec['num_frames']):
           warnings.append({'file': e.path, 'reason': 'frame count',
                            'detail': f'the list says {e.listed_frames}, the '
                                      f'folder has {int(rec["num_frames"])}'})
-        if rec.get('truncated'):
-          truncated[str(i)] = rec['truncated']
-          warnings.append({'file': e.path, 'reason': 'truncated',
-                           'detail': rec['truncated']})
+        for key, reason in NOTES.items():
+          if rec.get(key):
+            notes[key][str(i)] = rec[key]
+            warnings.append({'file': e.path, 'reason': reason,
+                             'detail': rec[key]})
         position[i] = len(position)
         names.append(e.name)
         labels.append(e.label)
@@ -140,8 +156,16 @@ class FramesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             'class_name': e.class_name, 'video': e.name,
             'num_frames': rec['num_frames'], 'fps': rec['fps'],
             'height': rec['height'], 'width': rec['width']}
+    if not position:  # tfds would stop with "No examples were yielded"
+      first = decode_failed[min(decode_failed, key=int)]
+      raise UsageError(
+          f'none of the {layouts.plural(len(jobs), "video")} of '
+          f'{self.name}' + (f' shard {k}/{n}' if n > 1 else '')
+          + f' could be decoded (e.g. {first["file"]}: {first["reason"]}'
+          + (f', {first["detail"]}' if first.get('detail') else '') + ')',
+          'check that the files are videos (or frame folders) and readable')
     self.info.metadata.update({
-        'classes': layout.classes,
+        'classes': list(layout.classes),
         'splits': {name: [position[i] for i in members if i in position]
                    for name, members in layout.split_members().items()},
         'failed': failed,
@@ -149,8 +173,8 @@ class FramesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                      if p['reason'] == 'unlisted'],
         'dropped': [p for p in layout.problems
                     if p['reason'] == 'class dropped'],
-        'empty_classes': layout.empty_classes,
-        'dropped_classes': layout.dropped_classes,
+        'empty_classes': list(layout.empty_classes),
+        'dropped_classes': list(layout.dropped_classes),
         'warnings': warnings,
         'listed': len(layout.entries),
         'videos': names, 'labels': labels,
@@ -160,8 +184,7 @@ class FramesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     if n > 1:  # what the merge needs to put records back in list order
       self.info.metadata.update({'shard': [k, n],
                                  'entry_index': list(position),
-                                 'decode_failed': decode_failed,
-                                 'truncated': truncated})
+                                 'decode_failed': decode_failed, **notes})
 
 
 class MergedFrames(FramesBuilder, skip_registration=True):
@@ -179,12 +202,14 @@ class MergedFrames(FramesBuilder, skip_registration=True):
       meta = dict(b.info.metadata)
       shards.append((b.as_data_source(split='videos'),
                      {i: j for j, i in enumerate(meta['entry_index'])},
-                     meta['decode_failed'], meta.get('truncated', {})))
+                     meta['decode_failed'],
+                     {key: meta.get(key, {}) for key in NOTES}))
     for job in jobs:
       i = job[0]
-      source, where, failures, truncated = shards[i % self.num_shards]
+      source, where, failures, notes = shards[i % self.num_shards]
       if i in where:
-        rec = dict(source[where[i]], truncated=truncated.get(str(i), ''))
+        rec = dict(source[where[i]], **{key: note.get(str(i), '')
+                                        for key, note in notes.items()})
         for key in ('frames', 'flow_x', 'flow_y'):
           if key in rec:
             rec[key] = list(rec[key])
@@ -193,84 +218,43 @@ class MergedFrames(FramesBuilder, skip_registration=True):
         yield i, failures[str(i)]
 
 
-class Ucf101Frames(FramesBuilder, skip_registration=True):
-  name = NAMES['ucf101']
-
-
-class Hmdb51Frames(FramesBuilder, skip_registration=True):
-  name = NAMES['hmdb51']
-
-
-class CustomFrames(FramesBuilder, skip_registration=True):
-  name = NAMES['custom']
-
-
-class SyntheticMotions(FramesBuilder, skip_registration=True):
-  """The synthetic motions (data/synthetic.py) stored like a real dataset."""
-  name = NAMES['synthetic']
-  synthetic_args = (600, 0, 64, 16)  # num_videos, seed, size, num_frames
-
-  def _generate_examples(self):
-    from mstsm_jax.data import synthetic
-    num_videos, seed, size, num_frames = self.synthetic_args
-    splits = {name: [] for name in synthetic.SPLITS}
-    names, labels = [], []
-    for i in tqdm.trange(num_videos, unit='video', file=LOG,
-                         desc='rendering synthetic_motions'):
-      frames, label = synthetic.render(i, seed, size, num_frames)
-      splits[synthetic.split_of(i)].append(i)
-      names.append(synthetic.video_name(i))
-      labels.append(label)
-      yield f'{i:08d}', {
-          'frames': [video.encode_jpeg(f) for f in frames], 'label': label,
-          'class_name': synthetic.CLASSES[label],
-          'video': names[-1],
-          'num_frames': num_frames, 'fps': 25.0, 'height': size,
-          'width': size}
-    self.info.metadata.update({
-        'classes': list(synthetic.CLASSES), 'splits': splits, 'failed': [],
-        'unlisted': [], 'listed': num_videos, 'videos': names,
-        'labels': labels, 'short_side': size, 'fps': 0,
-        'build_args': self.build_args})
-
-
-BUILDERS = {'ucf101': Ucf101Frames, 'hmdb51': Hmdb51Frames,
-            'custom': CustomFrames, 'synthetic': SyntheticMotions}
+@functools.cache
+def builder_class(name: str, merged: bool = False) -> type[FramesBuilder]:
+  """The builder class writing the tfds dataset `name` (a layout's
+  `builder_name`); `merged`: the one writing it from shards."""
+  base = MergedFrames if merged else FramesBuilder
+  title = ''.join(p.capitalize() for p in name.split('_'))
+  return type(f'{"Merged" if merged else ""}{title}', (base,),
+              {'name': name, '__module__': __name__}, skip_registration=True)
 
 
 def make_builder(dataset: str, data_dir: str, **kwargs) -> FramesBuilder:
-  """The builder of `dataset`, writing under data_dir/<name>/<version>."""
-  if dataset not in BUILDERS:  # ssv2, kinetics*: the same builder, named
-    BUILDERS[dataset] = type(f'{dataset.capitalize()}Frames',
-                             (FramesBuilder,), {'name': NAMES[dataset]},
-                             skip_registration=True)
-  if 'shard_dir' in kwargs:
-    merged = type(f'Merged{BUILDERS[dataset].__name__}',
-                  (MergedFrames,), {'name': NAMES[dataset]},
-                  skip_registration=True)
-    return merged(data_dir=data_dir, **kwargs)
-  return BUILDERS[dataset](data_dir=data_dir, **kwargs)
+  """The builder of layout `dataset`, writing under data_dir/<name>/<version>
+  (with shard_dir=, num_shards=: from the shards)."""
+  cls = builder_class(layouts.get(dataset).builder_name,
+                      merged='shard_dir' in kwargs)
+  return cls(data_dir=data_dir, **kwargs)
 
 
 def shard_paths(shard_root, name: str, n: int) -> list[pathlib.Path]:
-  """The N shard datasets under `shard_root`; FileNotFoundError naming the
+  """The N shard datasets under `shard_root`; a UsageError naming the
   first one not built."""
   paths = [pathlib.Path(shard_root) / f'{k}-of-{n}' / name / VERSION
            for k in range(n)]
   for k, path in enumerate(paths):
     if not (path / 'dataset_info.json').is_file():
-      raise FileNotFoundError(f'shard {k} of {n} is not built ({path}); run '
-                              f'prepare --shard={k}/{n} first')
+      raise UsageError(f'shard {k} of {n} is not built ({path})',
+                       f'run prepare --shard={k}/{n} first')
   return paths
 
 
 def shard_dir(data_dir: str, dataset: str) -> pathlib.Path:
   """Where `prepare --shard=i/N` builds shard i: <dir>/i-of-N/..."""
-  return pathlib.Path(data_dir) / f'{NAMES[dataset]}_shards'
+  return pathlib.Path(data_dir) / f'{layouts.get(dataset).builder_name}_shards'
 
 
 def dataset_dir(data_dir: str, dataset: str) -> pathlib.Path:
-  return pathlib.Path(data_dir) / NAMES[dataset] / VERSION
+  return pathlib.Path(data_dir) / layouts.get(dataset).builder_name / VERSION
 
 
 def open_prepared(data_dir: str, dataset: str):

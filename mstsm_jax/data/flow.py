@@ -11,6 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from mstsm_jax.data.video import decode_jpeg
+
 METHODS = ('tvl1', 'farneback')
 BOUND = 20.0
 
@@ -62,7 +64,6 @@ def decode_gray(data: bytes) -> np.ndarray:
 
 def video_flow(frames, method: str) -> tuple[list[bytes], list[bytes]]:
   """Flow of every consecutive pair of JPEG (or uint8) frames."""
-  from mstsm_jax.data.video import decode_jpeg
   rgb = [f if isinstance(f, np.ndarray) else decode_jpeg(f) for f in frames]
   xs, ys = [], []
   for a, b in zip(rgb[:-1], rgb[1:]):

@@ -23,6 +23,7 @@ import grain
 import numpy as np
 
 from mstsm_jax.data import flow, sampling, synthetic, transforms
+from mstsm_jax.data.builder import open_prepared
 from mstsm_jax.data.video import decode_jpeg
 from mstsm_jax.errors import UsageError
 from mstsm_jax.models.task import in_channels
@@ -67,7 +68,6 @@ def open_split(data_cfg, train: bool) -> Split:
                  [synthetic.video_name(i, src.classes) for i in src.ids],
                  np.array([synthetic.label_of(i, src.classes)
                            for i in src.ids]))
-  from mstsm_jax.data.builder import open_prepared  # tfds only when needed
   source, meta = open_prepared(data_cfg.data_dir, data_cfg.dataset)
   if name not in meta['splits']:
     raise ValueError(f'split {name!r} is not in the prepared '
@@ -125,9 +125,22 @@ class ClipTransform:
                                                  train, views)
     self.channels = in_channels(data_cfg)
     self.stack = data_cfg.flow_stack if data_cfg.modality == 'flow' else 0
+    # TSM's rules where chosen (sampling.py, transforms.py); a config.json
+    # from before these fields reads as ours.
+    self.offsets = data_cfg.get('crop_offsets', 'five')
+    self.train_rule = data_cfg.get('train_sampling', 'edges')
+    self.test_rule = data_cfg.get('test_sampling', 'spread')
+    self.test_crops = data_cfg.get('test_crops', 'resize')
+    want = sampling.TEST_VIEWS.get(self.test_rule)
+    if not train and want and views[0] != want:
+      raise UsageError(
+          f'views {views[0]}x{views[1]}: data.test_sampling='
+          f'{self.test_rule!r} takes {want} temporal clips',
+          f'evaluate with views {want}x{views[1]}')
 
   def shape(self):
-    s = self.cfg['crop_size']
+    s = self.cfg['crop_size'] if self.train else transforms.test_size(
+        mode=self.test_crops, **self.cfg)
     v = () if self.train else (self.views[0] * self.views[1],)
     return (*v, self.t, s, s, self.channels)
 
@@ -146,16 +159,18 @@ class ClipTransform:
       if self.stack:  # positions where a whole stack starts
         n = max(n - self.stack + 1, 1)
       if self.train:
-        frames = self.load(record, sampling.train_indices(n, self.t, rng))
+        frames = self.load(record, sampling.train_indices(
+            n, self.t, rng, self.train_rule))
         clips = transforms.train_clip(
             frames, rng, scales=self.scales, max_distort=self.max_distort,
             flip=self.flip, flip_fn=flow.flip_flow if self.stack else None,
-            **self.cfg)
+            offsets=self.offsets, **self.cfg)
       else:
-        idx = sampling.test_indices(n, self.t, self.views[0])
+        idx = sampling.test_indices(n, self.t, self.views[0], self.test_rule)
         frames = self.load(record, idx)
         clips = np.concatenate([transforms.test_clips(
-            f, crops=self.views[1], **self.cfg) for f in frames])
+            f, crops=self.views[1], mode=self.test_crops, **self.cfg)
+                                for f in frames])
       valid = True
     except Exception as e:  # pylint: disable=broad-except
       logging.warning('skipping record %d (%s): %s', i,

@@ -8,7 +8,8 @@ frames: a model that averages per-frame features (TSN) cannot tell twins
 apart and is capped near 50%, while a temporal model can reach ~100%.
 
 Deterministic from (seed, index), generated on the fly (no download, no
-storage), as an in-memory random-access source or a tfds dataset.
+storage), as an in-memory random-access source; `prepare --dataset=synthetic`
+stores it as a tfds dataset (`record`, data/layouts.py).
 `SyntheticSource(task='synthetic_hard')` serves the harder event-order task
 (data/synthetic_hard.py) the same way.
 """
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+
+from mstsm_jax.data import synthetic_hard, video
 
 CLASSES = ('move_right', 'move_left', 'move_down', 'move_up',
            'rotate_cw', 'rotate_ccw', 'grow', 'shrink', 'appear',
@@ -107,7 +110,6 @@ def split_of(index: int, classes=CLASSES) -> str:
 def render_hard(index: int, seed: int = 0, size: int = 64,
                 num_frames: int = 16):
   """Event-order video `index` (data/synthetic_hard.py): (frames, label)."""
-  from mstsm_jax.data import synthetic_hard
   label = label_of(index, synthetic_hard.CLASSES)
   return synthetic_hard.render_order(np.random.default_rng([seed, index]),
                                      label, size, num_frames), label
@@ -116,7 +118,6 @@ def render_hard(index: int, seed: int = 0, size: int = 64,
 def task(name: str):
   """(classes, render) of a synthetic dataset name."""
   if name == 'synthetic_hard':
-    from mstsm_jax.data import synthetic_hard
     return synthetic_hard.CLASSES, render_hard
   return CLASSES, render
 
@@ -150,12 +151,16 @@ class SyntheticSource:
             'num_frames': len(frames)}
 
 
-def build(data_dir: str, num_videos: int = 600, seed: int = 0,
-          size: int = 64, num_frames: int = 16, build_args=None):
-  """Writes the synthetic videos as a prepared tfds dataset (JPEG frames)."""
-  from mstsm_jax.data import builder  # tfds only when building
-  b = builder.make_builder('synthetic', data_dir, build_args=build_args)
-  b.synthetic_args = (num_videos, seed, size, num_frames)
-  b.download_and_prepare(download_config=builder.tfds.download.DownloadConfig(
-      try_download_gcs=False))
-  return b
+def record(path: str, short_side: int = 0, fps: float = 0.0,
+           as_jpeg: bool = True, *, name: str = 'synthetic', seed: int = 0,
+           size: int = 64, num_frames: int = 16) -> dict:
+  """Video `int(path)` of task `name` as `video.read_video` returns a decoded
+  file (frames resized to `short_side` if larger): how `prepare` stores
+  the generated layouts (data/layouts.py)."""
+  del fps  # every rendered frame is kept
+  frames, _ = task(name)[1](int(path), seed, size, num_frames)
+  frames = [video.resize_short(f, short_side) if short_side and
+            min(f.shape[:2]) > short_side else f for f in frames]
+  return {'frames': [video.encode_jpeg(f) for f in frames] if as_jpeg
+          else np.stack(frames), 'fps': 25.0, 'height': size, 'width': size,
+          'num_frames': num_frames, 'truncated': ''}

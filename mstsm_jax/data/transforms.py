@@ -3,13 +3,20 @@
 Train: the short side scaled to `resize_short` (256); a crop whose height and
 width are drawn independently from {1, .875, .75, .66} x short side (TSM
 snaps sizes within 3 px of the output to it; `max_distort` bounds the aspect
-jitter), placed at one of the 4 corners or the center; resized to
-`crop_size`; flipped with p = 0.5. One crop and flip for every frame of a
-clip. The scale-to-256 and the crop's resize are folded into one resize per
-frame on the stored pixels.
+jitter), placed at one of the 4 corners or the center (`offsets='five'`)
+or at one of TSM's 13 fixed positions (`'tsm13'`: `fill_fix_offset` with
+`more_fix_crop`, on a grid of quarter steps); resized to `crop_size`;
+flipped with p = 0.5. One crop and flip for every frame of a clip. The
+scale-to-256 and the crop's resize are folded into one resize per frame on
+the stored pixels.
 
-Test: short side to 256, center crop 224; 3 spatial views take the two ends
-and the center along the long side.
+Test (`crops='resize'`): short side to 256, center crop 224; 3 spatial
+views take the two ends and the center along the long side. `'tsm'` and
+`'full_res'` are TSM's test script: a torchvision center crop, or
+`GroupFullResSample`'s left / right / center boxes on the quarter-step
+grid; `'full_res'` crops 256 x 256 and keeps that size (no resize to 224).
+With frames stored at short side 256 (TSM's extracted frames) every box is
+TSM's to the pixel.
 """
 from __future__ import annotations
 
@@ -26,9 +33,26 @@ def crop_and_resize(frames, box, out: int) -> np.ndarray:
   return np.stack([o.reshape(out, out, -1) for o in out_frames])
 
 
+OFFSETS = ('five', 'tsm13')
+TEST_CROPS = ('resize', 'tsm', 'full_res')
+
+
+def fixed_offsets(h: int, w: int, ch: int, cw: int, more: bool = True):
+  """TSM's fixed crop corners (y, x) for a `ch x cw` box in `h x w`: the
+  4 corners and the center in steps of a quarter of the slack, then
+  (`more`) the 4 edge centers and the 4 quarter points: 13 in all."""
+  sy, sx = (h - ch) // 4, (w - cw) // 4
+  grid = [(0, 0), (0, 4), (4, 0), (4, 4), (2, 2)]
+  if more:
+    grid += [(2, 0), (2, 4), (4, 2), (0, 2), (1, 1), (1, 3), (3, 1), (3, 3)]
+  return [(i * sy, j * sx) for i, j in grid]
+
+
 def multiscale_box(h: int, w: int, rng: np.random.Generator, *,
-                   resize_short: int, crop_size: int, scales, max_distort=1):
-  """A TSM multi-scale crop box in stored-pixel coordinates."""
+                   resize_short: int, crop_size: int, scales, max_distort=1,
+                   offsets: str = 'five'):
+  """A TSM multi-scale crop box (y, x, h, w) in stored-pixel coordinates;
+  `offsets`: 'five' (corners, center) or 'tsm13' (`fixed_offsets`)."""
   k = min(h, w) / resize_short  # stored pixels per 256-scale pixel
   base = resize_short
   sizes = [int(base * s) for s in scales]
@@ -38,6 +62,10 @@ def multiscale_box(h: int, w: int, rng: np.random.Generator, *,
   i, j = pairs[rng.integers(len(pairs))]
   cw = min(w, max(1, round(sizes[i] * k)))
   ch = min(h, max(1, round(sizes[j] * k)))
+  if offsets == 'tsm13':
+    corners = fixed_offsets(h, w, ch, cw)
+    y, x = corners[rng.integers(len(corners))]
+    return y, x, ch, cw
   # 4 corners or the center.
   pos = rng.integers(5)
   ys = (0, 0, h - ch, h - ch, (h - ch) // 2)
@@ -46,24 +74,38 @@ def multiscale_box(h: int, w: int, rng: np.random.Generator, *,
 
 
 def train_clip(frames, rng, *, resize_short, crop_size, scales,
-               max_distort=1, flip=True, flip_fn=None) -> np.ndarray:
+               max_distort=1, flip=True, flip_fn=None,
+               offsets: str = 'five') -> np.ndarray:
   """`[T, H, W, C]` uint8 -> `[T, crop, crop, C]` uint8, one box for all;
   `flip_fn` replaces the plain mirror (flow negates x)."""
   box = multiscale_box(*frames.shape[1:3], rng, resize_short=resize_short,
                        crop_size=crop_size, scales=scales,
-                       max_distort=max_distort)
+                       max_distort=max_distort, offsets=offsets)
   out = crop_and_resize(frames, box, crop_size)
   if flip and rng.random() < 0.5:
     out = flip_fn(out) if flip_fn else out[:, :, ::-1]
   return np.ascontiguousarray(out)
 
 
-def test_clips(frames, *, resize_short, crop_size, crops=1) -> np.ndarray:
-  """`[T, H, W, 3]` -> `[crops, T, crop, crop, 3]`: center (crops=1) or
-  start/center/end along the long side (crops=3)."""
-  h, w = frames.shape[1:3]
+def test_size(resize_short: int, crop_size: int, mode: str = 'resize'):
+  """The side of a test view: `crop_size`, or `resize_short` (full_res)."""
+  return resize_short if mode == 'full_res' else crop_size
+
+
+def test_boxes(h: int, w: int, *, resize_short, crop_size, crops=1,
+               mode: str = 'resize'):
+  """The (y, x, side, side) boxes of `crops` (1 or 3) test views of an
+  `h x w` frame in stored pixels (see the module docstring for `mode`)."""
   k = min(h, w) / resize_short
-  side = min(h, w, max(1, round(crop_size * k)))
+  size = test_size(resize_short, crop_size, mode)
+  side = min(h, w, max(1, round(size * k)))
+  if mode != 'resize':
+    if crops == 1:  # torchvision CenterCrop: Python's round of half
+      return [(int(round((h - side) / 2.0)), int(round((w - side) / 2.0)),
+               side, side)]
+    sy, sx = (h - side) // 4, (w - side) // 4  # GroupFullResSample
+    return [(2 * sy, 0, side, side), (2 * sy, 4 * sx, side, side),
+            (2 * sy, 2 * sx, side, side)]
   starts = {1: (0.5,), 3: (0.0, 0.5, 1.0)}[crops]
   boxes = []
   for s in starts:
@@ -71,4 +113,14 @@ def test_clips(frames, *, resize_short, crop_size, crops=1) -> np.ndarray:
       boxes.append(((h - side) // 2, int((w - side) * s), side, side))
     else:
       boxes.append((int((h - side) * s), (w - side) // 2, side, side))
-  return np.stack([crop_and_resize(frames, b, crop_size) for b in boxes])
+  return boxes
+
+
+def test_clips(frames, *, resize_short, crop_size, crops=1,
+               mode: str = 'resize') -> np.ndarray:
+  """`[T, H, W, 3]` -> `[crops, T, S, S, 3]` (S = `test_size`): the views
+  of `test_boxes`."""
+  out = test_size(resize_short, crop_size, mode)
+  return np.stack([crop_and_resize(frames, b, out) for b in test_boxes(
+      *frames.shape[1:3], resize_short=resize_short, crop_size=crop_size,
+      crops=crops, mode=mode)])

@@ -7,6 +7,7 @@ sampled JPEGs of a clip.
 from __future__ import annotations
 
 import os
+import re
 
 import av
 import cv2
@@ -52,7 +53,6 @@ def decode_jpeg(data: bytes) -> np.ndarray:
 def frame_pattern(filename_tmpl: str):
   """'img_{:05d}.jpg' (TSM) or 'img_{:05}.jpg' (MMAction2) -> a regex whose
   group 1 is the frame number."""
-  import re
   head, brace, rest = filename_tmpl.partition('{')
   _, close, tail = rest.partition('}')
   if not brace or not close:
@@ -76,14 +76,17 @@ def read_frame_folder(folder: str, filename_tmpl: str, short_side: int = 256,
   """Extracted frames (TSM / MMAction2 rawframes) as `read_video` returns a
   video. A JPEG whose short side is at most `short_side` is stored as its
   own bytes (copied, not re-encoded); a larger one is resized. Every frame
-  is decoded once, so a corrupt one is found here."""
+  is decoded once, so a corrupt one is found here. Frames of another size
+  than the first are resized to the first's stored size (a clip needs one
+  size) and counted in 'mixed_sizes' ('' when all agree), for the caller
+  to report."""
   if not os.path.isdir(folder):
     raise VideoError(folder, 'missing')
   files = frame_files(folder, frame_pattern(filename_tmpl))
   if not files:
     raise VideoError(folder, 'zero frames',
                      f'no file matches {filename_tmpl}')
-  frames, size = [], None
+  frames, size, stored, odd = [], None, None, []
   for path in files:
     with open(path, 'rb') as f:
       data = f.read()
@@ -93,13 +96,23 @@ def read_frame_folder(folder: str, filename_tmpl: str, short_side: int = 256,
       raise VideoError(folder, 'undecodable',
                        f'{os.path.basename(path)}: {e}') from e
     size = size or rgb.shape[:2]
-    small = not short_side or min(rgb.shape[:2]) <= short_side
-    if not small:
+    keep = not short_side or min(rgb.shape[:2]) <= short_side
+    if not keep:
       rgb = resize_short(rgb, short_side)
-    frames.append((data if small else encode_jpeg(rgb, quality))
+    stored = stored or rgb.shape[:2]
+    if rgb.shape[:2] != stored:
+      odd.append(f'{os.path.basename(path)} {rgb.shape[1]}x{rgb.shape[0]}')
+      rgb, keep = cv2.resize(rgb, stored[::-1],
+                             interpolation=cv2.INTER_AREA), False
+    frames.append((data if keep else encode_jpeg(rgb, quality))
                   if as_jpeg else rgb)
+  mixed = ''
+  if odd:
+    mixed = (f'{len(odd)} of {len(files)} frames differ in size from the '
+             f'first ({stored[1]}x{stored[0]}), e.g. {odd[0]}; resized to it')
   return {'frames': frames if as_jpeg else np.stack(frames), 'fps': 0.0,
-          'height': size[0], 'width': size[1], 'num_frames': len(frames)}
+          'height': size[0], 'width': size[1], 'num_frames': len(frames),
+          'mixed_sizes': mixed}
 
 
 def iter_frames(path: str, fps: float = 0.0):

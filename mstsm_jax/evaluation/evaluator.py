@@ -18,9 +18,9 @@ from jax.experimental import multihost_utils
 
 from mstsm_jax.console import LOG
 from mstsm_jax.data import pipeline
-from mstsm_jax.evaluation import metrics
+from mstsm_jax.evaluation import metrics, visualize
 from mstsm_jax.training import sharding
-from mstsm_jax.training.workdir import write_json
+from mstsm_jax.files import write_json
 
 
 def parse_views(views: str) -> tuple[int, int]:
@@ -62,13 +62,12 @@ def predict_split(eval_fn, variables, split, config, mesh, views=(1, 1),
 
 def write_maps(model, variables, split, config, out_dir) -> list[str]:
   """The TFDEM feature-difference PNG for the split's first video."""
-  from mstsm_jax.evaluation import visualize
   if jax.process_index() or not model.tfdem:
     return []
   clip = visualize.first_clip(split, config.data, config.model.num_segments)
   if clip is None:
     return []
-  path = visualize.tfdem_maps(model, variables, clip, config.data,
+  path = visualize.tfdem_maps(model, variables, clip, config,
                               pathlib.Path(out_dir) / 'tfdem_maps.png',
                               f'{split.videos[0]}: TFDEM feature '
                               'differences')

@@ -15,16 +15,16 @@ from mstsm_jax.data import pipeline
 from mstsm_jax.models import task
 
 
-def tfdem_maps(model, variables, clip: np.ndarray, data_cfg, path,
+def tfdem_maps(model, variables, clip: np.ndarray, config, path,
                title: str = '') -> str | None:
   """clip: uint8 `[T, H, W, 3]` -> writes `path` (PNG); None without TFDEM
-  or for flow input."""
+  or for flow input. `config`'s data statistics and dtype prepare it."""
   if not model.tfdem or clip.shape[-1] != 3:
     return None
   import matplotlib
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt
-  x = task.normalize(clip[None], *task.norm_stats(data_cfg))
+  x = task.preprocess(clip[None], config)
   _, inter = jax.jit(lambda v, a: model.apply(
       v, a, train=False, mutable=['intermediates']))(variables, x)
   feats = np.abs(np.asarray(inter['intermediates']['tfdem']['features'][0],

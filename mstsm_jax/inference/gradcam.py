@@ -2,7 +2,7 @@
 
 The gradient of the clip's class logit (the main head: the mean of the T
 per-frame logits) with respect to a backbone stage's output `A` `[T, h, w,
-C]` is read through that stage's Flax perturbation (`resnet.stage_output`).
+C]` is read through that stage's Flax perturbation (`layers.stage_output`).
 Each frame's channel weights are its gradient averaged over space, and its
 map is relu(sum_c w_c A_c). Maps are divided by the clip's largest value, so
 frames compare with each other, and resized to the input size. Temporal
@@ -17,18 +17,22 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mstsm_jax.models import backbones
+
 
 def last_stage(model) -> str:
-  """The default Grad-CAM layer: the backbone's last stage."""
-  return 'features_8' if model.backbone_name == 'efficientnet_b0' else 'layer4'
+  """The default Grad-CAM layer: the one the backbone declares (its last
+  stage unless it says otherwise)."""
+  return backbones.get(model.backbone_name).default_layer
 
 
 def grad_cam(model, variables, clip, layer: str = '', target=None):
   """Class activation maps of one normalised clip `[T, S, S, C]`.
 
   Args:
-    layer: a backbone stage ('layer1'..'layer4', or EfficientNet's
-      'features_1'..'features_8'); '' = the last one.
+    layer: one of the backbone's `stages` ('layer1'..'layer4' for
+      ResNets, 'features_1'..'features_8' for EfficientNet-B0); '' = its
+      default (`last_stage`).
     target: class index; None = the predicted class.
   Returns:
     (maps float32 `[T, S, S]` in [0, 1], class index, clip logits

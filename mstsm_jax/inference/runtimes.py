@@ -1,8 +1,10 @@
 """CPU runtimes for exported files: XLA (jax.export's own) or IREE.
 
-An exported file (inference/export.py) holds StableHLO. `callable_for(
-exported, runtime)` returns a function of numpy arrays (the exported
-function's flattened inputs) -> its outputs as numpy arrays, run by:
+An exported file (inference/archive.py) holds StableHLO. A runtime is one
+`Runtime` adapter in `RUNTIMES` (adding one touches this file only);
+`callable_for(exported, runtime)` returns a function of numpy arrays (the
+exported function's flattened inputs) -> its outputs as numpy arrays, run
+by:
 
 - 'xla': `Exported.call`, jax's compiler, with the XLA:CPU options
   measured fastest (cpu.py);
@@ -20,10 +22,13 @@ function's flattened inputs) -> its outputs as numpy arrays, run by:
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import importlib
 import os
 import pathlib
 import sys
+from typing import Callable
 
 import jax
 import numpy as np
@@ -31,53 +36,50 @@ import numpy as np
 from mstsm_jax import cpu
 from mstsm_jax.errors import UsageError
 
-RUNTIMES = ('xla', 'iree')
 IREE_FLAGS = ('--iree-llvmcpu-target-cpu=host', '--iree-opt-level=O3',
               '--iree-opt-data-tiling', '--iree-llvmcpu-enable-ukernels=all',
               '--iree-dispatch-creation-enable-aggressive-fusion')
 
 
-def available() -> list[str]:
-  """The runtimes installed here."""
-  out = ['xla']
-  try:
-    import iree.compiler  # noqa: F401
-    import iree.runtime  # noqa: F401
-    out.append('iree')
-  except ImportError:
-    pass
-  return out
+@dataclasses.dataclass(frozen=True)
+class Runtime:
+  """One way to run an exported function: everything the rest of the code
+  asks of a runtime. Adding one is one more entry in `RUNTIMES`.
+
+  `modules`: what must import for it to be available; `install`: the hint
+  when they do not; `static`: it needs static shapes (a fixed batch);
+  `load(exported, stored)` -> fn(*flat numpy inputs) -> output pytree of
+  numpy arrays, `stored` being (target, bytes) of a module compiled at
+  export or None; `compile(exported)` -> (target, bytes) that `export
+  --format=NAME` stores in the file under `module_file` (None: nothing to
+  store)."""
+  name: str
+  load: Callable
+  modules: tuple[str, ...] = ()
+  install: str = ''
+  static: bool = False
+  compile: Callable | None = None
+  module_file: str = ''
 
 
-def check(runtime: str) -> None:
-  if runtime not in RUNTIMES:
-    raise UsageError(f'--runtime={runtime}',
-                     f'valid: {", ".join(RUNTIMES)}')
-  if runtime not in available():
-    raise UsageError(f'--runtime={runtime}: IREE is not installed',
-                     "pip install -e '.[cpu-runtime]'")
+def _xla_load(exported, stored=None):
+  """`Exported.call`, jax's compiler, with the XLA:CPU options measured
+  fastest (cpu.py)."""
+  del stored
+  call = cpu.jit(exported.call)
+
+  def run(*args):
+    return jax.tree.map(np.asarray, call(
+        *jax.tree.unflatten(exported.in_tree, list(args))[0]))
+  return run
 
 
-def callable_for(exported, runtime: str = 'xla', iree_module=None):
-  """fn(*flat numpy inputs) -> output pytree of numpy arrays.
-  `iree_module`: (target, bytes) of an IREE module compiled at export
-  (`export --format=iree`), used when its `target` is this machine's."""
-  check(runtime)
-  if runtime == 'xla':
-    call = cpu.jit(exported.call)
-
-    def run(*args):
-      return jax.tree.map(np.asarray, call(
-          *jax.tree.unflatten(exported.in_tree, list(args))[0]))
-    return run
-  if any(not isinstance(d, int) for a in exported.in_avals
-         for d in a.shape):
-    raise UsageError('IREE needs static shapes; this file was exported '
-                     'with a symbolic batch',
-                     're-export it with --batch=N (e.g. --batch=1)')
+def _iree_load(exported, stored=None):
+  """The IREE module stored at export when it was compiled for this
+  machine, else compiled here (cached)."""
   module, here = None, iree_target()
-  if iree_module is not None:
-    target, blob = iree_module
+  if stored is not None:
+    target, blob = stored
     if target == here:
       module = blob
     else:
@@ -94,6 +96,56 @@ def callable_for(exported, runtime: str = 'xla', iree_module=None):
                               [np.array(o.to_host(), copy=True)
                                for o in outs])
   return run
+
+
+def _iree_compile(exported):
+  return iree_target(), compile_iree(exported.mlir_module())
+
+
+RUNTIMES = {
+    'xla': Runtime('xla', _xla_load),
+    'iree': Runtime('iree', _iree_load, ('iree.compiler', 'iree.runtime'),
+                    "pip install -e '.[cpu-runtime]'", static=True,
+                    compile=_iree_compile, module_file='iree.vmfb'),
+}
+
+
+def available() -> list[str]:
+  """The runtimes installed here."""
+  out = []
+  for name, rt in RUNTIMES.items():
+    try:
+      for m in rt.modules:
+        importlib.import_module(m)
+    except ImportError:
+      continue
+    out.append(name)
+  return out
+
+
+def check(runtime: str) -> Runtime:
+  """The runtime named `runtime`, or a one-line error (unknown, or not
+  installed here)."""
+  if runtime not in RUNTIMES:
+    raise UsageError(f'--runtime={runtime}',
+                     f'valid: {", ".join(RUNTIMES)}')
+  if runtime not in available():
+    raise UsageError(f'--runtime={runtime}: {runtime} is not installed',
+                     RUNTIMES[runtime].install)
+  return RUNTIMES[runtime]
+
+
+def callable_for(exported, runtime: str = 'xla', stored=None):
+  """fn(*flat numpy inputs) -> output pytree of numpy arrays, run by
+  `runtime`. `stored`: (target, bytes) of a module compiled at export
+  (`export --format=NAME`), used when its target is this machine's."""
+  rt = check(runtime)
+  if rt.static and any(not isinstance(d, int) for a in exported.in_avals
+                       for d in a.shape):
+    raise UsageError(f'{runtime} needs static shapes; this file was '
+                     'exported with a symbolic batch',
+                     're-export it with --batch=N (e.g. --batch=1)')
+  return rt.load(exported, stored)
 
 
 def iree_target() -> dict:

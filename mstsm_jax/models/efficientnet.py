@@ -5,9 +5,10 @@ The temporal module sits in the residual branch of every MBConv block that
 has a residual connection (stride 1, equal widths), before its first
 (expansion) conv: the MBConv counterpart of TSM's "blockres". Blocks without
 a residual are left alone. Names follow torchvision's `features.{s}.{i}` so
-convert.py maps `efficientnet_b0` state dicts one to one; BN as torchvision's
-B0 (eps 1e-5, torch momentum 0.1), SiLU, squeeze-excitation to
-`input_channels // 4`, stochastic depth 0.2 * block / 16 per frame.
+the converter (backbones/efficientnet.py) maps `efficientnet_b0` state
+dicts one to one; BN as torchvision's B0 (eps 1e-5, torch momentum 0.1),
+SiLU, squeeze-excitation to `input_channels // 4`, stochastic depth
+0.2 * block / 16 per frame.
 """
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from mstsm_jax.models.resnet import (batch_norm, conv_layer, shifted,
-                                    stage_output)
+from mstsm_jax.models.layers import (batch_norm, conv_layer, shifted,
+                                     stage_output)
 from mstsm_jax.ops.shift import ShiftSpec
 
 # (expand ratio, kernel, stride, in, out, layers): torchvision's B0.
@@ -67,26 +68,6 @@ class MBConv(nn.Module):
                                   1 - self.drop_prob, (y.shape[0], 1, 1, 1))
       y = jnp.where(keep, y / (1 - self.drop_prob), 0).astype(y.dtype)
     return y + x
-
-
-def param_role(names: tuple[str, ...]) -> str:
-  """Role of an EfficientNet-B0 variable (names under 'backbone'):
-  stem_conv, stem_norm, shifted_conv (the expansion conv of a residual
-  block, which sees the temporal module's output), norm or conv."""
-  layer = names[-2] if len(names) > 2 else names[0]
-  if names[0].startswith('stem_'):
-    return 'stem_conv' if layer == 'stem_conv' else 'stem_norm'
-  if layer.endswith('_bn'):
-    return 'norm'
-  residual = names[0].startswith('features_') and names[0].split('_')[2] != '0'
-  return 'shifted_conv' if layer == 'expand_conv' and residual else 'conv'
-
-
-def stage_of(names: tuple[str, ...]) -> str:
-  """('features_3_1', ...) -> 'features_3'; head_* -> 'features_8'."""
-  if names[0].startswith('features_'):
-    return '_'.join(names[0].split('_')[:2])
-  return 'features_8' if names[0].startswith('head_') else 'stem'
 
 
 class EfficientNetB0(nn.Module):

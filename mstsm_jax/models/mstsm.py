@@ -2,11 +2,13 @@
 
 `create_model('mstsm_tfdem', num_classes=101)` builds one without a config;
 `build_model(config.model)` is the one place a config becomes a module; the
-pruned widths come in as a `ChannelSpec` (saved beside pruned checkpoints).
-The model also owns its parameter rules: `param_role(path)` says which
-variables are classifier heads, the stem, the shifted convs and the
-normalisation layers, for checkpoint merging, the optimizer, convert,
-prune and summary.
+backbone comes from the registry (`models.backbones`) by
+`config.model.backbone`; the pruned widths come in as a `ChannelSpec`
+(saved beside pruned checkpoints). The model also owns its parameter rules:
+`param_role(path)` says which variables are classifier heads, the TFDEM
+branch, and (asking the backbone) the stem, the shifted convs and the
+normalisation layers, for checkpoint merging, the optimizer, convert, prune
+and summary.
 """
 from __future__ import annotations
 
@@ -16,22 +18,15 @@ import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
 
-from mstsm_jax.models import efficientnet, resnet
-from mstsm_jax.models.efficientnet import EfficientNetB0
-from mstsm_jax.models.resnet import ChannelSpec, ResNet, batch_norm
+from mstsm_jax import configs
+from mstsm_jax.errors import UsageError
+from mstsm_jax.models import backbones
+from mstsm_jax.models.layers import batch_norm
+from mstsm_jax.models.resnet import ChannelSpec
+from mstsm_jax.models.task import DTYPES
 from mstsm_jax.models.tfdem import TFDEM
 from mstsm_jax.ops.shift import ShiftSpec
 
-# Per backbone: default widths and where TFDEM taps (SPEC §3; README notes).
-BACKBONES = {
-    'resnet50': dict(stage_sizes=(3, 4, 6, 3), width=64, tfdem_tap='layer1',
-                     tfdem_width=128),
-    'resnet101': dict(stage_sizes=(3, 4, 23, 3), width=64,
-                      tfdem_tap='layer1', tfdem_width=128),
-    'efficientnet_b0': dict(tfdem_tap='features_3', tfdem_width=160),
-}
-DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
-BN_MODES = ('train', 'frozen', 'partial')
 
 
 class MSTSMNet(nn.Module):
@@ -43,7 +38,8 @@ class MSTSMNet(nn.Module):
   Online variants also run one frame at a time (`step`, streaming.py).
   """
   num_classes: int
-  backbone: nn.Module  # ResNet or EfficientNetB0, called (x, train, taps)
+  backbone: nn.Module  # a registered backbone's, called (x, train, taps)
+  backbone_name: str  # its name in the registry (config.model.backbone)
   tfdem: bool = True
   tfdem_tap: str = 'layer1'
   tfdem_width: int = 128
@@ -60,12 +56,6 @@ class MSTSMNet(nn.Module):
   @property
   def channels(self) -> ChannelSpec | None:
     return getattr(self.backbone, 'channels', None)
-
-  @property
-  def backbone_name(self) -> str:
-    if isinstance(self.backbone, EfficientNetB0):
-      return 'efficientnet_b0'
-    return 'resnet101' if self.backbone.shift_every == 2 else 'resnet50'
 
   def param_role(self, path) -> str:
     """See the module-level `param_role`."""
@@ -130,36 +120,24 @@ class MSTSMNet(nn.Module):
 def build_model(cfg: ml_collections.ConfigDict,
                 channels: ChannelSpec | None = None) -> MSTSMNet:
   """Builds the network of a `config.model`, dense unless `channels` given."""
-  if cfg.backbone not in BACKBONES:
-    raise ValueError(f'unknown backbone {cfg.backbone!r}; valid: '
-                     f'{", ".join(BACKBONES)}')
-  if cfg.bn_mode not in BN_MODES:
-    raise ValueError(f'bn_mode={cfg.bn_mode!r}; valid: {", ".join(BN_MODES)}')
+  configs.validate_model(cfg)
+  spec = backbones.get(cfg.backbone)
   if cfg.num_classes <= 0:
-    raise ValueError(f'model.num_classes={cfg.num_classes}: set '
-                     '--config.model.num_classes (prepare prints it; train '
-                     'fills it from the dataset)')
-  if cfg.dtype not in DTYPES:
-    raise ValueError(f'dtype={cfg.dtype!r}; valid: {", ".join(DTYPES)}')
-  defaults = BACKBONES[cfg.backbone]
+    raise UsageError(f'model.num_classes={cfg.num_classes}: a model needs '
+                     'at least one class',
+                     'give the class count (create_model(num_classes=N), '
+                     '--config.model.num_classes=N; train fills 0 in from '
+                     'the prepared dataset, and prepare prints it)')
+  if channels is not None and spec.prune is None:
+    raise UsageError(f'a pruning channel spec applies to prunable backbones '
+                     f'({", ".join(backbones.prunable())}), not '
+                     f'{cfg.backbone}')
   shift = ShiftSpec(cfg.temporal, cfg.num_segments, cfg.r_one, cfg.r_two,
                     cfg.r_three, bool(cfg.get('causal', False)))
   dtype = DTYPES[cfg.dtype]
-  if cfg.backbone.startswith('resnet'):
-    stage_sizes = tuple(cfg.stage_sizes) or defaults['stage_sizes']
-    channels = channels or ChannelSpec.dense(stage_sizes,
-                                             cfg.width or defaults['width'])
-    for c in (channels.stem,) + channels.out:
-      shift.out_channels(c)  # validates the shift widths at block inputs
-    backbone = ResNet(channels, shift, cfg.bn_mode, cfg.bn_momentum, dtype,
-                      resnet.shift_every([len(b) for b in channels.blocks]))
-  else:
-    if channels is not None:
-      raise ValueError('a pruning channel spec applies to ResNets only')
-    backbone = EfficientNetB0(shift, cfg.bn_mode, cfg.bn_momentum, dtype)
-  return MSTSMNet(cfg.num_classes, backbone, cfg.tfdem,
-                  cfg.tfdem_tap or defaults['tfdem_tap'],
-                  cfg.tfdem_width or defaults['tfdem_width'],
+  return MSTSMNet(cfg.num_classes, spec.build(cfg, shift, channels, dtype),
+                  spec.name, cfg.tfdem, cfg.tfdem_tap or spec.tfdem_tap,
+                  cfg.tfdem_width or spec.tfdem_width,
                   cfg.tfdem_reduce_stride, cfg.tfdem_conv_stride, cfg.dropout,
                   cfg.bn_momentum, dtype)
 
@@ -167,8 +145,7 @@ def build_model(cfg: ml_collections.ConfigDict,
 # The classifier heads (module paths under 'params'): re-initialised when a
 # checkpoint has another class count, the new-classifier lr multiplier.
 CLASSIFIERS = (('fc',), ('tfdem', 'fc'))
-ROLES = ('classifier', 'tfdem', 'stem_conv', 'stem_norm', 'shifted_conv',
-         'norm', 'conv')
+ROLES = ('classifier', 'tfdem') + backbones.ROLES
 
 
 def param_role(path, backbone: str = 'resnet50') -> str:
@@ -185,17 +162,15 @@ def param_role(path, backbone: str = 'resnet50') -> str:
     return 'tfdem'
   if names[0] != 'backbone':
     raise ValueError(f'unknown variable {"/".join(names)}')
-  rules = efficientnet if backbone == 'efficientnet_b0' else resnet
-  return rules.param_role(names[1:])
+  return backbones.get(backbone).param_role(names[1:])
 
 
 def stage_of(path, backbone: str = 'resnet50') -> str:
-  """Summary stage of a variable or module path: the backbone's stages
-  (stem, layer1-4 | features_1-8), head (the classifier), tfdem."""
+  """Summary stage of a variable or module path: the backbone's
+  (`Backbone.stage_of`), head (the classifier), tfdem."""
   names = tuple(path)
   if names[0] == 'backbone':
-    rules = efficientnet if backbone == 'efficientnet_b0' else resnet
-    return rules.stage_of(names[1:])
+    return backbones.get(backbone).stage_of(names[1:])
   return {'fc': 'head'}.get(names[0], names[0])
 
 
@@ -210,12 +185,6 @@ def create_model(variant: str = 'mstsm_tfdem', *, num_classes: int,
   keyword. Call it on normalised clips `[N, T, H, W, 3]`: it returns
   (logits, TFDEM logits or None), both `[N, num_classes]`.
   """
-  from mstsm_jax.configs import base_config
-  cfg = base_config('custom', num_classes, variant).model
-  cfg.backbone, cfg.dtype = backbone, dtype
-  for k, v in model_fields.items():
-    if k not in cfg:
-      raise ValueError(f'create_model: no model field {k!r}; fields: '
-                       f'{", ".join(cfg.keys())}')
-    setattr(cfg, k, v)
+  cfg = configs.model_config(variant, num_classes=num_classes,
+                             backbone=backbone, dtype=dtype, **model_fields)
   return build_model(cfg, channels)

@@ -9,9 +9,8 @@ from an explicit `ChannelSpec` so that a pruned model (prune.py) is rebuilt
 from the spec saved with its checkpoint. Layout NHWC `[N*T, H, W, C]`.
 
 Parameter names follow torchvision (`conv1`, `bn1`, `layer1_0/conv1`, ...,
-`layer1_0/downsample_conv`) so convert.py maps state dicts one to one.
-Padding is explicit (torch's symmetric padding), never 'SAME', which pads
-stride-2 convolutions asymmetrically and would not reproduce torchvision.
+`layer1_0/downsample_conv`) so the converter (backbones/resnet.py) maps
+state dicts one to one.
 """
 from __future__ import annotations
 
@@ -24,12 +23,11 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from mstsm_jax.ops.shift import (ShiftSpec, causal_buffers, causal_step,
-                                 temporal_module)
+from mstsm_jax.models.layers import (batch_norm, conv_layer, shifted,
+                                     stage_output)
+from mstsm_jax.ops.shift import ShiftSpec
 
 STAGES = ('layer1', 'layer2', 'layer3', 'layer4')
-# torchvision's conv init (kaiming_normal_, mode='fan_out', relu).
-conv_init = nn.initializers.variance_scaling(2.0, 'fan_out', 'normal')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,18 +101,6 @@ def merge_channels(x: jnp.ndarray, group: tuple[int, ...]) -> jnp.ndarray:
                          axis=-1)
 
 
-def shifted(block: nn.Module, x, shift: ShiftSpec, stream: bool):
-  """The temporal module of `block` on `x`: over whole clips, or (`stream`)
-  on one frame per stream `[N, H, W, C]` with the block's buffers kept in
-  its ('stream', 'shift') variable (zeros until the first frame)."""
-  if not stream:
-    return temporal_module(x, shift)
-  buf = block.variable('stream', 'shift', causal_buffers, shift, x.shape,
-                       x.dtype)
-  y, buf.value = causal_step(x, buf.value, shift)
-  return y
-
-
 def stem_pool(x):
   """torchvision's stem max pool (3x3, stride 2, padding 1): `[N, H, W, C]`
   -> `[N, ceil(H/2), ceil(W/2), C]`, as the maximum of the nine strided
@@ -126,25 +112,6 @@ def stem_pool(x):
   views = [xp[:, i:i + 2 * ho - 1:2, j:j + 2 * wo - 1:2]
            for i in range(3) for j in range(3)]
   return functools.reduce(jnp.maximum, views)
-
-
-def stage_output(module: nn.Module, name: str, x):
-  """Marks a stage's output for Grad-CAM (inference/gradcam.py): sown as
-  ('intermediates', name) and perturbable as ('perturbations', name), so
-  its gradient is the gradient of that perturbation. Both are no-ops
-  unless the caller makes those collections mutable (never at init)."""
-  if module.is_initializing():
-    return x
-  module.sow('intermediates', name, x)
-  return module.perturb(name, x)
-
-
-def conv_layer(features, kernel, strides=1, *, name, dtype, use_bias=False):
-  """A torch-padded conv: `padding = kernel // 2` on both sides."""
-  p = kernel // 2
-  return nn.Conv(features, (kernel, kernel), strides=strides,
-                 padding=((p, p), (p, p)), use_bias=use_bias, dtype=dtype,
-                 param_dtype=jnp.float32, kernel_init=conv_init, name=name)
 
 
 class Bottleneck(nn.Module):
@@ -173,31 +140,6 @@ class Bottleneck(nn.Module):
                       name='downsample_conv')(x)
       residual = self.norm(name='downsample_bn')(residual)
     return nn.relu(y + residual)
-
-
-def batch_norm(use_running_average: bool, momentum: float, dtype):
-  """BatchNorm as torch's: eps 1e-5; torch momentum 0.1 == flax 0.9."""
-  return functools.partial(nn.BatchNorm,
-                           use_running_average=use_running_average,
-                           momentum=momentum, epsilon=1e-5, dtype=dtype,
-                           param_dtype=jnp.float32)
-
-
-def param_role(names: tuple[str, ...]) -> str:
-  """Role of a ResNet variable (names under 'backbone', e.g. ('layer1_0',
-  'conv1', 'kernel')): stem_conv, stem_norm, shifted_conv (the conv that
-  sees the temporal module's output), norm or conv."""
-  if names[0] in ('conv1', 'bn1'):
-    return {'conv1': 'stem_conv', 'bn1': 'stem_norm'}[names[0]]
-  layer = names[1]
-  if layer == 'conv1':
-    return 'shifted_conv'
-  return 'norm' if layer in ('bn1', 'bn2', 'bn3', 'downsample_bn') else 'conv'
-
-
-def stage_of(names: tuple[str, ...]) -> str:
-  """('layer2_0', ...) -> 'layer2'; the stem's -> 'stem'."""
-  return names[0].split('_')[0] if names[0].startswith('layer') else 'stem'
 
 
 class ResNet(nn.Module):

@@ -4,7 +4,9 @@ One definition each, used by the train step, the evaluator, `Predictor`,
 `predict` and the public API (`mstsm_jax.loss`, `mstsm_jax.scores`,
 `mstsm_jax.normalize`):
 
-- `normalize`: uint8 clips -> (x / 255 - mean) / std, on the device.
+- `normalize`: uint8 clips -> (x / 255 - mean) / std, on the device;
+  `preprocess(clips, config)`: the same with the config's statistics and
+  dtype, what every job calls.
 - `loss`: L = CE(main) + tfdem_weight * CE(TFDEM) (paper eq. 2-4), label
   smoothing, and a `valid` mask that leaves undecodable clips out.
 - `scores`: logits -> video scores: the main logits, or softmax(main) +
@@ -36,6 +38,17 @@ def normalize(clips, mean, std, dtype=jnp.float32):
   mean = jnp.asarray(mean, jnp.float32) * 255
   inv = 1 / (jnp.asarray(std, jnp.float32) * 255)
   return ((clips.astype(jnp.float32) - mean) * inv).astype(dtype)
+
+
+DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
+
+
+def preprocess(clips, config):
+  """uint8 pixels `[..., C]` (clips or frames) -> the model's input: each
+  channel normalised with `config.data`'s statistics, cast to
+  `config.model.dtype`. The one place a job turns pixels into inputs."""
+  return normalize(clips, *norm_stats(config.data),
+                   DTYPES[config.model.dtype])
 
 
 def cross_entropy(logits, labels, label_smoothing: float = 0.0):

@@ -20,7 +20,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from mstsm_jax.models.resnet import conv_layer
+from mstsm_jax.models.layers import conv_layer
 from mstsm_jax.ops.diff import frame_difference
 
 

@@ -4,15 +4,23 @@ SGD, momentum 0.9, L2 weight decay 5e-4 added to the gradient (as PyTorch's
 SGD `weight_decay`) only on conv and dense kernels (TSM: no decay on BN and
 biases), global-norm clipping (TSM: 20) of the raw gradient, lr divided by
 10 at epoch boundaries with optional linear warmup. Per-parameter learning
-rate multipliers (TSM's 5x new classifier, 2x biases) and frozen parameters
-(multiplier 0: BN affine parameters under bn_mode frozen/partial) are one
-tree of scales applied after momentum, which is exactly a per-group lr.
+rate multipliers (TSM's 5x new classifier, 2x biases) are one tree of scales
+applied after momentum, which is exactly a per-group lr.
+
+Frozen parameters (the backbone's BN scale and bias under bn_mode frozen,
+all but the stem's under partial: TSM's `requires_grad=False`) take no part
+in the step: the train step differentiates only the trainable ones
+(`split_frozen`), so frozen ones add nothing to the clipped norm or the
+logged grad_norm, are never decayed, and their update is exactly 0.
 """
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
 import optax
+from flax import traverse_util
+
+from mstsm_jax.models.mstsm import param_role
 
 
 def lr_schedule(cfg, steps_per_epoch: int) -> optax.Schedule:
@@ -31,26 +39,49 @@ def path_names(path) -> tuple[str, ...]:
   return tuple(getattr(p, 'key', str(p)) for p in path)
 
 
-def decay_mask(params):
-  """True for conv/dense kernels: the only weights that get L2 decay."""
+def decay_mask(params, *, bn_mode: str = 'train',
+               backbone: str = 'resnet50'):
+  """True for conv/dense kernels that train: the only weights that get L2
+  decay."""
   return jax.tree_util.tree_map_with_path(
-      lambda p, _: path_names(p)[-1] == 'kernel', params)
+      lambda p, _: path_names(p)[-1] == 'kernel' and not is_frozen(
+          path_names(p), bn_mode=bn_mode, backbone=backbone), params)
+
+
+def is_frozen(names, *, bn_mode: str, backbone: str = 'resnet50') -> bool:
+  """True for a parameter `bn_mode` holds fixed: backbone normalisation
+  (all under 'frozen', all but the stem's under 'partial'). TFDEM's BNs
+  are 'tfdem': a new branch always learns."""
+  if bn_mode not in ('frozen', 'partial'):
+    return False
+  role = param_role(tuple(names), backbone)
+  return role == 'norm' or (role == 'stem_norm' and bn_mode == 'frozen')
+
+
+def split_frozen(params, *, bn_mode: str, backbone: str = 'resnet50'):
+  """(trainable, frozen): two flat {path tuple: array} dicts of `params`;
+  `merge_params` puts them back together."""
+  flat = traverse_util.flatten_dict(params)
+  frozen = {k: v for k, v in flat.items()
+            if is_frozen(k, bn_mode=bn_mode, backbone=backbone)}
+  return {k: v for k, v in flat.items() if k not in frozen}, frozen
+
+
+def merge_params(trainable: dict, frozen: dict):
+  """The params pytree from `split_frozen`'s two flat dicts."""
+  return traverse_util.unflatten_dict({**trainable, **frozen})
 
 
 def lr_multipliers(params, *, bn_mode: str, fc_lr_mult: float = 1.0,
                    bias_lr_mult: float = 1.0, backbone: str = 'resnet50'):
   """Per-leaf lr scale from the model's parameter roles: 0 for frozen
-  backbone normalisation (all under 'frozen', all but the stem's under
-  'partial'), `fc_lr_mult` for the classifier heads, `bias_lr_mult` for
-  conv and dense biases."""
-  from mstsm_jax.models.mstsm import param_role
-
+  parameters (`is_frozen`), `fc_lr_mult` for the classifier heads,
+  `bias_lr_mult` for conv and dense biases."""
   def mult(path, _):
     names = path_names(path)
+    if is_frozen(names, bn_mode=bn_mode, backbone=backbone):
+      return 0.0
     role = param_role(names, backbone)
-    if role == 'norm' or (role == 'stem_norm' and bn_mode == 'frozen'):
-      # TFDEM's BNs are 'tfdem': a new branch always learns.
-      return 0.0 if bn_mode in ('frozen', 'partial') else 1.0
     is_norm = role in ('norm', 'stem_norm') or (
         role == 'tfdem' and names[-2].startswith('bn'))
     m = fc_lr_mult if role == 'classifier' else 1.0
@@ -72,8 +103,9 @@ def make_optimizer(train_cfg, model_cfg, params, steps_per_epoch: int):
   if train_cfg.clip_norm:
     parts.append(optax.clip_by_global_norm(train_cfg.clip_norm))
   if train_cfg.weight_decay:
-    parts.append(optax.add_decayed_weights(train_cfg.weight_decay,
-                                           decay_mask(params)))
+    parts.append(optax.add_decayed_weights(
+        train_cfg.weight_decay, decay_mask(params, bn_mode=model_cfg.bn_mode,
+                                           backbone=model_cfg.backbone)))
   parts.append(optax.sgd(schedule, momentum=train_cfg.momentum or None))
   mults = lr_multipliers(params, bn_mode=model_cfg.bn_mode,
                          fc_lr_mult=train_cfg.fc_lr_mult,

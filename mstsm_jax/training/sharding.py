@@ -13,6 +13,8 @@ import jax
 import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
+from mstsm_jax.errors import UsageError
+
 
 def make_mesh(devices=None) -> Mesh:
   devices = devices or jax.devices()
@@ -40,6 +42,6 @@ def check_batch(global_batch: int, mesh: Mesh) -> int:
   """The per-process batch; the global batch must split over devices."""
   n = mesh.devices.size
   if global_batch % n:
-    raise ValueError(f'train.batch_size={global_batch} is not divisible by '
-                     f'the {n} devices; use a multiple of {n}')
+    raise UsageError(f'train.batch_size={global_batch} is not divisible by '
+                     f'the {n} devices', f'use a multiple of {n}')
   return global_batch // jax.process_count()

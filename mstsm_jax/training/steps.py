@@ -1,4 +1,6 @@
-"""TrainState and the pure, jitted train and eval steps.
+"""TrainState, the pure jitted train and eval steps, and `setup`: the one
+way every job (trainer, evaluate, bench) gets model, optimizer, state and
+jitted steps for a config and a mesh.
 
 `train_step(state, batch) -> (state, metrics)` is jitted with the state
 donated and replicated and the batch sharded over the `data` mesh axis.
@@ -7,20 +9,28 @@ failed to decode (valid=False) are left out of the loss and counted. A
 non-finite loss or gradient leaves the state unchanged (the select costs
 one pass over the parameters) and is flagged in the metrics, so a NaN never
 reaches a checkpoint. The loss and the video scores are `models.task`'s.
+Only trainable parameters are differentiated (`optimizer.split_frozen`):
+the frozen ones get no gradient (zeros reach the optimizer, whose state
+keeps the whole tree), so they are not in the clipped or logged norm.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
-from typing import Any
+from typing import Any, Callable
 
 import flax
 import jax
 import jax.numpy as jnp
 import optax
+from jax.sharding import Mesh
 
 from mstsm_jax import cpu
 from mstsm_jax.models import task
-from mstsm_jax.models.mstsm import DTYPES
+from mstsm_jax.models.mstsm import build_model
+from mstsm_jax.training import sharding
+from mstsm_jax.training.optimizer import (make_optimizer, merge_params,
+                                          split_frozen)
 
 
 @flax.struct.dataclass
@@ -47,13 +57,16 @@ def train_step(state: TrainState, batch, *, model, tx, schedule, config):
   """One SGD step on a global batch {'clips' uint8, 'label', 'valid'}."""
   m, t = config.model, config.train
   rng = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
-  x = task.normalize(batch['clips'], *task.norm_stats(config.data),
-                     DTYPES[m.dtype])
+  x = task.preprocess(batch['clips'], config)
   valid = batch['valid']
 
-  def loss_fn(params):
+  trainable, frozen = split_frozen(state.params, bn_mode=m.bn_mode,
+                                   backbone=m.backbone)
+
+  def loss_fn(trainable):
     (logits, aux), new = model.apply(
-        {'params': params, 'batch_stats': state.batch_stats}, x, train=True,
+        {'params': merge_params(trainable, frozen),
+         'batch_stats': state.batch_stats}, x, train=True,
         mutable=['batch_stats'], rngs={'dropout': rng})
     loss, parts = task.loss(logits, aux, batch['label'], valid=valid,
                             tfdem_weight=m.tfdem_weight,
@@ -62,9 +75,10 @@ def train_step(state: TrainState, batch, *, model, tx, schedule, config):
     return loss, (parts, new['batch_stats'])
 
   (loss, (out, batch_stats)), grads = jax.value_and_grad(
-      loss_fn, has_aux=True)(state.params)
-  updates, opt_state = tx.update(grads, state.opt_state, state.params)
+      loss_fn, has_aux=True)(trainable)
   grad_norm = optax.tree.norm(grads)
+  grads = merge_params(grads, jax.tree.map(jnp.zeros_like, frozen))
+  updates, opt_state = tx.update(grads, state.opt_state, state.params)
   finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
   new = state.replace(step=state.step + 1,
                       params=optax.apply_updates(state.params, updates),
@@ -83,16 +97,13 @@ def eval_step(variables, batch, *, model, config):
   (`task.scores` over the V views)."""
   clips = batch['clips']
   b, v = clips.shape[:2]
-  x = task.normalize(clips.reshape(b * v, *clips.shape[2:]),
-                     *task.norm_stats(config.data),
-                     DTYPES[config.model.dtype])
+  x = task.preprocess(clips.reshape(b * v, *clips.shape[2:]), config)
   logits, aux = model.apply(variables, x, train=False)
   return task.scores(logits, aux, fuse=config.model.tfdem_fuse, views=v)
 
 
 def jit_steps(model, tx, schedule, config, mesh):
   """The two steps jitted for `mesh`: state replicated, batch sharded."""
-  from mstsm_jax.training import sharding
   rep, dat = sharding.replicated(mesh), sharding.data_sharded(mesh)
   train = None
   if tx is not None:
@@ -103,3 +114,77 @@ def jit_steps(model, tx, schedule, config, mesh):
   evaluate = cpu.jit(functools.partial(eval_step, model=model, config=config),
                      in_shardings=(rep, dat), out_shardings=rep)
   return train, evaluate
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup:
+  """What `setup` builds for one config on one mesh.
+
+  `train_step(state, batch) -> (state, metrics)` (None for evaluation only)
+  and `eval_step(variables, views_batch) -> scores` are jitted with the
+  state / variables replicated and the batch sharded over `data`.
+  `clip_shape` is the `[1, T, S, S, C]` shape the model is initialised on.
+  """
+  model: Any
+  mesh: Mesh
+  clip_shape: tuple[int, ...]
+  tx: optax.GradientTransformation | None
+  schedule: optax.Schedule | None
+  train_step: Callable | None
+  eval_step: Callable
+
+  def init_variables(self, seed: int) -> dict:
+    """Freshly initialised {'params', 'batch_stats'} for `seed`."""
+    return jax.jit(self.model.init)(jax.random.key(seed),
+                                    jnp.zeros(self.clip_shape))
+
+  def new_state(self, seed: int, variables=None) -> TrainState:
+    """A step-0 TrainState replicated over the mesh: `variables` (e.g.
+    fine-tuning weights) or a fresh init, the optimizer's initial state,
+    and the RNG of `seed`."""
+    return jax.jit(
+        lambda v, r: create_state(self.model, self.tx, r, self.clip_shape,
+                                  v),
+        out_shardings=sharding.replicated(self.mesh))(
+            variables, jax.random.key(seed))
+
+  def abstract_state(self) -> TrainState:
+    """The TrainState's shapes, dtypes and (replicated) shardings: what a
+    checkpoint restores into."""
+    rep = sharding.replicated(self.mesh)
+    abstract = jax.eval_shape(lambda: create_state(
+        self.model, self.tx, jax.random.key(0), self.clip_shape))
+    return jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=rep),
+        abstract)
+
+  def replicate(self, variables) -> dict:
+    """Loaded variables placed for `eval_step`."""
+    return jax.device_put(variables, sharding.replicated(self.mesh))
+
+
+def variables_of(state: TrainState) -> dict:
+  """The model variables a TrainState holds (what eval_step takes)."""
+  return {'params': state.params, 'batch_stats': state.batch_stats}
+
+
+def setup(config, mesh: Mesh, *, channels=None,
+          steps_per_epoch: int | None = None) -> Setup:
+  """Model, optimizer and jitted steps for `config` on `mesh`.
+
+  `channels`: a pruned model's widths (modeldir.read_channels), None for
+  dense. `steps_per_epoch`: the lr schedule's epoch length; None builds
+  for evaluation only (no optimizer, no train step).
+  """
+  model = build_model(config.model, channels)
+  s = config.data.crop_size
+  clip_shape = (1, config.model.num_segments, s, s,
+                task.in_channels(config.data))
+  tx = schedule = None
+  if steps_per_epoch is not None:
+    params = jax.eval_shape(model.init, jax.random.key(0),
+                            jnp.zeros(clip_shape))['params']
+    tx, schedule = make_optimizer(config.train, config.model, params,
+                                  steps_per_epoch)
+  train, evaluate = jit_steps(model, tx, schedule, config, mesh)
+  return Setup(model, mesh, clip_shape, tx, schedule, train, evaluate)

@@ -20,20 +20,17 @@ import signal
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import tqdm
 
+from mstsm_jax import files, modeldir
 from mstsm_jax.console import LOG
 from mstsm_jax.data import pipeline
 from mstsm_jax.errors import UsageError
 from mstsm_jax.evaluation import evaluator, metrics
-from mstsm_jax.models.mstsm import build_model
-from mstsm_jax.models.task import in_channels
-from mstsm_jax.training import checkpoint, sharding
+from mstsm_jax.models import fit
+from mstsm_jax.training import sharding, steps
 from mstsm_jax.training import workdir as workdirs
-from mstsm_jax.training.optimizer import make_optimizer
-from mstsm_jax.training.steps import TrainState, create_state, jit_steps
 
 
 class NonFiniteLoss(FloatingPointError):
@@ -63,7 +60,7 @@ class Writer:
         self.tb.add_scalar(k, float(v), step)
 
   def close(self):
-    if self.on:
+    if self.on and not self.jsonl.closed:
       self.jsonl.close()
       self.tb.close()
 
@@ -80,17 +77,17 @@ def init_from_checkpoint(config, model_vars):
   output). Every classifier head of another class count is re-initialised;
   backbone tensors left at init, unused or misfitting tensors are an error
   unless `init_partial`."""
-  _, _, loaded, step = checkpoint.load_variables(config.init_from)
+  _, _, loaded, step = modeldir.load_variables(config.init_from)
   backbone = config.model.backbone
-  merged, report = checkpoint.merge_variables(model_vars, loaded, backbone)
-  problems = checkpoint.partial_load_problems(report, backbone)
+  merged, report = fit.merge_variables(model_vars, loaded, backbone)
+  problems = fit.partial_load_problems(report, backbone)
   if problems and not config.init_partial:
     raise UsageError(
         f'--config.init_from={config.init_from} does not fit this model: '
         + '; '.join(problems),
         'pass --config.init_partial=True to start from it anyway')
   print(f'initialised from {config.init_from} (step {step})', file=LOG)
-  for line in checkpoint.merge_report_lines(report):
+  for line in fit.merge_report_lines(report):
     print(f'  {line}', file=LOG)
   return merged
 
@@ -100,7 +97,7 @@ def train_and_evaluate(config, workdir) -> dict:
   returns the final evaluation {'top1', 'top5', 'mean_class_acc', ...}."""
   t_start = time.time()
   config = copy.deepcopy(config)  # derived here, never edited in place
-  workdir = workdirs.check_writable(workdir)
+  workdir = files.check_writable(workdir)
   tc = config.train
 
   # ---------------------------------------------------------------- mesh
@@ -131,181 +128,242 @@ def train_and_evaluate(config, workdir) -> dict:
   # even the lock file
   lock = workdirs.lock(workdir)
   try:
-    return _train(config, workdir, mesh, per_host, train_split, test_split,
-                  steps_per_epoch, total_steps, t_start)
+    res = Run(config, workdir, mesh, per_host, train_split, test_split,
+              steps_per_epoch, total_steps).run()
   finally:
     lock.release()
+  if not res.get('preempted'):
+    res.update(seconds=round(time.time() - t_start, 1), workdir=str(workdir))
+  return res
 
 
-def _train(config, workdir, mesh, per_host, train_split, test_split,
-           steps_per_epoch, total_steps, t_start) -> dict:
-  tc = config.train
-  classes = train_split.classes
-  # Again under the lock: a run that ended between the first check and the
-  # lock may have written config.json since.
-  resuming = workdirs.check_resume(workdir, config)
-  train_iter = iter(pipeline.train_dataset(
-      train_split, config.data, config.model.num_segments, per_host,
-      config.seed, jax.process_index(), jax.process_count()))
+class Run:
+  """One training run in its workdir, as the loop's named steps: `resume`
+  (model, optimizer and the newest intact checkpoint), `train` (steps up to
+  the next epoch end, logged), `evaluate_and_keep_best`, `save`, `preempt`
+  (SIGTERM) and `finish` (the full evaluation)."""
 
-  # --------------------------------------------------------------- model
-  channels = (checkpoint.read_channels(config.init_from)
-              if config.init_from else None)
-  channels = channels or checkpoint.read_channels(workdir)
-  model = build_model(config.model, channels)
-  s = config.data.crop_size
-  clip_shape = (1, config.model.num_segments, s, s, in_channels(config.data))
-  abstract_vars = jax.eval_shape(model.init, jax.random.key(0),
-                                 jnp.zeros(clip_shape))
-  tx, schedule = make_optimizer(tc, config.model, abstract_vars['params'],
-                                steps_per_epoch)
-  rep = sharding.replicated(mesh)
+  def __init__(self, config, workdir, mesh, per_host, train_split,
+               test_split, steps_per_epoch, total_steps):
+    self.config, self.workdir, self.mesh = config, workdir, mesh
+    self.per_host, self.steps_per_epoch = per_host, steps_per_epoch
+    self.train_split, self.test_split = train_split, test_split
+    self.total_steps, self.classes = total_steps, train_split.classes
+    self.pending, self.skipped = [], 0.0
+    self.best = {'step': -1, 'top1': -1.0}
+    self.sigterm = False
 
-  # ---------------------------------------------------------- checkpoint
-  variables = None
-  if config.init_from and not checkpoint.saved_steps(workdir):
-    # Before anything is written: a checkpoint that does not fit stops here.
-    init = jax.jit(model.init)(jax.random.key(config.seed),
-                               jnp.zeros(clip_shape))
-    variables = init_from_checkpoint(config, init)
-  if not resuming:  # written once: a restart checks against it
-    checkpoint.write_config(workdir, config, channels)
-    checkpoint.write_classes(workdir, classes)
-  mngr = checkpoint.manager(workdir, tc.keep_checkpoints)
-  start = mngr.latest_step()
-  if start is None:
-    state = jax.jit(lambda v, r: create_state(model, tx, r, clip_shape, v),
-                    out_shardings=rep)(variables,
-                                       jax.random.key(config.seed))
-    start = 0
-  else:
-    abstract = jax.eval_shape(
-        lambda: create_state(model, tx, jax.random.key(0), clip_shape))
-    abstract = jax.tree.map(
-        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=rep),
-        abstract)
-    restored = checkpoint.restore(mngr, start, abstract, train_iter)
-    state = restored['state']
-    print(f'resumed from {workdir}/checkpoints/{start}', file=LOG)
+  # ------------------------------------------------------------- resume
+  def resume(self) -> int:
+    """Builds the model and optimizer and restores the newest intact
+    checkpoint (or initialises); returns the step to continue from."""
+    cfg, workdir = self.config, self.workdir
+    # Again under the lock: a run that ended between the first check and
+    # the lock may have written config.json since.
+    resuming = workdirs.check_resume(workdir, cfg)
+    self.train_iter = iter(pipeline.train_dataset(
+        self.train_split, cfg.data, cfg.model.num_segments, self.per_host,
+        cfg.seed, jax.process_index(), jax.process_count()))
+    channels = (modeldir.read_channels(cfg.init_from)
+                if cfg.init_from else None)
+    channels = channels or modeldir.read_channels(workdir)
+    run = steps.setup(cfg, self.mesh, channels=channels,
+                      steps_per_epoch=self.steps_per_epoch)
+    self.model, self.train_fn, self.eval_fn = (run.model, run.train_step,
+                                               run.eval_step)
+    variables = None
+    if cfg.init_from and not modeldir.saved_steps(workdir):
+      # Before anything is written: a checkpoint that does not fit stops
+      # here.
+      variables = init_from_checkpoint(cfg, run.init_variables(cfg.seed))
+    if not resuming:  # written once: a restart checks against it
+      modeldir.write_config(workdir, cfg, channels)
+      modeldir.write_classes(workdir, self.classes)
+    self.mngr = modeldir.manager(workdir, cfg.train.keep_checkpoints)
+    if not modeldir.saved_steps(workdir):
+      self.state = run.new_state(cfg.seed, variables)
+      return 0
+    abstract = run.abstract_state()
+    start, restored = modeldir.newest_intact(
+        workdir, lambda step: modeldir.restore(self.mngr, step, abstract,
+                                               self.train_iter))
+    self.state = restored['state']
+    if modeldir.set_aside_newer(workdir, start):
+      self.mngr.reload()
+    dropped = trim_records(workdir, start)
+    self.best = self.intact_best() or self.best
+    print(f'resumed from {workdir}/checkpoints/{start}' + (
+        f' (metrics.jsonl: {dropped} rows after step {start} dropped, '
+        'they are recomputed)' if dropped else ''), file=LOG)
+    return start
 
-  train_fn, eval_fn = jit_steps(model, tx, schedule, config, mesh)
-  writer = Writer(workdir)
-  best = {'step': -1, 'top1': -1.0}
-  best_path = workdir / 'best.json'
-  if best_path.is_file():
-    best = json.loads(best_path.read_text())
+  def intact_best(self) -> dict | None:
+    """best.json, chosen again among the intact checkpoints' evaluations
+    when the step it names was set aside as damaged."""
+    best = modeldir.read_best(self.workdir)
+    steps = modeldir.saved_steps(self.workdir)
+    if best is None or best['step'] in steps:
+      return best
+    evals = [r for r in load_records(self.workdir)
+             if 'eval_top1' in r and r['step'] in steps]
+    best = (max(({'step': r['step'], 'top1': r['eval_top1']} for r in evals),
+                key=lambda b: b['top1']) if evals else None)
+    print(f'warning: best.json named a damaged checkpoint; now '
+          f'{best or "none (the next evaluation writes it)"}', file=LOG)
+    if jax.process_index() == 0:
+      if best:
+        files.write_json(self.workdir / 'best.json', best)
+      else:
+        (self.workdir / 'best.json').unlink()
+    return best
 
-  def variables_of(st: TrainState):
-    return {'params': st.params, 'batch_stats': st.batch_stats}
+  # -------------------------------------------------------------- train
+  def train(self, step: int, until: int) -> int:
+    """Train steps from `step` up to `until` (an epoch end or the last
+    step), logging every `log_every_steps` and saving every
+    `checkpoint_every_steps`; stops early on SIGTERM."""
+    tc = self.config.train
+    while step < until:
+      batch = sharding.put_batch(next(self.train_iter), self.mesh)
+      self.state, m = self.train_fn(self.state, batch)
+      self.pending.append(m)
+      step += 1
+      self.bar.update()
+      if step % tc.log_every_steps == 0:
+        self.log(step)
+      if step % tc.checkpoint_every_steps == 0 and step < until:
+        self.save(step)
+      if self.sigterm:  # after the step: a preempted run always moves on
+        break
+    return step
 
-  def log_eval(step, res) -> dict | None:
-    """Writes the eval metrics; a strictly better top-1 updates best.json
-    and returns the metrics orbax keeps that checkpoint by (None else, so
-    a later tie never displaces the best)."""
-    nonlocal best
-    writer.write(step, {f'eval_{k}': res[k] for k in
-                        ('top1', 'top5', 'mean_class_acc')})
-    if res['top1'] > best['top1'] or best['step'] == step:
-      best = {'step': step, 'top1': res['top1']}
-      if jax.process_index() == 0:
-        workdirs.write_json(best_path, best)
-      return {'top1': res['top1']}
-    return None
-
-  # ---------------------------------------------------------------- loop
-  stop = {'sigterm': False}
-  previous = signal.signal(signal.SIGTERM,
-                           lambda *_: stop.__setitem__('sigterm', True))
-  pending, t_log, step_log = [], time.time(), start
-  totals = {'skipped': 0.0}
-
-  def flush(step):
+  def log(self, step: int) -> None:
     """Fetches pending step metrics (the only host sync) and logs them."""
-    nonlocal pending, t_log, step_log
-    if not pending:
+    if not self.pending:
       return
-    ms = jax.device_get(pending)
-    pending = []
+    ms, self.pending = jax.device_get(self.pending), []
     if any(m['nonfinite'] for m in ms):
       raise NonFiniteLoss(
           f'non-finite loss or gradient before step {step}: the update was '
-          f'not applied and training stops; the last checkpoint '
-          f'({mngr.latest_step()}) is intact. Lower train.lr, or check the '
-          'data (data.mean/std) and train.clip_norm.')
+          'not applied and training stops; the last checkpoint '
+          f'({self.mngr.latest_step()}) is intact. Lower train.lr, or check '
+          'the data (data.mean/std) and train.clip_norm.')
     n = sum(m['samples'] for m in ms)
-    totals['skipped'] += sum(m['skipped'] for m in ms)
-    dt = time.time() - t_log
+    self.skipped += sum(m['skipped'] for m in ms)
+    dt = time.time() - self.t_log
     row = {k: float(np.mean([m[k] for m in ms]))
            for k in ('loss', 'loss_main', 'grad_norm', 'lr')}
     if 'loss_tfdem' in ms[0]:
       row['loss_tfdem'] = float(np.mean([m['loss_tfdem'] for m in ms]))
     row['train_acc'] = sum(m['correct'] for m in ms) / max(n, 1)
-    row['clips_per_s'] = (step - step_log) * tc.batch_size / max(dt, 1e-9)
-    row['skipped_total'] = totals['skipped']
-    row['epoch'] = step / steps_per_epoch
-    writer.write(step, row)
-    bar.set_postfix(epoch=f'{row["epoch"]:.2f}', loss=f'{row["loss"]:.3f}',
-                    lr=f'{row["lr"]:.2g}',
-                    clips_s=f'{row["clips_per_s"]:.1f}',
-                    skipped=int(totals['skipped']))
-    t_log, step_log = time.time(), step
+    row['clips_per_s'] = ((step - self.step_log) * self.config.train.batch_size
+                          / max(dt, 1e-9))
+    row['skipped_total'] = self.skipped
+    row['epoch'] = step / self.steps_per_epoch
+    self.writer.write(step, row)
+    self.bar.set_postfix(epoch=f'{row["epoch"]:.2f}',
+                         loss=f'{row["loss"]:.3f}', lr=f'{row["lr"]:.2g}',
+                         clips_s=f'{row["clips_per_s"]:.1f}',
+                         skipped=int(self.skipped))
+    self.t_log, self.step_log = time.time(), step
 
-  def save(step, eval_metrics=None):
-    flush(step)
-    checkpoint.save(mngr, step, state, train_iter, eval_metrics)
+  def save(self, step: int, eval_metrics=None) -> None:
+    self.log(step)
+    modeldir.save(self.mngr, step, self.state, self.train_iter,
+                  eval_metrics)
 
-  bar = tqdm.tqdm(total=total_steps, initial=start, unit='step', file=LOG,
-                  desc='train', disable=jax.process_index() != 0,
-                  dynamic_ncols=True)
-  step = start
-  try:
-    while step < total_steps:
-      batch = sharding.put_batch(next(train_iter), mesh)
-      state, m = train_fn(state, batch)
-      pending.append(m)
-      step += 1
-      bar.update()
-      if step % tc.log_every_steps == 0:
-        flush(step)
-      epoch_end = step % steps_per_epoch == 0
-      if epoch_end and tc.eval_every_epochs and (
-          step // steps_per_epoch) % tc.eval_every_epochs == 0 and (
-              step < total_steps):
-        flush(step)
-        res = evaluator.summarize(evaluator.predict_split(
-            eval_fn, variables_of(state), test_split, config, mesh,
-            max_videos=config.eval.max_videos, progress=False), classes)
-        bar.write(f'epoch {step // steps_per_epoch} step {step}: '
-                  f'{evaluator.format_result(res)}', file=LOG)
-        save(step, log_eval(step, res))
-      elif (epoch_end or step % tc.checkpoint_every_steps == 0) and (
-          step < total_steps):  # the last step is saved after its eval
-        save(step)
-      if stop['sigterm']:
-        save(step)
-        mngr.wait_until_finished()
-        bar.close()
-        print(f'SIGTERM: saved step {step} to {workdir}/checkpoints; '
-              'restart with the same --workdir to resume', file=LOG)
-        return {'preempted': True, 'steps': step}
-    flush(step)
-  finally:
-    signal.signal(signal.SIGTERM, previous)
-    bar.close()
+  # ----------------------------------------------------------- evaluate
+  def evaluate_and_keep_best(self, step: int, res: dict | None = None
+                             ) -> dict:
+    """Evaluates (unless `res` is given), saves checkpoint `step` and,
+    once it is written, names it in best.json when its top-1 is strictly
+    better (a later tie never displaces the best)."""
+    self.log(step)
+    if res is None:
+      res = evaluator.summarize(evaluator.predict_split(
+          self.eval_fn, steps.variables_of(self.state), self.test_split, self.config,
+          self.mesh, max_videos=self.config.eval.max_videos,
+          progress=False), self.classes)
+      self.bar.write(f'epoch {step // self.steps_per_epoch} step {step}: '
+                     f'{evaluator.format_result(res)}', file=LOG)
+    self.writer.write(step, {f'eval_{k}': res[k] for k in
+                             ('top1', 'top5', 'mean_class_acc')})
+    better = res['top1'] > self.best['top1'] or self.best['step'] == step
+    if self.mngr.latest_step() != step:
+      self.save(step, {'top1': res['top1']} if better else None)
+    if better:
+      self.best = {'step': step, 'top1': res['top1']}
+      if jax.process_index() == 0:
+        files.write_json(self.workdir / 'best.json', self.best)
+    return res
 
-  # ---------------------------------------------------------- final eval
-  views = evaluator.parse_views(config.eval.views)
-  res = evaluator.full_report(eval_fn, model, variables_of(state),
-                              test_split, config, mesh, views,
-                              evaluator.report_dir(workdir, config, views))
-  best_metrics = log_eval(step, res)
-  if mngr.latest_step() != step:
-    save(step, best_metrics)
-  mngr.wait_until_finished()
-  writer.close()
-  if jax.process_index() == 0:
-    res.setdefault('files', []).append(metrics.plot_curves(
-        load_records(workdir), workdir / 'curves.png'))
-  res.update(steps=int(step), seconds=round(time.time() - t_start, 1),
-             skipped_train=int(totals['skipped']), workdir=str(workdir))
-  return res
+  def preempt(self, step: int) -> dict:
+    if self.mngr.latest_step() != step:
+      self.save(step)
+    print(f'SIGTERM: saved step {step} to {self.workdir}/checkpoints; '
+          'restart with the same --workdir to resume', file=LOG)
+    return {'preempted': True, 'steps': step}
+
+  def finish(self, step: int) -> dict:
+    """The full evaluation (every view, reports and PNGs) of the last
+    step, kept as best when it is."""
+    cfg = self.config
+    views = evaluator.parse_views(cfg.eval.views)
+    res = evaluator.full_report(
+        self.eval_fn, self.model, steps.variables_of(self.state), self.test_split, cfg,
+        self.mesh, views, evaluator.report_dir(self.workdir, cfg, views))
+    self.evaluate_and_keep_best(step, res)
+    self.writer.close()
+    if jax.process_index() == 0:
+      res.setdefault('files', []).append(metrics.plot_curves(
+          load_records(self.workdir), self.workdir / 'curves.png'))
+    return res
+
+  # ---------------------------------------------------------------- run
+  def run(self) -> dict:
+    # SIGTERM is caught from the start: a preemption during resume stops
+    # at the first step boundary.
+    previous = signal.signal(signal.SIGTERM,
+                             lambda *_: setattr(self, 'sigterm', True))
+    spe, tc = self.steps_per_epoch, self.config.train
+    self.writer = None
+    try:
+      step = self.resume()
+      self.writer = Writer(self.workdir)
+      self.t_log, self.step_log = time.time(), step
+      self.bar = tqdm.tqdm(total=self.total_steps, initial=step,
+                           unit='step', file=LOG, desc='train',
+                           disable=jax.process_index() != 0,
+                           dynamic_ncols=True)
+      while step < self.total_steps:
+        step = self.train(step, min((step // spe + 1) * spe,
+                                    self.total_steps))
+        if self.sigterm:
+          return self.preempt(step)
+        if step == self.total_steps:
+          break
+        epoch = step // spe
+        if tc.eval_every_epochs and epoch % tc.eval_every_epochs == 0:
+          self.evaluate_and_keep_best(step)
+        else:
+          self.save(step)
+      self.log(step)
+      self.bar.close()
+      return {**self.finish(step), 'steps': int(step),
+              'skipped_train': int(self.skipped)}
+    finally:
+      signal.signal(signal.SIGTERM, previous)
+      if self.writer is not None:
+        self.bar.close()
+        self.writer.close()
+
+
+def trim_records(workdir, step: int) -> int:
+  """Drops metrics.jsonl rows after `step` (a resumed run recomputes them);
+  returns how many."""
+  rows = load_records(workdir)
+  keep = [r for r in rows if r['step'] <= step]
+  if len(keep) != len(rows) and jax.process_index() == 0:
+    files.write_text(pathlib.Path(workdir) / 'metrics.jsonl',
+                     ''.join(json.dumps(r) + '\n' for r in keep))
+  return len(rows) - len(keep)

@@ -7,7 +7,6 @@
 - `check_resume(workdir, config)`: a restart must use the saved config;
   only the fields in `RESUMABLE` (how long to train, how often to log and
   save, evaluation, input workers, where the data lives) may change.
-- `write_json(path, obj)`: written whole or not at all (temp file + rename).
 """
 from __future__ import annotations
 
@@ -17,9 +16,9 @@ import json
 import os
 import pathlib
 import socket
-import tempfile
 
 from mstsm_jax.errors import UsageError
+from mstsm_jax.files import differences
 
 # Config fields a resumed run may change: they do not change what the saved
 # parameters and optimizer state mean.
@@ -29,31 +28,8 @@ RESUMABLE = ('init_from', 'init_partial', 'train.max_steps', 'train.epochs',
              'data.workers', 'data.prefetch', 'data.data_dir', 'eval.')
 
 
-def write_json(path, obj) -> None:
-  """Atomically replaces `path` with `obj` as JSON."""
-  path = pathlib.Path(path)
-  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.')
-  try:
-    with os.fdopen(fd, 'w') as f:
-      f.write(obj if isinstance(obj, str) else json.dumps(obj, indent=1))
-    os.replace(tmp, path)
-  except BaseException:
-    pathlib.Path(tmp).unlink(missing_ok=True)
-    raise
 
 
-def check_writable(directory, what: str = 'workdir') -> pathlib.Path:
-  """Creates `directory` if needed and proves it is writable, or raises a
-  one-line UsageError (before any long work starts)."""
-  d = pathlib.Path(directory).absolute()
-  try:
-    d.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryFile(dir=d):
-      pass
-  except OSError as e:
-    raise UsageError(f'{what} {d} is not writable ({e.strerror})',
-                     f'choose another {what} or fix its permissions') from e
-  return d
 
 
 class Lock:
@@ -108,40 +84,9 @@ def lock(workdir) -> Lock:
   return Lock(fd)
 
 
-def flatten(config) -> dict:
-  """{'model.r_two': 0.0625, ...} with JSON-normalised values."""
-  obj = config if isinstance(config, dict) else json.loads(
-      config.to_json_best_effort())
-  out = {}
-
-  def walk(d, prefix):
-    for k, v in d.items():
-      if isinstance(v, dict):
-        walk(v, f'{prefix}{k}.')
-      else:
-        out[f'{prefix}{k}'] = v
-  walk(obj, '')
-  return out
-
-
 def config_differences(saved: dict, config) -> list[str]:
-  """'field: saved -> now' for every field that may not change on resume.
-
-  A field the saved config lacks (added by a later version) counts only when
-  it is switched on now: off (False, 0, '', ()) is what the older version
-  did (e.g. `model.causal`)."""
-  a, b = flatten(saved), flatten(config)
-  diffs = []
-  for key in sorted(set(a) | set(b)):
-    if any(key == r or (r.endswith('.') and key.startswith(r))
-           for r in RESUMABLE):
-      continue
-    if key not in a and not b[key]:
-      continue
-    if a.get(key, '<absent>') != b.get(key, '<absent>'):
-      diffs.append(f'{key}: {a.get(key, "<absent>")!r} -> '
-                   f'{b.get(key, "<absent>")!r}')
-  return diffs
+  """'field: saved -> now' for every field that may not change on resume."""
+  return differences(saved, config, RESUMABLE)
 
 
 def check_resume(workdir, config) -> bool:

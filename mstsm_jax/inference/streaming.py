@@ -1,6 +1,6 @@
 """Online recognition: one frame per jitted call, with explicit buffers.
 
-  streamer = mstsm_jax.streaming.Streamer('runs/online')  # an *_online model
+  streamer = mstsm_jax.Streamer('runs/online')  # an *_online model
   for frame in frames:                  # uint8 [H, W, 3], any size
     scores = streamer.step(frame)       # [classes]: this frame's scores
   streamer.reset()                      # a new video: empty the buffers
@@ -31,6 +31,10 @@ import numpy as np
 
 from mstsm_jax import cpu
 from mstsm_jax.errors import UsageError
+import mstsm_jax.inference.archive as archive
+import mstsm_jax.inference.predictor as predictor_kinds
+import mstsm_jax.inference.runtimes as runtimes
+from mstsm_jax.inference.views import center_view
 from mstsm_jax.models import task
 from mstsm_jax.models.mstsm import DTYPES
 
@@ -88,25 +92,24 @@ class Streamer:
 
   def __init__(self, path, checkpoint_step: str = '', history: int = 64,
                runtime: str = 'xla'):
-    from mstsm_jax.inference import center_view
     path = pathlib.Path(path)
     if path.is_file():
-      from mstsm_jax.inference.export import iree_module, read
-      from mstsm_jax.inference.runtimes import callable_for
-      self.meta, exported = read(path)
-      if self.meta.get('kind') != 'stream':
+      self.meta, exported = archive.read(path)
+      if self.meta['kind'] != 'stream':
         raise UsageError(f'{path} is a clip model, not a streaming one',
                          'export it with python -m mstsm_jax.export '
                          '--streaming')
-      run = callable_for(exported, runtime, iree_module(path, self.meta))
+      run = runtimes.callable_for(
+          exported, runtime, archive.stored_module(path, self.meta, runtime))
       self._fn, shapes = (lambda f, b: run(f, *b)), exported.in_avals[1:]
       self.classes = self.meta['classes']
       resize, crop = self.meta['resize_short'], self.meta['crop_size']
       self.fuse, self.num_segments = (self.meta['tfdem_fuse'],
                                       self.meta['num_segments'])
+      self.channels = self.meta['channels']
     else:
-      from mstsm_jax.inference import load
-      predictor = load(path, checkpoint_step, runtime=runtime)
+      predictor = predictor_kinds.load(path, checkpoint_step,
+                                       runtime=runtime)
       cfg = predictor.config
       fn, shapes = step_function(predictor.model, predictor.variables, cfg)
       self._fn = cpu.jit(fn)
@@ -114,15 +117,11 @@ class Streamer:
       resize, crop = cfg.data.resize_short, cfg.data.crop_size
       self.fuse, self.num_segments = (cfg.model.tfdem_fuse,
                                       cfg.model.num_segments)
+      self.channels = predictor.channels
     self._shapes = shapes
-    exported = path.is_file()
-
-    def crop_frame(f):
-      x = center_view(f[None, None], resize, crop)[0, 0]
-      # An exported step takes uint8, a model directory's the exact crop.
-      return jnp.round(x).astype(jnp.uint8) if exported else x
-
-    self._crop = cpu.jit(crop_frame)
+    # The test-time centre view of one frame, as Predictor's of a clip.
+    self._crop = cpu.jit(lambda f: center_view(f[None, None], resize,
+                                               crop)[0, 0])
     self.history = collections.deque(maxlen=history)
     self.reset()
 
@@ -132,11 +131,24 @@ class Streamer:
     self.history.clear()
 
   def step(self, frame) -> np.ndarray:
-    """uint8 `[H, W, C]` -> this frame's scores `[classes]`."""
+    """uint8 `[H, W, C]` (C the model's channels: RGB, no alpha) -> this
+    frame's scores `[classes]`. An RGBA frame is refused with the fix
+    (frame[..., :3]) rather than guessed at."""
     frame = np.asarray(frame)
+    c = self.channels
     if frame.dtype != np.uint8 or frame.ndim != 3:
-      raise UsageError(f'a frame must be uint8 [H, W, C], got {frame.dtype} '
-                       f'{list(frame.shape)}', 'pass one decoded RGB frame')
+      raise UsageError(f'a frame must be uint8 [H, W, {c}], got '
+                       f'{frame.dtype} {list(frame.shape)}',
+                       'pass one decoded RGB frame')
+    if frame.shape[-1] != c:
+      raise UsageError(
+          f'a frame must have {c} channels, got {list(frame.shape)}',
+          'drop the alpha channel: frame[..., :3]' if frame.shape[-1] == 4
+          and c == 3 else f'pass [H, W, {c}] frames')
+    if min(frame.shape[:2]) < 1:
+      raise UsageError(f'an empty frame ({frame.shape[0]}x'
+                       f'{frame.shape[1]} pixels)',
+                       'pass a decoded frame of at least 1x1 pixels')
     scores, self.buffers = self._fn(self._crop(frame)[None], self.buffers)
     out = np.asarray(scores)[0]
     self.history.append(out)

@@ -1,0 +1,107 @@
+"""Kinetics-400/600/700: annotations/*.csv, videos found by name."""
+from __future__ import annotations
+
+import csv
+import os
+import pathlib
+
+from mstsm_jax.data.layouts.base import (Layout, Listing, Reader, is_index,
+                                         plural, require, scan_videos)
+from mstsm_jax.errors import UsageError
+
+COLUMNS = ('label', 'youtube_id', 'time_start', 'time_end')
+
+
+def parse_csv(path: pathlib.Path) -> list[tuple[int, str, str]]:
+  """A Kinetics CSV (label,youtube_id,time_start,time_end,split[,is_cc];
+  UTF-8, with or without a byte-order mark): [(line, label, video stem
+  <youtube_id>_<time_start:06d>_<time_end:06d>)]."""
+  rows = []
+  try:
+    with open(path, encoding='utf-8-sig', newline='') as f:
+      reader = csv.DictReader(f)
+      header = reader.fieldnames or []
+      missing = [c for c in COLUMNS if c not in header]
+      if missing:
+        raise UsageError(f'{path}:1: no column {", ".join(missing)} in '
+                         f'{header}', 'the header is label,youtube_id,'
+                         'time_start,time_end,split')
+      for row in reader:
+        no = reader.line_num
+        if None in row or any(row.get(c) is None for c in header):
+          n = len(header) - sum(row.get(c) is None for c in header) + len(
+              row.get(None) or [])
+          raise UsageError(f'{path}:{no}: {plural(n, "field")} where the '
+                           f'header has {len(header)} '
+                           f'({",".join(header)})',
+                           'use the official CSV (a missing value is an '
+                           'empty field between commas)')
+        yt = row['youtube_id'].strip()
+        start, end = row['time_start'].strip(), row['time_end'].strip()
+        if not yt or not (is_index(start) and is_index(end)):
+          raise UsageError(f'{path}:{no}: youtube_id {yt!r}, time_start '
+                           f'{start!r}, time_end {end!r}: expected an id '
+                           'and whole seconds', 'use the official CSV')
+        rows.append((no, row['label'].strip(),
+                     f'{yt}_{int(start):06d}_{int(end):06d}'))
+  except (csv.Error, UnicodeDecodeError) as e:
+    raise UsageError(f'{path} is not a readable CSV ({str(e)[:80]})',
+                     'save it as UTF-8 CSV') from e
+  return rows
+
+
+def read(manual_dir: str | os.PathLike) -> Layout:
+  """Kinetics-400/600/700: annotations/{train,val,test}.csv (columns
+  label,youtube_id,time_start,time_end,split[,is_cc]) and videos named
+  <youtube_id>_<time_start:06d>_<time_end:06d>.<ext> anywhere under
+  manual_dir (train/<label>/, train/ flat, MMAction2's videos_train/ or
+  resized folders): a file is found by its name. Train is train1, val is
+  test1; test rows without a label are stored as 'unlabelled'. Missing
+  videos (deleted uploads) are reported per class, apart from corrupt
+  ones."""
+  manual_dir = pathlib.Path(manual_dir)
+  hint = f'extract the annotations (annotations/*.csv) into {manual_dir}'
+  rows = []
+  for kind, role in (('train', 1), ('val', 2), ('test', 2)):
+    path = manual_dir / 'annotations' / f'{kind}.csv'
+    if kind != 'test':
+      require(path, hint)
+    elif not path.is_file():
+      continue
+    rows += [(path, no, label, stem, role, kind)
+             for no, label, stem in parse_csv(path)]
+  classes = sorted({label for _, _, label, _, role, _ in rows if role == 1})
+  index = {c: i for i, c in enumerate(classes)}
+  listing, seen = Listing(1), set()
+  for path, no, label, stem, role, kind in rows:
+    if kind == 'test' and not label:
+      role, cls = 3, -1
+    elif label not in index:
+      raise UsageError(f'{path}:{no}: class {label!r} has no training '
+                       'videos in train.csv', 'use the CSVs of one release')
+    else:
+      cls = index[label]
+    listing.add(seen, f'{path}:{no}', stem, cls, label if cls >= 0 else '',
+                0, role)
+  videos = {}
+  for key, p in scan_videos(manual_dir).items():
+    videos.setdefault(pathlib.PurePosixPath(key).stem, p)
+  entries, problems = [], list(listing.problems)
+  for key, row in listing.rows.items():
+    p = videos.pop(key, None)
+    if p:
+      row = {**row, 'name': p.relative_to(manual_dir).as_posix()}
+    else:
+      problems.append({'file': row['name'], 'reason': 'missing',
+                       'class': row['class_name']})
+    entries.append(listing.entry(row, p))
+  return Layout(classes, entries, 1, problems,
+                lists=str(manual_dir / 'annotations'))
+
+
+READERS = tuple(
+    Reader(f'kinetics{n}', read, 'annotations/*.csv, videos found by name '
+           'anywhere under --manual_dir',
+           max_missing=0.1,  # deleted uploads are normal
+           splits=('train1', 'test1', 'unlabelled'))
+    for n in (400, 600, 700))

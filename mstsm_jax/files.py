@@ -1,0 +1,176 @@
+"""Files a job writes: whole or not at all, never over what it reads.
+
+The base layer's file rules, one owner each:
+- `write_text` / `write_json`: atomic (temp file + rename), so a crash or a
+  full disk leaves the old file or nothing, never half a file.
+- `check_writable`: proves an output folder is writable before long work.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import tempfile
+
+from mstsm_jax.errors import UsageError
+
+def write_text(path, text: str) -> None:
+  """Atomically replaces `path` with `text`: a crash or a full disk leaves
+  the old file or nothing (the temporary file is removed), never half."""
+  path = pathlib.Path(path)
+  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.')
+  try:
+    with os.fdopen(fd, 'w') as f:
+      f.write(text)
+    os.replace(tmp, path)
+  except BaseException:
+    pathlib.Path(tmp).unlink(missing_ok=True)
+    raise
+
+
+def write_json(path, obj) -> None:
+  """Atomically replaces `path` with `obj` as JSON (a str is written as
+  is)."""
+  write_text(path, obj if isinstance(obj, str) else json.dumps(obj, indent=1))
+
+
+def check_writable(directory, what: str = 'workdir') -> pathlib.Path:
+  """Creates `directory` if needed and proves it is writable, or raises a
+  one-line UsageError (before any long work starts)."""
+  d = pathlib.Path(directory).absolute()
+  try:
+    d.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=d):
+      pass
+  except OSError as e:
+    raise UsageError(f'{what} {d} is not writable ({e.strerror})',
+                     f'choose another {what} or fix its permissions') from e
+  return d
+
+
+def flatten(obj, prefix: str = '') -> dict:
+  """{'model.r_two': 0.0625, ...}: a nested dict (or ConfigDict) as dotted
+  keys with JSON-normalised values."""
+  if not isinstance(obj, dict):
+    obj = json.loads(obj.to_json_best_effort())
+  out = {}
+  for k, v in obj.items():
+    if isinstance(v, dict):
+      out.update(flatten(v, f'{prefix}{k}.'))
+    else:
+      out[f'{prefix}{k}'] = json.loads(json.dumps(v))
+  return out
+
+
+def differences(saved, now, ignore=()) -> list[str]:
+  """'field: saved -> now' for every field of two records (nested dicts or
+  ConfigDicts) that differs, skipping `ignore` (exact keys, or prefixes
+  ending in '.'). A field the saved record lacks (written by an older
+  version) counts only when it is switched on now: off (False, 0, '', [])
+  is what the older version did."""
+  a, b = flatten(saved), flatten(now)
+  out = []
+  for key in sorted(set(a) | set(b)):
+    if any(key == r or (r.endswith('.') and key.startswith(r))
+           for r in ignore):
+      continue
+    if key not in a and not b[key]:
+      continue
+    if a.get(key, '<absent>') != b.get(key, '<absent>'):
+      out.append(f'{key}: {a.get(key, "<absent>")!r} -> '
+                 f'{b.get(key, "<absent>")!r}')
+  return out
+
+
+def check_same_inputs(record, inputs, what: str, hint: str,
+                      ignore=()) -> bool:
+  """The one "inputs changed" check for every result a job reuses.
+
+  `record` is the JSON file a finished result keeps of the inputs that made
+  it (write it with `write_json(record, inputs)` once the result is
+  complete). Returns False when there is no record (build the result), True
+  when the record equals `inputs` (reuse it), and raises a one-line
+  UsageError naming the fields that differ otherwise: `what` names the
+  result, `hint` the way out (usually --overwrite or another folder).
+  """
+  record = pathlib.Path(record)
+  if not record.is_file():
+    return False
+  try:
+    saved = json.loads(record.read_text())
+  except ValueError as e:
+    raise UsageError(f'{record} is not valid JSON ({e})', hint) from e
+  diffs = differences(saved, inputs, ignore)
+  if diffs:
+    shown = '; '.join(diffs[:6]) + (f'; and {len(diffs) - 6} more'
+                                     if len(diffs) > 6 else '')
+    raise UsageError(
+        f'{what} was made from other inputs ({len(diffs)} '
+        f'{"fields differ" if len(diffs) > 1 else "field differs"}: '
+        f'{shown})', hint)
+  return True
+
+
+def check_outputs(outputs: dict, inputs=(), overwrite: bool = False
+                  ) -> dict[str, pathlib.Path]:
+  """The one output-path guard of every job, before any work starts.
+
+  `outputs`: {what it is (a flag, e.g. '--output'): path}; `inputs`: the
+  files the job reads. Refuses, in one line: an output that is one of the
+  inputs (never, even with `--overwrite`), two outputs that are the same
+  file, an output that is a folder, and an output over an existing file
+  unless `overwrite`. Returns the outputs as absolute paths.
+  """
+  out = {k: pathlib.Path(os.path.abspath(v)) for k, v in outputs.items()}
+  read = {os.path.realpath(p): os.path.abspath(p) for p in inputs}
+  seen = {}
+  for what, p in out.items():
+    name = f'{what}={p}' if what.startswith('--') else f'{what} ({p})'
+    real = os.path.realpath(p)
+    if real in read:
+      raise UsageError(f'{name} is a file this job reads ({read[real]})',
+                       f'write {what} to another file')
+    if real in seen:
+      raise UsageError(f'{seen[real]} and {what} are the same file ({p})',
+                       'give each output its own name')
+    seen[real] = what
+    if p.is_dir():
+      raise UsageError(f'{name} is a folder', 'name a file')
+    if p.exists() and not overwrite:
+      raise UsageError(f'{name} exists', 'pass --overwrite to replace it, '
+                       'or choose another name')
+  return out
+
+
+class atomic_path:  # pylint: disable=invalid-name
+  """`with atomic_path(path) as tmp:` writes `tmp` beside `path`; on success
+  it replaces `path`, on any failure it is removed, so a crash, a full disk
+  or a file-size limit leaves the old file or nothing, never half a file.
+  Disk errors (OSError) become one line naming `path`."""
+
+  def __init__(self, path, what: str = 'output'):
+    self.path, self.what = pathlib.Path(path), what
+    self.tmp = None
+
+  def __enter__(self) -> pathlib.Path:
+    fd, tmp = tempfile.mkstemp(dir=self.path.parent,
+                               prefix=f'.{self.path.name}.')
+    os.close(fd)
+    self.tmp = pathlib.Path(tmp)
+    return self.tmp
+
+  def __exit__(self, kind, error, tb) -> bool:
+    if kind is None:
+      try:
+        os.replace(self.tmp, self.path)
+        return False
+      except OSError as e:
+        error = e
+    self.tmp.unlink(missing_ok=True)
+    if isinstance(error, OSError):
+      raise UsageError(
+          f'could not write {self.what} {self.path} '
+          f'({error.strerror or error}); nothing was written',
+          'free disk space, raise the file-size limit (ulimit -f) or write '
+          'elsewhere') from error
+    return False

@@ -1,0 +1,127 @@
+"""The exported file: a zip archive that runs with `jax` and `numpy` alone.
+
+- `function.bin`: the model as a serialized `jax.export.Exported`
+  (StableHLO, the weights embedded as constants);
+- `metadata.json`: class names, T, crop size, channels, normalisation,
+  variant, backbone, platforms, batch, `kind` ('clips' or 'stream'),
+  `format` and the versions that wrote it;
+- for a runtime that compiles at export (`export --format=iree`), its module
+  (`runtimes.Runtime.module_file`), and the target it was compiled for under
+  the metadata key of the runtime's name.
+
+`write` is atomic (nothing, or the whole file; a full disk is one line).
+`read` checks the metadata against the function, so a file whose metadata
+was altered (2 classes for a 10-score function, another T or crop size) is
+one line naming the file and the mismatch, never a wrong result later.
+"""
+from __future__ import annotations
+
+import json
+import zipfile
+
+import jax
+from jax import export
+
+from mstsm_jax import files
+from mstsm_jax.errors import UsageError
+import mstsm_jax.inference.runtimes as runtimes
+
+FORMAT_VERSION = 1
+FUNCTION, METADATA = 'function.bin', 'metadata.json'
+KEYS = ('kind', 'classes', 'num_segments', 'crop_size', 'channels', 'batch',
+        'tfdem_fuse', 'modality', 'mean', 'std', 'variant', 'input')
+
+
+def write(path, meta: dict, exported, modules: dict | None = None) -> None:
+  """The archive at `path`, whole or not at all; `modules`: {file name:
+  bytes} of compiled runtime modules."""
+  with files.atomic_path(path, 'the exported file') as tmp:
+    with zipfile.ZipFile(tmp, 'w') as z:
+      z.writestr(METADATA, json.dumps(meta, indent=1))
+      z.writestr(FUNCTION, bytes(exported.serialize()))
+      for name, blob in (modules or {}).items():
+        z.writestr(name, blob)
+
+
+def read(path) -> tuple[dict, object]:
+  """(metadata, deserialized Exported) of an exported file, checked
+  against each other."""
+  try:
+    with zipfile.ZipFile(path) as z:
+      meta = json.loads(z.read(METADATA))
+      blob = z.read(FUNCTION)
+  except (zipfile.BadZipFile, KeyError, ValueError, OSError) as e:
+    raise UsageError(f'{path} is not an exported mstsm_jax model ({e})',
+                     'export one with python -m mstsm_jax.export') from e
+  if not isinstance(meta, dict) or (
+      meta.get('format_version') != FORMAT_VERSION):
+    version = meta.get('format_version') if isinstance(meta, dict) else None
+    raise UsageError(
+        f'{path} has export format {version!r}, this version reads '
+        f'{FORMAT_VERSION} (written by mstsm_jax '
+        f'{meta.get("mstsm_jax") if isinstance(meta, dict) else "?"}, jax '
+        f'{meta.get("jax") if isinstance(meta, dict) else "?"})',
+        're-export it with this version')
+  try:
+    fn = export.deserialize(bytearray(blob))
+  except Exception as e:  # pylint: disable=broad-except
+    first = (str(e).strip().splitlines() or [''])[0][:160]
+    raise UsageError(f'{path}: the exported function does not load with jax '
+                     f'{jax.__version__} ({type(e).__name__}: {first})',
+                     f'it was written with jax {meta.get("jax")}; re-export '
+                     'it with this version') from e
+  check(path, meta, fn)
+  return meta, fn
+
+
+def expected_input(meta: dict) -> tuple:
+  """The first input's shape the metadata describes: (N, T, S, S, C) for
+  clips, (N, S, S, C) for a streaming step; N an int or 'N'."""
+  s, c = meta['crop_size'], meta['channels']
+  n = 'N' if meta['batch'] == 'dynamic' else meta['batch']
+  if meta['kind'] == 'stream':
+    return (n, s, s, c)
+  return (n, meta['num_segments'], s, s, c)
+
+
+def shown(shape) -> str:
+  return '[' + ', '.join(map(str, shape)) + ']'
+
+
+def check(path, meta: dict, fn) -> None:
+  """Refuses a file whose metadata does not describe its function."""
+  hint = ('the metadata was altered or the file is damaged; re-export it '
+          'with python -m mstsm_jax.export')
+  missing = [k for k in KEYS if k not in meta]
+  if missing:
+    raise UsageError(f'{path}: metadata.json lacks {", ".join(missing)}',
+                     hint)
+  if meta['kind'] not in ('clips', 'stream'):
+    raise UsageError(f'{path}: metadata kind {meta["kind"]!r} is neither '
+                     'clips nor stream', hint)
+  try:
+    want = expected_input(meta)
+  except (TypeError, KeyError) as e:
+    raise UsageError(f'{path}: metadata.json is malformed ({e})', hint) from e
+  got = fn.in_avals[0]
+  shape = tuple(d if isinstance(d, int) else 'N' for d in got.shape)
+  if shape != want or str(got.dtype) != 'uint8':
+    raise UsageError(
+        f'{path}: the metadata describes uint8 {shown(want)} inputs (batch, '
+        f'T, crop size, channels), the function takes {got.dtype} '
+        f'{shown(shape)}', hint)
+  scores = fn.out_avals[0].shape[-1]
+  if not isinstance(meta['classes'], list) or len(meta['classes']) != scores:
+    n = len(meta['classes']) if isinstance(meta['classes'], list) else '?'
+    raise UsageError(f'{path}: the metadata lists {n} classes, the function '
+                     f'gives {scores} scores', hint)
+
+
+def stored_module(path, meta: dict, runtime: str):
+  """(target, bytes) of the module `export --format=RUNTIME` stored, or
+  None."""
+  rt = runtimes.RUNTIMES.get(runtime)
+  if rt is None or not rt.module_file or runtime not in meta:
+    return None
+  with zipfile.ZipFile(path) as z:
+    return meta[runtime], z.read(rt.module_file)

@@ -1,0 +1,82 @@
+"""Test-time views: what every predictor kind does to uint8 pixels before
+its runtime runs the model, so a model directory, an exported file and
+every runtime see the same input.
+
+- `center_view`: uint8 clips of any size -> the uint8 centre view at the
+  crop size, as evaluate's 1x1 view (short side to `resize_short`, centre
+  crop `crop_size`, antialiased, rounded back to uint8 as the host pipeline's
+  frames are).
+- `read_video_views`: a video file -> evaluate's exact test-time views.
+- `short_video_note`: the one warning for a video shorter than T frames.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mstsm_jax.data import pipeline, video
+from mstsm_jax.errors import UsageError
+
+
+def center_view(clips, resize_short: int, crop_size: int):
+  """uint8 `[N, T, H, W, C]` -> uint8 `[N, T, crop, crop, C]`: the centre
+  square that is `crop_size` at a short side of `resize_short`, resized to
+  `crop_size` (antialiased, rounded), as evaluate's 1x1 view."""
+  n, t, h, w, c = clips.shape
+  side = min(h, w, max(1, round(crop_size * min(h, w) / resize_short)))
+  y, x = (h - side) // 2, (w - side) // 2
+  crop = clips[:, :, y:y + side, x:x + side]
+  if side == crop_size:
+    return crop
+  out = jax.image.resize(crop.astype(jnp.float32),
+                         (n, t, crop_size, crop_size, c), 'linear',
+                         antialias=True)
+  return jnp.clip(jnp.round(out), 0, 255).astype(jnp.uint8)
+
+
+def in_batches(fn, clips: np.ndarray, batch: int,
+               num_classes: int) -> np.ndarray:
+  """`fn` over `clips` in batches of exactly `batch` (the last one padded
+  with zeros and cut back), so one compiled program serves every call."""
+  out = []
+  for i in range(0, len(clips), batch):
+    chunk = clips[i:i + batch]
+    n = len(chunk)
+    if n < batch:
+      chunk = np.concatenate([chunk, np.zeros((batch - n, *chunk.shape[1:]),
+                                              chunk.dtype)])
+    out.append(np.asarray(fn(chunk))[:n])
+  return np.concatenate(out) if out else np.zeros((0, num_classes),
+                                                  np.float32)
+
+
+def short_video_note(frames: int, num_segments: int) -> str:
+  """'' or the warning for a video of fewer frames than segments (predict,
+  explain and the timeline say the same)."""
+  if frames >= num_segments:
+    return ''
+  return (f'{frames} frame{"s" if frames != 1 else ""} for {num_segments} '
+          'segments; frames repeat, the temporal model sees little or no '
+          'motion')
+
+
+def read_video_views(path: str, config, views=(1, 1),
+                     warnings: list | None = None) -> tuple[np.ndarray, int]:
+  """A video file -> (uint8 views `[V, T, S, S, 3]` exactly as evaluate
+  samples and crops them, the number of decoded frames). Raises
+  `video.VideoError` when the file cannot be read; a truncated one keeps
+  its decoded frames and, given `warnings`, appends why to it."""
+  if config.data.modality != 'rgb':
+    raise UsageError('predict decodes RGB videos; a flow model needs '
+                     'prepared flow', 'use evaluate on a prepared dataset')
+  rec = video.read_video(path, config.data.resize_short, as_jpeg=False)
+  if rec['truncated'] and warnings is not None:
+    warnings.append(f'truncated ({rec["truncated"]})')
+  rec['label'] = 0
+  tf = pipeline.ClipTransform(config.data, config.model.num_segments,
+                              train=False, views=views)
+  out = tf((0, rec))
+  if not out['valid']:
+    raise video.VideoError(path, 'undecodable')
+  return out['clips'], rec['num_frames']

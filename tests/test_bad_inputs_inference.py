@@ -1,0 +1,293 @@
+"""The predictor contract (issue 22) and bad inputs of inference, export,
+stream, predict and explain (issue 23): every predictor kind gives the same
+scores on the same uint8 clips; outputs never destroy inputs or each other;
+senseless numbers, altered exported files, a full disk, RGBA and empty
+frames are one line each."""
+import errno
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+
+import model_dirs
+import videos
+from mstsm_jax import files, inference
+from mstsm_jax.errors import UsageError
+from mstsm_jax.inference import archive, runtimes
+from mstsm_jax.inference.export import export_model
+from mstsm_jax.inference.streaming import Streamer
+from mstsm_jax.models import task
+
+# 48 px: IREE does not compile a strided 3x3 conv with a 1x1 output (under
+# 48 px input); 52 px short side, so clips of any size are resized.
+SIZE = {'data.crop_size': 48, 'data.resize_short': 52}
+
+
+def one_error(stderr: str) -> str:
+  """The `error:` line of a refused job: exactly one, no traceback."""
+  assert 'Traceback' not in stderr, stderr
+  errors = [ln for ln in stderr.splitlines() if ln.startswith('error:')]
+  assert len(errors) == 1, stderr
+  return errors[0]
+
+
+@pytest.fixture(scope='module')
+def kinds(tmp_path_factory):
+  """A model directory and its exports: dynamic batch, fixed batch."""
+  tmp = tmp_path_factory.mktemp('kinds')
+  model_dirs.model_dir(tmp / 'm', model_dirs.tiny_config(**SIZE),
+                       head_std=0.5)
+  export_model(tmp / 'm', tmp / 'dynamic.mstsm')
+  export_model(tmp / 'm', tmp / 'fixed.mstsm', batch=2)
+  return tmp
+
+
+# ------------------------------------------------- one predictor contract
+def test_every_predictor_kind_gives_the_same_scores(kinds, tmp_path,
+                                                    monkeypatch):
+  """Issue 22: model directory, exported file (dynamic batch, fixed
+  batch) and IREE agree on uint8 clips of a size other than the crop
+  size: the same top-5, scores within 1e-4 x max|score|."""
+  monkeypatch.setenv('MSTSM_IREE_CACHE', str(tmp_path / 'iree'))
+  clips = np.random.default_rng(0).integers(0, 256, (3, 8, 60, 75, 3),
+                                            np.uint8)
+  predictors = {'directory': inference.load(kinds / 'm'),
+                'dynamic': inference.load(kinds / 'dynamic.mstsm'),
+                'fixed': inference.load(kinds / 'fixed.mstsm')}
+  if 'iree' in runtimes.available():
+    predictors['iree'] = inference.load(kinds / 'fixed.mstsm',
+                                        runtime='iree')
+  scores = {k: p(clips) for k, p in predictors.items()}
+  want = scores['directory']
+  assert want.shape == (3, 10) and np.abs(want).max() > 0.1
+  for kind, got in scores.items():
+    assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max(), kind
+    assert (np.argsort(-got)[:, :5] == np.argsort(-want)[:, :5]).all(), kind
+  # The view is the model directory's: its views through scores_views, and
+  # their normalised floats through scores_normalized, score the same.
+  p = predictors['directory']
+  views = p.view(clips)
+  assert views.shape == (3, 8, 48, 48, 3) and views.dtype == np.uint8
+  np.testing.assert_allclose(predictors['fixed'].scores_views(views), want,
+                             atol=1e-4 * np.abs(want).max())
+  x = np.asarray(task.normalize(views, *task.norm_stats(p.config.data)))
+  np.testing.assert_allclose(p.scores_normalized(x), want,
+                             atol=1e-4 * np.abs(want).max())
+
+
+@pytest.mark.parametrize('dtype', [np.float64, np.int64, np.float32])
+def test_other_dtypes_are_refused_by_every_kind(kinds, dtype):
+  pixels = np.full((1, 8, 50, 50, 3), 200, dtype)
+  for path in (kinds / 'm', kinds / 'dynamic.mstsm'):
+    with pytest.raises(UsageError, match=f'got {np.dtype(dtype).name} '
+                       r'\[1, 8, 50, 50, 3\]; it takes uint8') as e:
+      inference.load(path)(pixels)
+    assert 'scores_normalized' in e.value.hint and 'uint8' in e.value.hint
+
+
+def test_exported_file_refuses_normalised_floats_and_says_how(kinds):
+  x = np.zeros((1, 8, 48, 48, 3), np.float32)
+  with pytest.raises(UsageError, match='takes pixels, not normalised') as e:
+    inference.load(kinds / 'dynamic.mstsm').scores_normalized(x)
+  assert 'mstsm_jax.load(DIR)' in e.value.hint
+  with pytest.raises(UsageError, match='takes normalised floats'):
+    inference.load(kinds / 'm').scores_normalized(x.astype(np.uint8))
+
+
+def test_a_runtime_is_one_adapter():
+  assert set(runtimes.RUNTIMES) >= {'xla', 'iree'}
+  for name, rt in runtimes.RUNTIMES.items():
+    assert rt.name == name and callable(rt.load)
+  with pytest.raises(UsageError, match='--runtime=onnx'):
+    runtimes.check('onnx')
+
+
+# ------------------------------- (1) outputs never destroy inputs or others
+def test_stream_output_naming_the_input_video_is_refused(tmp_path, job):
+  videos.write_video(tmp_path / 'v.mp4', 6, size=(24, 32))
+  before = (tmp_path / 'v.mp4').read_bytes()
+  r = job('stream', f'--checkpoint={tmp_path}/m',
+          f'--video={tmp_path}/v.mp4', f'--output={tmp_path}/v.mp4', code=2)
+  assert 'is a file this job reads' in one_error(r.stderr)
+  assert (tmp_path / 'v.mp4').read_bytes() == before
+  assert sorted(p.name for p in tmp_path.iterdir()) == ['v.mp4']
+  # An existing output (or its JSON) needs --overwrite.
+  (tmp_path / 'out.json').write_text('{}')
+  r = job('stream', f'--checkpoint={tmp_path}/m',
+          f'--video={tmp_path}/v.mp4', f'--output={tmp_path}/out.mp4',
+          code=2)
+  assert 'out.json) exists' in one_error(r.stderr)
+  assert '--overwrite' in r.stderr
+
+
+def test_timelines_of_videos_with_one_name_do_not_overwrite(kinds, tmp_path,
+                                                            job):
+  for folder, seed in (('a', 0), ('b', 1)):
+    videos.write_video(tmp_path / folder / 'clip.avi', 12, size=(40, 48),
+                       seed=seed)
+  out = tmp_path / 'out'
+  r = job('predict', f'--checkpoint={kinds}/fixed.mstsm', '--timeline',
+          '--window_s=10', f'--output_dir={out}', f'{tmp_path}/a/clip.avi',
+          f'{tmp_path}/b/clip.avi')
+  assert 'note: 2 videos are named clip' in r.stderr
+  assert 'clip-2.timeline.json' in r.stderr
+  assert sorted(p.name for p in out.iterdir()) == [
+      'clip-2.timeline.json', 'clip-2.timeline.png', 'clip.timeline.json',
+      'clip.timeline.png']
+  saved = [json.loads((out / f).read_text())['video']
+           for f in ('clip.timeline.json', 'clip-2.timeline.json')]
+  assert saved == [f'{tmp_path}/a/clip.avi', f'{tmp_path}/b/clip.avi']
+  # A second run is refused before any work, unless --overwrite.
+  r = job('predict', f'--checkpoint={tmp_path}/missing', '--timeline',
+          f'--output_dir={out}', f'{tmp_path}/a/clip.avi', code=2)
+  assert 'clip.timeline.json) exists' in one_error(r.stderr)
+
+
+def test_export_and_explain_outputs(kinds, tmp_path, job):
+  (tmp_path / 'model.mstsm').write_bytes(b'keep me')
+  r = job('export', f'--checkpoint={kinds}/m',
+          f'--output={tmp_path}/model.mstsm', code=2)
+  assert 'exists' in one_error(r.stderr)
+  assert (tmp_path / 'model.mstsm').read_bytes() == b'keep me'
+  r = job('export', f'--checkpoint={kinds}/m', f'--output={kinds}/m',
+          code=2)
+  assert 'is a file this job reads' in one_error(r.stderr)
+  r = job('export', f'--checkpoint={kinds}/m', f'--output={tmp_path}',
+          code=2)
+  assert 'is a folder' in one_error(r.stderr)
+  r = job('explain', f'--checkpoint={kinds}/m', f'--video={tmp_path}/x.png',
+          f'--output={tmp_path}/x.png', code=2)
+  assert 'is a file this job reads' in one_error(r.stderr)
+  (tmp_path / 'cam.png').write_bytes(b'old')
+  r = job('explain', f'--checkpoint={kinds}/m', f'--video={tmp_path}/v.avi',
+          f'--output={tmp_path}/cam.png', code=2)
+  assert 'exists' in one_error(r.stderr)
+
+
+def test_check_outputs_rules(tmp_path):
+  a = tmp_path / 'a.json'
+  assert files.check_outputs({'--output': a}) == {'--output': a}
+  with pytest.raises(UsageError, match='are the same file'):
+    files.check_outputs({'--output': a, 'its copy': tmp_path / '.' /
+                         'a.json'})
+  a.write_text('{}')
+  files.check_outputs({'--output': a}, overwrite=True)
+  with pytest.raises(UsageError, match='is a file this job reads'):
+    files.check_outputs({'--output': a}, [a], overwrite=True)
+
+
+# ---------------------------------------------------- (2) number flags
+@pytest.mark.parametrize('flag', ['--window_s=inf', '--window_s=nan',
+                                  '--window_s=-1', '--stride_s=0',
+                                  '--stride_s=nan'])
+def test_timeline_numbers(flag, tmp_path, job):
+  r = job('predict', f'--checkpoint={tmp_path}/m', '--timeline', flag,
+          'v.avi', code=2)
+  assert flag.split('=')[0] in one_error(r.stderr)
+
+
+@pytest.mark.parametrize('job_args', [
+    ('export', '--batch=0'), ('export', '--batch=-2'), ('export', '--batch=x'),
+    ('stream', '--every=0'), ('stream', '--smooth=-1')])
+def test_job_numbers(job_args, tmp_path, job):
+  name, flag = job_args
+  extra = ([f'--output={tmp_path}/o.mstsm'] if name == 'export' else
+           [f'--video={tmp_path}/v.avi'])
+  r = job(name, f'--checkpoint={tmp_path}/m', flag, *extra, code=2)
+  assert flag.split('=')[0] in one_error(r.stderr)
+
+
+# ------------------------------------------------- (5) exported files
+@pytest.mark.parametrize('change,words', [
+    ({'classes': ['a', 'b']}, 'lists 2 classes, the function gives 10'),
+    ({'num_segments': 4}, r'describes uint8 \[N, 4, 48, 48, 3\] inputs'),
+    ({'crop_size': 56}, r'describes uint8 \[N, 8, 56, 56, 3\]'),
+    ({'channels': 2}, r'describes uint8 \[N, 8, 48, 48, 2\]'),
+    ({'batch': 3}, r'describes uint8 \[3, 8, 48, 48, 3\]'),
+    ({'kind': None}, 'kind None is neither'),
+])
+def test_altered_metadata_is_refused_at_load(kinds, tmp_path, change, words):
+  src, bad = kinds / 'dynamic.mstsm', tmp_path / 'altered.mstsm'
+  with zipfile.ZipFile(src) as z, zipfile.ZipFile(bad, 'w') as out:
+    for name in z.namelist():
+      data = z.read(name)
+      if name == 'metadata.json':
+        data = json.dumps({**json.loads(data), **change})
+      out.writestr(name, data)
+  with pytest.raises(UsageError, match=f'altered.mstsm: .*{words}') as e:
+    inference.load(bad)
+  assert 're-export' in e.value.hint
+
+
+def test_export_batch_shown_and_a_full_disk_leaves_nothing(kinds, tmp_path,
+                                                           job, monkeypatch):
+  out = tmp_path / 'b2.mstsm'
+  r = job('export', f'--checkpoint={kinds}/m', f'--output={out}',
+          '--batch=2', '--json')
+  assert r.json()['input'] == 'uint8 [2, 8, 48, 48, 3]'
+  assert 'uint8 [2, 8, 48, 48, 3] -> float32 [2, 10]' in r.stderr
+  good = out.read_bytes()
+
+  def full(*args, **kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+  monkeypatch.setattr(zipfile.ZipFile, 'writestr', full)
+  r = job('export', f'--checkpoint={kinds}/m', f'--output={out}',
+          '--overwrite', code=2)
+  assert 'No space left on device' in one_error(r.stderr)
+  assert out.read_bytes() == good  # the old file, whole
+  r = job('export', f'--checkpoint={kinds}/m',
+          f'--output={tmp_path}/new.mstsm', code=2)
+  assert sorted(p.name for p in tmp_path.iterdir()) == ['b2.mstsm']
+
+
+def test_a_file_size_limit_is_one_line_and_leaves_no_file(tmp_path):
+  """RLIMIT_FSIZE in a subprocess (Python ignores SIGXFSZ: EFBIG)."""
+  code = ('import resource, sys; from mstsm_jax import files\n'
+          'resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))\n'
+          'try:\n'
+          f'  with files.atomic_path("{tmp_path}/big.bin") as t:\n'
+          '    t.write_bytes(bytes(100000))\n'
+          'except files.UsageError as e:\n'
+          '  print(e.message)\n')
+  r = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                     text=True, cwd=os.path.dirname(os.path.dirname(
+                         os.path.abspath(__file__))), check=True)
+  assert 'could not write output' in r.stdout
+  assert 'File too large' in r.stdout and 'nothing was written' in r.stdout
+  assert not list(tmp_path.iterdir())
+
+
+# ------------------------------------------------------ (7) small things
+def test_explain_warns_on_a_one_frame_video(tmp_path, job):
+  model_dirs.model_dir(tmp_path / 'm', model_dirs.tiny_config())
+  videos.write_video(tmp_path / 'one.avi', 1, size=(32, 40))
+  r = job('explain', f'--checkpoint={tmp_path}/m',
+          f'--video={tmp_path}/one.avi', f'--output={tmp_path}/cam.png',
+          '--json')
+  assert 'warning: 1 frame for 8 segments' in r.stderr
+  assert r.json()['warning'] == inference.short_video_note(1, 8)
+
+
+def test_streamer_refuses_rgba_and_empty_frames(tmp_path):
+  model_dirs.model_dir(tmp_path / 'm', model_dirs.tiny_config('tsm_online'))
+  streamer = Streamer(tmp_path / 'm')
+  with pytest.raises(UsageError, match=r'3 channels, got \[20, 30, 4\]') as e:
+    streamer.step(np.zeros((20, 30, 4), np.uint8))
+  assert 'frame[..., :3]' in e.value.hint
+  with pytest.raises(UsageError, match='an empty frame'):
+    streamer.step(np.zeros((0, 0, 3), np.uint8))
+  with pytest.raises(UsageError, match='must be uint8'):
+    streamer.step(np.zeros((20, 30, 3), np.float64))
+
+
+def test_archive_writes_whole_files_only(tmp_path):
+  with pytest.raises(RuntimeError):
+    with files.atomic_path(tmp_path / 'x.bin') as t:
+      t.write_bytes(b'half')
+      raise RuntimeError('killed')
+  assert not list(tmp_path.iterdir())
+  assert archive.FORMAT_VERSION == 1

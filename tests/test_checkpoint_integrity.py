@@ -1,0 +1,126 @@
+"""Damaged or partial checkpoints (issue 23, class 5): every job falls back
+to the newest intact checkpoint and says which; a failed write is one line
+and leaves nothing a later run reads as valid; best.json only ever names a
+written checkpoint; a resumed run never duplicates metrics rows."""
+import errno
+import json
+import pathlib
+import shutil
+
+import pytest
+
+from mstsm_jax import modeldir
+from mstsm_jax.training.trainer import train_and_evaluate
+
+from model_dirs import TINY_ARGS, tiny_config
+
+# 64 training videos, batch 8: 8 steps an epoch; two epochs, evaluated
+# after each.
+RUN = {'train.epochs': 2, 'train.eval_every_epochs': 1,
+       'eval.max_videos': 8, 'train.keep_checkpoints': 3}
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+  """A run with checkpoints 8 and 16, copied for each test."""
+  root = tmp_path_factory.mktemp('run')
+  train_and_evaluate(tiny_config(**RUN), root)
+  assert modeldir.saved_steps(root) == [8, 16]
+  return root
+
+
+def copy(trained, tmp_path) -> pathlib.Path:
+  out = tmp_path / 'run'
+  shutil.copytree(trained, out)
+  return out
+
+
+def damage_data(workdir, step):
+  """Truncates the array data of checkpoint `step` to half its size."""
+  data = [p for p in (workdir / 'checkpoints' / str(step) / 'state').rglob(
+      '*') if p.is_file() and p.stat().st_size > 1000]
+  assert data
+  for p in data:
+    p.write_bytes(p.read_bytes()[:p.stat().st_size // 2])
+
+
+def rows(workdir):
+  return [json.loads(ln) for ln in
+          (workdir / 'metrics.jsonl').read_text().splitlines()]
+
+
+def test_damaged_latest_falls_back_in_every_reader(trained, tmp_path, job):
+  run = copy(trained, tmp_path)
+  damage_data(run, 16)
+  _, _, _, step = modeldir.load_variables(run)
+  assert step == 8
+  for name, args in (
+      ('evaluate', [f'--workdir={run}']),
+      ('export', [f'--checkpoint={run}', f'--output={tmp_path / "m.zip"}'])):
+    r = job(name, *args)
+    assert f'{run}/checkpoints/16 is damaged' in r.stderr, r.stderr
+    assert 'using checkpoint 8' in r.stderr
+    assert 'Traceback' not in r.stderr
+  # Asked for by name, the damaged one is one line naming it.
+  r = job('evaluate', f'--workdir={run}', '--checkpoint=16', code=2)
+  assert f'{run}/checkpoints/16 is damaged' in r.stderr
+  assert len(r.stderr.strip().splitlines()) <= 3
+
+
+def test_resume_skips_a_damaged_checkpoint(trained, tmp_path):
+  """train resumes from the intact step, sets the damaged one aside
+  (kept), recomputes metrics rows after it (no duplicates) and best.json
+  names only written checkpoints."""
+  run = copy(trained, tmp_path)
+  (run / 'checkpoints' / '16' / 'data_iter').mkdir(exist_ok=True)
+  for p in (run / 'checkpoints' / '16' / 'data_iter').rglob('*'):
+    if p.is_file():
+      p.write_text('')  # an empty iterator file
+  res = train_and_evaluate(tiny_config(**{**RUN, 'train.epochs': 3}), run)
+  assert res['steps'] == 24
+  assert (run / 'checkpoints' / '16.damaged').is_dir()
+  assert 16 in modeldir.saved_steps(run) and 24 in modeldir.saved_steps(run)
+  steps = [r['step'] for r in rows(run) if 'loss' in r]
+  assert len(steps) == len(set(steps)), steps
+  best = json.loads((run / 'best.json').read_text())
+  assert best['step'] in modeldir.saved_steps(run)
+
+
+def test_failed_write_is_one_line_and_resumes(tmp_path, job, monkeypatch):
+  """A checkpoint write that hits the file-size limit: exit 2 with one
+  line, best.json never names the unwritten step, and the restarted run
+  resumes without duplicate metrics rows."""
+  real = modeldir.ocp.CheckpointManager.save
+
+  def save(self, step, *args, **kwargs):
+    if step == 16:
+      raise OSError(errno.EFBIG, 'File too large')
+    return real(self, step, *args, **kwargs)
+  monkeypatch.setattr(modeldir.ocp.CheckpointManager, 'save', save)
+  args = ['--config=configs/synthetic.py', f'--workdir={tmp_path}',
+          *TINY_ARGS, *[f'--config.{k}={v}' for k, v in RUN.items()]]
+  r = job('train', *args, code=2)
+  err = [ln for ln in r.stderr.splitlines() if ln.startswith('error:')]
+  assert err and 'could not write checkpoint 16' in err[0], r.stderr
+  assert 'File too large' in err[0] and 'Traceback' not in r.stderr
+  assert 'Event loop is closed' not in r.stderr
+  assert modeldir.saved_steps(tmp_path) == [8]
+  assert json.loads((tmp_path / 'best.json').read_text())['step'] == 8
+  monkeypatch.setattr(modeldir.ocp.CheckpointManager, 'save', real)
+  job('train', *args)
+  steps = [r['step'] for r in rows(tmp_path) if 'loss' in r]
+  assert len(steps) == len(set(steps)), steps
+  assert modeldir.saved_steps(tmp_path)[-1] == 16
+
+
+def test_sound_model_directory_loads_without_warnings(trained, capfd,
+                                                     caplog):
+  """No orbax/absl warning (they read as a broken checkpoint) and no
+  warning of ours when nothing is wrong."""
+  capfd.readouterr()
+  caplog.clear()
+  with caplog.at_level('WARNING'):
+    modeldir.load_variables(trained)
+  out, err = capfd.readouterr()
+  assert 'WARNING' not in err and 'warning' not in err, err
+  assert not [r for r in caplog.records if r.levelno >= 30], caplog.text
