@@ -135,9 +135,10 @@ def timeline_outputs(fv, paths) -> list[tuple]:
       stem = f'{base}-{k}'
     used.add(stem)
     if named[base] > 1:
-      print(f'note: {named[base]} videos are named {base}; the timeline of '
-            f'{path} is written as {stem}.timeline.json and .png',
-            file=LOG)
+      print(f'note: {named[base]} videos are named {base} (the same file '
+            f'given twice counts twice), so their timelines are numbered: '
+            f'video {i + 1}, {path}, is written as {stem}.timeline.json and '
+            '.png', file=LOG)
     out.append((out_dir / f'{stem}.timeline.json',
                 out_dir / f'{stem}.timeline.png'))
     flat[f'the timeline of video {i + 1} ({path})'] = out[-1][0]
