@@ -42,10 +42,6 @@ def define_flags(fv):
 
 def run_config(fv):
   """The run's saved config with this evaluation's split and data."""
-  if fv['split'].value < 0:
-    raise cli.UsageError(f'--split={fv["split"].value}',
-                         'give an official split (1, 2, 3) or 0 for the '
-                         'trained one')
   config = modeldir.read_config(fv['workdir'].value)
   if fv['split'].value:
     config.data.split = fv['split'].value
