@@ -117,9 +117,10 @@ def check_outputs(outputs: dict, inputs=(), overwrite: bool = False
 
   `outputs`: {what it is (a flag, e.g. '--output'): path}; `inputs`: the
   files the job reads. Refuses, in one line: an output that is one of the
-  inputs (never, even with `--overwrite`), two outputs that are the same
-  file, an output that is a folder, and an output over an existing file
-  unless `overwrite`. Returns the outputs as absolute paths.
+  inputs, or an existing file inside an input folder (a model directory's
+  config.json: never, even with `--overwrite`), two outputs that are the
+  same file, an output that is a folder, and an output over an existing
+  file unless `overwrite`. Returns the outputs as absolute paths.
   """
   out = {k: pathlib.Path(os.path.abspath(v)) for k, v in outputs.items()}
   read = {os.path.realpath(p): os.path.abspath(p) for p in inputs}
@@ -127,8 +128,11 @@ def check_outputs(outputs: dict, inputs=(), overwrite: bool = False
   for what, p in out.items():
     name = f'{what}={p}' if what.startswith('--') else f'{what} ({p})'
     real = os.path.realpath(p)
-    if real in read:
-      raise UsageError(f'{name} is a file this job reads ({read[real]})',
+    inside = next((read[r] for r in read if os.path.isdir(r) and
+                   real.startswith(r + os.sep) and p.exists()), None)
+    if real in read or inside:
+      raise UsageError(f'{name} is a file this job reads '
+                       f'({read.get(real) or inside})',
                        f'write {what} to another file')
     if real in seen:
       raise UsageError(f'{seen[real]} and {what} are the same file ({p})',

@@ -48,3 +48,14 @@ def test_python_api_and_model_directories_say_what_is_missing(tmp_path,
   mj.load(tmp_path / 'm')
   assert 'has no classes.json; the classes are named class_0' in \
       capfd.readouterr().err
+
+
+def test_no_output_over_a_file_of_an_input_folder(tmp_path, job):
+  """Even with --overwrite, export never writes over a file of the model
+  directory it reads (its config.json); a new file there is fine."""
+  model_dirs.model_dir(tmp_path / 'm', model_dirs.tiny_config())
+  config = (tmp_path / 'm' / 'config.json').read_bytes()
+  r = job('export', f'--checkpoint={tmp_path / "m"}',
+          f'--output={tmp_path / "m" / "config.json"}', '--overwrite', code=2)
+  assert 'is a file this job reads' in r.stderr
+  assert (tmp_path / 'm' / 'config.json').read_bytes() == config
