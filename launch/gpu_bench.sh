@@ -14,8 +14,11 @@
 #   REF_BATCHES, REF_MODES  passed on; honoured by a reference copy that
 #            reads them (the upstream script runs 16,64 x eager,compile)
 #   STAGE_TIMEOUT  seconds per stage [0 = none]
+#   TRTEXEC  TensorRT's trtexec [trtexec, if on PATH]
 # Results: $OUT/env.txt, ours.txt, torch.txt (+ torch_tsm.json), ours_tsm.txt,
-# trace.tgz.
+# trace.tgz, and, where trtexec and the .[onnx] extra are there, trt.txt
+# (the ONNX export of the same model built and timed by TensorRT, fp16, batch
+# 1 and 16) beside ours_latency.txt (our XLA GPU path, batch 1).
 set -uo pipefail
 PY=${PYTHON:-python3}
 REF=${REF:-shared/bench/torch_tsm_reference.py}
@@ -57,3 +60,24 @@ fi
 stage ours_tsm "$PY" -m mstsm_jax.bench --config=configs/ucf101.py:tsm \
   --config.model.dtype=bfloat16 --batch="${BATCH##*,}" --what=train,infer \
   --steps="$STEPS" --repeats="$REPEATS" --json
+
+# TensorRT beside our XLA GPU path: the model exported to ONNX (random
+# weights, same shapes), built by trtexec for batch 1 and 16.
+TRTEXEC=${TRTEXEC:-trtexec}
+if command -v "$TRTEXEC" >/dev/null && "$PY" -c 'import jax2onnx' 2>/dev/null; then
+  "$PY" -c 'import sys; sys.path.insert(0, "tests"); import model_dirs
+from mstsm_jax.configs import load_config
+model_dirs.model_dir(sys.argv[1], load_config("configs/ucf101.py:mstsm_tfdem"))' "$OUT/r50"
+  stage export_onnx "$PY" -m mstsm_jax.export --checkpoint="$OUT/r50" \
+    --output="$OUT/r50.onnx" --format=onnx
+  for b in 1 16; do
+    stage "trt_b$b" "$TRTEXEC" --onnx="$OUT/r50.onnx" --fp16 \
+      --shapes=clips:${b}x8x224x224x3 --iterations=50
+  done
+  stage ours_latency "$PY" -m mstsm_jax.bench \
+    --config=configs/ucf101.py:mstsm_tfdem --config.model.dtype=bfloat16 \
+    --batch=16 --what=infer,latency --steps="$STEPS" --json
+  rm -rf "$OUT/r50" "$OUT/r50.onnx"
+else
+  echo "== trt: trtexec or jax2onnx not installed here: skipped"
+fi

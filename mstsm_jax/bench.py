@@ -11,8 +11,10 @@ infer    clips/s of the jitted eval forward
 latency  batch-1 inference, ms p50 / p90
 stream   online variants: one frame per jitted step with its shift buffers
          (inference/streaming.py), frames/s and per-frame latency ms p50 / p90
-deploy   the exported model (batch 1, uint8 clips) on every CPU runtime
-         installed (xla, iree: inference/runtimes.py) and on XLA with
+deploy   the exported model (uint8 clips, at each --deploy_batch, default
+         1) on every CPU runtime installed (xla, iree, and with .[onnx] the
+         ONNX file on onnxruntime and openvino: inference/runtimes.py) and
+         on XLA with
          jax's own CPU settings (xla_jax_defaults; cpu.py): clips/s, latency
          p50 / p90, max |diff| against the JAX model; with torch installed
          also a PyTorch TSM ResNet-50 (models/torch_reference.py) in
@@ -51,8 +53,9 @@ from mstsm_jax import cli, cpu, modeldir
 from mstsm_jax.console import LOG
 from mstsm_jax.data import jpeg_videos, pipeline
 from mstsm_jax.inference import Predictor
-from mstsm_jax.inference.export import export_clips
-from mstsm_jax.inference.runtimes import available, callable_for
+from mstsm_jax.inference import onnx_file
+from mstsm_jax.inference.export import clip_function, export_clips
+from mstsm_jax.inference.runtimes import RUNTIMES, available, callable_for
 from mstsm_jax.models import torch_reference
 from mstsm_jax.models.task import in_channels
 from mstsm_jax.inference.streaming import step_function, zeros
@@ -81,9 +84,10 @@ def peak_memory_gb():
   return round(peak / 2**30, 2) if peak else None
 
 
-def latency_stats(lat) -> dict:
-  """clips/s (batch 1) and latency p50 / p90 ms of latencies in ms."""
-  return {'infer_clips_s': 1e3 / float(np.mean(lat)),
+def latency_stats(lat, batch: int = 1) -> dict:
+  """clips/s and latency p50 / p90 ms of calls of `batch` clips taking
+  `lat` ms."""
+  return {'infer_clips_s': 1e3 * batch / float(np.mean(lat)),
           'latency_ms_p50': float(np.percentile(lat, 50)),
           'latency_ms_p90': float(np.percentile(lat, 90))}
 
@@ -94,7 +98,8 @@ def timed_calls(fn, calls: int) -> dict:
   return interleaved_calls({'fn': fn}, calls, rounds=1)['fn']
 
 
-def interleaved_calls(fns: dict, calls: int, rounds: int = 5) -> dict:
+def interleaved_calls(fns: dict, calls: int, rounds: int = 5,
+                      batch: int = 1) -> dict:
   """`latency_stats` per name of `calls` calls of each function, taken in
   `rounds` alternating rounds, so that a machine that speeds up or slows
   down during the run (shared cloud cores do) moves every figure alike."""
@@ -108,7 +113,7 @@ def interleaved_calls(fns: dict, calls: int, rounds: int = 5) -> dict:
         t0 = time.perf_counter()
         fn()
         lat[name].append(1e3 * (time.perf_counter() - t0))
-  return {name: latency_stats(v) for name, v in lat.items()}
+  return {name: latency_stats(v, batch) for name, v in lat.items()}
 
 
 # ------------------------------------------------------------------- flags
@@ -143,7 +148,8 @@ def check_flags(fv) -> dict:
                          f'must split over the {n} devices',
                          f'use multiples of {n}')
   return {'what': what, 'batches': batches,
-          'workers': int_list(fv, 'workers', 0)}
+          'workers': int_list(fv, 'workers', 0),
+          'deploy_batches': int_list(fv, 'deploy_batch', 1)}
 
 
 def bench_config(fv):
@@ -312,23 +318,35 @@ def bench_stream(model, variables, config, steps: int) -> dict:
           'stream_ms_p90': r['latency_ms_p90']}
 
 
-def bench_deploy(config, variables, channels, steps: int) -> dict:
-  """Every installed runtime on the exported model, and PyTorch eager."""
-  p = Predictor(config, variables, channels, batch_size=1)
+def bench_deploy(config, variables, channels, steps: int,
+                 batch: int = 1) -> dict:
+  """Every installed runtime on the model exported with a fixed `batch`
+  (the zip archive's StableHLO, and the ONNX file with .[onnx]), and
+  PyTorch eager, interleaved."""
+  p = Predictor(config, variables, channels, batch_size=batch)
   t, s, ch = config.model.num_segments, config.data.crop_size, p.channels
-  clip = np.random.default_rng(0).integers(0, 256, (1, t, s, s, ch),
+  clip = np.random.default_rng(0).integers(0, 256, (batch, t, s, s, ch),
                                            np.uint8)
   want = p.scores_views(clip)
-  exported = export_clips(p, 1)
+  programs = {'stablehlo': export_clips(p, batch)}
+  if onnx_file.converter_installed():
+    t0 = time.perf_counter()
+    programs['onnx'] = onnx_file.program(onnx_file.convert(
+        clip_function(p), [jax.ShapeDtypeStruct(clip.shape, jnp.uint8)],
+        ['clips'], ['scores'], name=config.variant))
+    print(f'ONNX export (jax2onnx): {time.perf_counter() - t0:.1f}s',
+          file=LOG)
   calls = max(10, steps)
   out, fns = {}, {}
   # 'xla' with jax's own XLA:CPU settings, for what cpu.py's options gain.
-  untuned = jax.jit(exported.call)
-  runtimes = [*available(), 'xla_jax_defaults']
-  for name in runtimes:
+  untuned = jax.jit(programs['stablehlo'].call)
+  names = [n for n in available() if RUNTIMES[n].reads in programs]
+  for name in [*names, 'xla_jax_defaults']:
     t0 = time.perf_counter()
-    fn = (callable_for(exported, name) if name != 'xla_jax_defaults' else
-          lambda c: np.asarray(untuned(c)))
+    fn = (lambda c: np.asarray(untuned(c))) if name == 'xla_jax_defaults' \
+        else functools.partial(
+            lambda run, c: run(c)[0],
+            callable_for(programs[RUNTIMES[name].reads], name))
     got = fn(clip)
     out[name] = {'first_call_s': time.perf_counter() - t0,
                  'max_abs_diff': float(np.abs(got - want).max())}
@@ -340,17 +358,18 @@ def bench_deploy(config, variables, channels, steps: int) -> dict:
     for name, (fn, model) in torch_reference.runners(
         config.model.num_classes, clip).items():
       fns[name], out[name] = fn, {'model': model}
-  for name, row in interleaved_calls(fns, calls).items():
+  for name, row in interleaved_calls(fns, calls, batch=batch).items():
     out[name].update(row)
   if not torch:
     return out
   if cpu.host_memory_kept():  # PyTorch as a plain process runs it too
     out.update(torch_rows_default_malloc(config.model.num_classes, clip,
                                          calls))
-  row = out['torch_tsm_resnet50_eager']
-  for name in runtimes:
-    out[name]['ratio_to_torch'] = (out[name]['infer_clips_s'] /
-                                   row['infer_clips_s'])
+  for ref in ('torch_tsm_resnet50_eager',
+              'torch_tsm_resnet50_eager_channels_last'):
+    key = 'ratio_to_torch' + ref[len('torch_tsm_resnet50_eager'):]
+    for name in [*names, 'xla_jax_defaults']:
+      out[name][key] = out[name]['infer_clips_s'] / out[ref]['infer_clips_s']
   return out
 
 
@@ -404,14 +423,18 @@ def print_rows(rows: list) -> None:
 
 
 def print_deploy(result: dict, t: int, s: int) -> None:
-  print(f'deploy (batch 1, {t}x{s}px, uint8 in): runtime, clips/s, '
-        'latency p50 / p90 ms, max |diff|, x PyTorch eager')
-  for name, r in result['deploy'].items():
-    ratio = r.get('ratio_to_torch')
-    print(f'  {name:<26} {r["infer_clips_s"]:8.3f} '
-          f'{r["latency_ms_p50"]:9.1f} / {r["latency_ms_p90"]:<9.1f}'
-          f'{r.get("max_abs_diff", float("nan")):10.2e}'
-          + (f'  {ratio:.2f}x' if ratio else ''))
+  for b, rows in result['deploy_by_batch'].items():
+    print(f'deploy (batch {b}, {t}x{s}px, uint8 in): runtime, clips/s, '
+          'latency p50 / p90 ms, max |diff|, x PyTorch eager NCHW / '
+          'channels-last')
+    for name, r in rows.items():
+      ratios = [r.get(k) for k in ('ratio_to_torch',
+                                   'ratio_to_torch_channels_last')]
+      print(f'  {name:<26} {r["infer_clips_s"]:8.3f} '
+            f'{r["latency_ms_p50"]:9.1f} / {r["latency_ms_p90"]:<9.1f}'
+            f'{r.get("max_abs_diff", float("nan")):10.2e}'
+            + (f'  {ratios[0]:.2f}x / {ratios[1]:.2f}x' if ratios[0]
+               else ''))
   print(f'  XLA:CPU options {result["xla_cpu_options"]}, host memory kept '
         f'for reuse: {result["host_memory_kept"]} (cpu.py)')
 
@@ -469,8 +492,11 @@ def main(fv, argv):
     result.update(bench_stream(run.model, variables, config,
                                fv['steps'].value))
   if 'deploy' in what:
-    result['deploy'] = bench_deploy(config, variables, channels,
-                                    fv['steps'].value)
+    by_batch = {b: bench_deploy(config, variables, channels,
+                                fv['steps'].value, b)
+                for b in opts['deploy_batches']}
+    result['deploy'] = by_batch[opts['deploy_batches'][0]]
+    result['deploy_by_batch'] = {str(b): r for b, r in by_batch.items()}
     result['xla_cpu_options'] = cpu.compiler_options()
     result['host_memory_kept'] = cpu.host_memory_kept()
   if 'data' in what:
@@ -498,6 +524,8 @@ def define_flags(fv):
                       flag_values=fv)
   flags.DEFINE_string('what', 'train,infer,latency', ','.join(WHAT),
                       flag_values=fv)
+  flags.DEFINE_string('deploy_batch', '1', 'comma-separated batch sizes of '
+                      'the exported model for --what=deploy', flag_values=fv)
   flags.DEFINE_string('data_dir', '', 'prepared dataset for data/e2e',
                       flag_values=fv)
   flags.DEFINE_string('workers', '0,1,2', 'grain worker counts for data',

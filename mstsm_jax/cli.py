@@ -51,6 +51,13 @@ def define_config(fv: flags.FlagValues, required: bool = True) -> None:
     flags.mark_flag_as_required('config', flag_values=fv)
 
 
+def define_runtime(fv: flags.FlagValues) -> None:
+  flags.DEFINE_string('runtime', 'auto', 'exported files: auto (xla for '
+                      'an archive, onnxruntime for .onnx), xla, iree '
+                      "(.[cpu-runtime]), onnxruntime or openvino (.[onnx])",
+                      flag_values=fv)
+
+
 def define_json(fv: flags.FlagValues) -> None:
   flags.DEFINE_bool('json', False, 'end stdout with one JSON object',
                     flag_values=fv)
@@ -206,18 +213,19 @@ FLAG_RULES: dict[str, Rule] = {
     'splits': comma_list(integer(1, 3), 'splits 1, 2, 3'),
     # bench
     'bench.batch': comma_list(POSITIVE_INT, 'integers >= 1'),
+    'deploy_batch': comma_list(POSITIVE_INT, 'integers >= 1'),
     'what': ANY,  # bench.WHAT (cli cannot import bench): bench checks it
     # first thing
     'bench.workers': comma_list(integer(0), 'integers >= 0'),
     'steps': POSITIVE_INT, 'repeats': POSITIVE_INT,
     # convert, export, predict, stream
     'format': ANY,  # an enum (convert) or checked just below (export)
-    'export.format': one_of(('xla', 'iree')),
+    'export.format': one_of(('xla', 'iree', 'onnx')),
     'export.batch': Rule('dynamic or a batch size >= 1', lambda v: v == (
         'dynamic') or (v.isdigit() and int(v) > 0)),
     'platforms': comma_list(one_of(('cpu', 'cuda', 'rocm', 'tpu')),
                             'platforms (cpu, cuda, rocm, tpu)'),
-    'runtime': one_of(('xla', 'iree')),
+    'runtime': one_of(('auto', 'xla', 'iree', 'onnxruntime', 'openvino')),
     'views': either(empty("the config's eval.views"), schema.VIEWS),
     'predict.views': schema.VIEWS,
     'window_s': FINITE_POSITIVE, 'stride_s': FINITE_POSITIVE,

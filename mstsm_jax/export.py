@@ -2,7 +2,7 @@
 
   python -m mstsm_jax.export --checkpoint=DIR --output=model.mstsm \
       [--batch=dynamic|N] [--platforms=cpu,cuda] [--streaming]
-      [--format=xla|iree] [--overwrite] [--json]
+      [--format=xla|iree|onnx] [--overwrite] [--json]
 
 The file (`mstsm_jax.inference.archive`) holds the model as serialized
 StableHLO (`jax.export`, weights inside) and its metadata: uint8 test-time
@@ -17,6 +17,9 @@ an existing one is replaced only with `--overwrite`.
 --checkpoint=FILE` run it).
 `--format=iree` also stores the model compiled by IREE for this CPU, so
 `--runtime=iree` runs it without compiling (inference/runtimes.py).
+`--format=onnx` writes one ONNX file instead (inference/onnx_file.py; the
+same function, metadata and `--streaming`), which `--runtime=onnxruntime`
+or `openvino` run, and TensorRT's `trtexec --onnx=FILE` reads.
 """
 from __future__ import annotations
 
@@ -43,7 +46,9 @@ def define_flags(fv):
                     flag_values=fv)
   flags.DEFINE_string('format', 'xla', 'xla: StableHLO, run by any runtime;'
                       ' iree: also the IREE module compiled for this CPU '
-                      '(needs --batch=N and .[cpu-runtime])', flag_values=fv)
+                      '(needs --batch=N and .[cpu-runtime]); onnx: one ONNX '
+                      'file (opset 18, .[onnx]) for ONNX Runtime, OpenVINO, '
+                      'TensorRT', flag_values=fv)
   flags.DEFINE_bool('overwrite', False, 'replace an existing --output',
                     flag_values=fv)
   flags.mark_flags_as_required(['checkpoint', 'output'], flag_values=fv)

@@ -37,8 +37,7 @@ from mstsm_jax.models import task
 def define_flags(fv):
   flags.DEFINE_string('checkpoint', None, 'model directory, or a file from '
                       'export', flag_values=fv)
-  flags.DEFINE_string('runtime', 'xla', 'exported files: xla or iree '
-                      "(pip install -e '.[cpu-runtime]')", flag_values=fv)
+  cli.define_runtime(fv)
   flags.DEFINE_string('views', '1x1', 'CLIPSxCROPS test views',
                       flag_values=fv)
   flags.DEFINE_bool('timeline', False, 'score sliding windows over each '

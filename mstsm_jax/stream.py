@@ -44,8 +44,7 @@ def define_flags(fv):
                        'K steps (0 = T)', lower_bound=0, flag_values=fv)
   flags.DEFINE_string('output', '', 'annotated MP4 to write (its timeline '
                       'goes to the same name with .json)', flag_values=fv)
-  flags.DEFINE_string('runtime', 'xla', 'exported files: xla or iree '
-                      "(pip install -e '.[cpu-runtime]')", flag_values=fv)
+  cli.define_runtime(fv)
   flags.DEFINE_bool('overwrite', False, 'replace an existing --output and '
                     'its JSON', flag_values=fv)
   flags.mark_flags_as_required(['checkpoint', 'video'], flag_values=fv)

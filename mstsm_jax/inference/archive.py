@@ -1,4 +1,5 @@
-"""The exported file: a zip archive that runs with `jax` and `numpy` alone.
+"""The exported file: a zip archive that runs with `jax` and `numpy` alone,
+or an ONNX file (onnx_file.py) with the same metadata.
 
 - `function.bin`: the model as a serialized `jax.export.Exported`
   (StableHLO, the weights embedded as constants);
@@ -10,8 +11,8 @@
   the metadata key of the runtime's name.
 
 `write` is atomic (nothing, or the whole file; a full disk is one line).
-`read` checks the metadata against the function, so a file whose metadata
-was altered (2 classes for a 10-score function, another T or crop size) is
+`read` reads either kind and checks the metadata against the function, so a
+file whose metadata was altered (2 classes for a 10-score function, another T or crop size) is
 one line naming the file and the mismatch, never a wrong result later.
 """
 from __future__ import annotations
@@ -20,10 +21,12 @@ import json
 import zipfile
 
 import jax
+import numpy as np
 from jax import export
 
 from mstsm_jax import files
 from mstsm_jax.errors import UsageError
+import mstsm_jax.inference.onnx_file as onnx_file
 import mstsm_jax.inference.runtimes as runtimes
 
 FORMAT_VERSION = 1
@@ -44,8 +47,19 @@ def write(path, meta: dict, exported, modules: dict | None = None) -> None:
 
 
 def read(path) -> tuple[dict, object]:
-  """(metadata, deserialized Exported) of an exported file, checked
-  against each other."""
+  """(metadata, program) of an exported file, checked against each other:
+  the program a deserialized `jax.export.Exported` (zip archive) or an
+  `onnx_file.OnnxProgram`."""
+  if zipfile.is_zipfile(path):
+    meta, program = _read_zip(path)
+  else:
+    meta, program = onnx_file.read(path)
+    check_version(path, meta)
+  check(path, meta, program)
+  return meta, program
+
+
+def _read_zip(path) -> tuple[dict, object]:
   try:
     with zipfile.ZipFile(path) as z:
       meta = json.loads(z.read(METADATA))
@@ -53,6 +67,19 @@ def read(path) -> tuple[dict, object]:
   except (zipfile.BadZipFile, KeyError, ValueError, OSError) as e:
     raise UsageError(f'{path} is not an exported mstsm_jax model ({e})',
                      'export one with python -m mstsm_jax.export') from e
+  check_version(path, meta)
+  try:
+    fn = export.deserialize(bytearray(blob))
+  except Exception as e:  # pylint: disable=broad-except
+    first = (str(e).strip().splitlines() or [''])[0][:160]
+    raise UsageError(f'{path}: the exported function does not load with jax '
+                     f'{jax.__version__} ({type(e).__name__}: {first})',
+                     f'it was written with jax {meta.get("jax")}; re-export '
+                     'it with this version') from e
+  return meta, fn
+
+
+def check_version(path, meta) -> None:
   if not isinstance(meta, dict) or (
       meta.get('format_version') != FORMAT_VERSION):
     version = meta.get('format_version') if isinstance(meta, dict) else None
@@ -62,16 +89,6 @@ def read(path) -> tuple[dict, object]:
         f'{meta.get("mstsm_jax") if isinstance(meta, dict) else "?"}, jax '
         f'{meta.get("jax") if isinstance(meta, dict) else "?"})',
         're-export it with this version')
-  try:
-    fn = export.deserialize(bytearray(blob))
-  except Exception as e:  # pylint: disable=broad-except
-    first = (str(e).strip().splitlines() or [''])[0][:160]
-    raise UsageError(f'{path}: the exported function does not load with jax '
-                     f'{jax.__version__} ({type(e).__name__}: {first})',
-                     f'it was written with jax {meta.get("jax")}; re-export '
-                     'it with this version') from e
-  check(path, meta, fn)
-  return meta, fn
 
 
 def expected_input(meta: dict) -> tuple:
@@ -105,10 +122,11 @@ def check(path, meta: dict, fn) -> None:
     raise UsageError(f'{path}: metadata.json is malformed ({e})', hint) from e
   got = fn.in_avals[0]
   shape = tuple(d if isinstance(d, int) else 'N' for d in got.shape)
-  if shape != want or str(got.dtype) != 'uint8':
+  dtype = np.dtype(got.dtype).name
+  if shape != want or dtype != 'uint8':
     raise UsageError(
         f'{path}: the metadata describes uint8 {shown(want)} inputs (batch, '
-        f'T, crop size, channels), the function takes {got.dtype} '
+        f'T, crop size, channels), the function takes {dtype} '
         f'{shown(shape)}', hint)
   scores = fn.out_avals[0].shape[-1]
   if not isinstance(meta['classes'], list) or len(meta['classes']) != scores:

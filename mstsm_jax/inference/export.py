@@ -15,8 +15,10 @@ instead (streaming.py): `(uint8 frames [N, S, S, C], [buffers]) -> (scores
 function's `in_avals[1:]` (zeros to start a video); `Streamer(FILE)` runs
 it.
 
-`fmt` names a runtime (runtimes.RUNTIMES); one that compiles at export
-(iree) also stores its module for this CPU.
+`fmt` is 'xla' (the zip archive of StableHLO), 'iree' (the archive with
+the IREE module compiled for this CPU stored too) or 'onnx' (one `.onnx`
+file, onnx_file.py: the same functions and metadata, for ONNX Runtime,
+OpenVINO and TensorRT).
 """
 from __future__ import annotations
 
@@ -28,25 +30,30 @@ from jax import export
 import mstsm_jax
 from mstsm_jax.errors import UsageError
 import mstsm_jax.inference.archive as archive
+import mstsm_jax.inference.onnx_file as onnx_file
 import mstsm_jax.inference.predictor as predictor_kinds
 import mstsm_jax.inference.runtimes as runtimes
 import mstsm_jax.inference.streaming as online
 from mstsm_jax.models import task
 
 
+FORMATS = ('xla', 'iree', 'onnx')
+
+
 def check_export_flags(batch, fmt: str):
   """The batch as an int or 'dynamic', after refusing a bad `--batch` or
   `--format` in one line (before the model loads)."""
-  if fmt not in runtimes.RUNTIMES:
-    raise UsageError(f'--format={fmt}',
-                     f'valid: {", ".join(runtimes.RUNTIMES)}')
-  rt = runtimes.check(fmt)
+  if fmt not in FORMATS:
+    raise UsageError(f'--format={fmt}', f'valid: {", ".join(FORMATS)}')
+  static = fmt != 'onnx' and runtimes.check(fmt).static
+  if fmt == 'onnx':
+    onnx_file.check_installed()
   if batch != 'dynamic':
     if not str(batch).isdigit() or int(batch) < 1:
       raise UsageError(f'--batch={batch}',
                        'use dynamic or a positive whole number')
     batch = int(batch)
-  if rt.static and batch == 'dynamic':
+  if static and batch == 'dynamic':
     raise UsageError(f'--format={fmt} needs a fixed batch ({fmt} compiles '
                      'static shapes)', 'add --batch=N (e.g. --batch=1)')
   return batch
@@ -56,29 +63,33 @@ def export_model(model_dir, path, batch='dynamic', platforms=('cpu',),
                  checkpoint_step: str = '', streaming: bool = False,
                  fmt: str = 'xla') -> dict:
   """Writes the model directory's model (or, with `streaming`, its
-  one-frame step) to `path`, atomically; returns its metadata. A runtime
-  `fmt` that compiles at export (iree) also stores its module for this CPU
-  (fixed batch only; runtimes.py)."""
+  one-frame step) to `path`, atomically, in format `fmt`; returns its
+  metadata. 'iree' also stores the module compiled for this CPU (fixed
+  batch only; runtimes.py)."""
   batch = check_export_flags(batch, fmt)
+  if fmt == 'onnx' and tuple(platforms) != ('cpu',):
+    raise UsageError(f'--platforms={",".join(platforms)} with --format=onnx',
+                     'an ONNX file names no platform (its runtime picks '
+                     'the device): drop --platforms')
   predictor = predictor_kinds.load(model_dir, checkpoint_step)
   cfg = predictor.config
   t, s, c = cfg.model.num_segments, cfg.data.crop_size, predictor.channels
-  n = export.symbolic_shape('batch')[0] if batch == 'dynamic' else batch
+  n = export.symbolic_shape('N')[0] if batch == 'dynamic' else batch
   shown = 'N' if batch == 'dynamic' else batch
+  k = cfg.model.num_classes
   if streaming:
-    fn, buffers = online.step_function(predictor.model, predictor.variables,
-                                       cfg, n)
-    exported = export.export(jax.jit(fn), platforms=tuple(platforms))(
-        jax.ShapeDtypeStruct((n, s, s, c), jnp.uint8), buffers)
-    io = {'input': f'uint8 [{shown}, {s}, {s}, {c}] frames, {len(buffers)} '
-                   'buffers (zeros to start)',
-          'output': f'float32 [{shown}, {cfg.model.num_classes}] frame '
-                    'scores, the new buffers'}
+    fn, inputs = stream_function(predictor, n)
+    names = (['frames'] + [f'buffer_{i}' for i in range(len(inputs) - 1)],
+             ['scores'] + [f'new_buffer_{i}' for i in range(len(inputs) - 1)])
+    io = {'input': f'uint8 [{shown}, {s}, {s}, {c}] frames, '
+                   f'{len(inputs) - 1} buffers (zeros to start)',
+          'output': f'float32 [{shown}, {k}] frame scores, the new buffers'}
   else:
-    exported = export_clips(predictor, n, platforms)
+    fn = clip_function(predictor)
+    inputs = [jax.ShapeDtypeStruct((n, t, s, s, c), jnp.uint8)]
+    names = ['clips'], ['scores']
     io = {'input': f'uint8 [{shown}, {t}, {s}, {s}, {c}]',
-          'output': f'float32 [{shown}, {cfg.model.num_classes}] video '
-                    'scores'}
+          'output': f'float32 [{shown}, {k}] video scores'}
   mean, std = task.norm_stats(cfg.data)
   meta = {'kind': 'stream' if streaming else 'clips',
           'resize_short': cfg.data.resize_short,
@@ -91,6 +102,11 @@ def export_model(model_dir, path, batch='dynamic', platforms=('cpu',),
           'batch': batch, 'platforms': list(platforms),
           'jax': jax.__version__, 'mstsm_jax': mstsm_jax.__version__,
           'format': fmt, **io}
+  if fmt == 'onnx':
+    onnx_file.write(path, meta, onnx_file.convert(fn, inputs, *names,
+                                                  name=cfg.variant))
+    return meta
+  exported = export.export(jax.jit(fn), platforms=tuple(platforms))(*inputs)
   rt, modules = runtimes.RUNTIMES[fmt], {}
   if rt.compile is not None:
     meta[fmt], modules[rt.module_file] = rt.compile(exported)
@@ -98,16 +114,39 @@ def export_model(model_dir, path, batch='dynamic', platforms=('cpu',),
   return meta
 
 
-def export_clips(predictor, batch, platforms=('cpu',)):
-  """`jax.export` of a Predictor's scores on uint8 views at its crop size
-  (normalisation inside), for `batch` (an int or a symbolic dimension)."""
-  cfg = predictor.config
-  t, s, c = cfg.model.num_segments, cfg.data.crop_size, predictor.channels
+def clip_function(predictor):
+  """uint8 views `[N, T, S, S, C]` at the crop size -> video scores
+  `[N, classes]`: a Predictor's scores with the normalisation inside (pure:
+  export it)."""
   variables = predictor.variables
-  mean, std = task.norm_stats(cfg.data)
+  mean, std = task.norm_stats(predictor.config.data)
 
   def scores(views):
     return predictor.forward(variables, task.normalize(views, mean, std))
+  return scores
 
-  return export.export(jax.jit(scores), platforms=tuple(platforms))(
-      jax.ShapeDtypeStruct((batch, t, s, s, c), jnp.uint8))
+
+def stream_function(predictor, streams):
+  """(fn, abstract inputs) of an online model's one-frame step with flat
+  arguments, as exported files hold it: `fn(frames, *buffers) -> (scores,
+  *new buffers)`, frames uint8 `[streams, S, S, C]`."""
+  cfg = predictor.config
+  step, buffers = online.step_function(predictor.model, predictor.variables,
+                                       cfg, streams)
+  s, c = cfg.data.crop_size, predictor.channels
+
+  def fn(frames, *flat):
+    scores, new = step(frames, list(flat))
+    return (scores, *new)
+  return fn, [jax.ShapeDtypeStruct((streams, s, s, c), jnp.uint8), *buffers]
+
+
+def export_clips(predictor, batch, platforms=('cpu',)):
+  """`jax.export` of `clip_function(predictor)` for `batch` (an int or a
+  symbolic dimension)."""
+  cfg = predictor.config
+  t, s, c = cfg.model.num_segments, cfg.data.crop_size, predictor.channels
+  return export.export(jax.jit(clip_function(predictor)),
+                       platforms=tuple(platforms))(
+                           jax.ShapeDtypeStruct((batch, t, s, s, c),
+                                                jnp.uint8))

@@ -137,7 +137,7 @@ class ExportedPredictor(Contract):
   at the crop size; the centre view is done here first, as a model
   directory does it."""
 
-  def __init__(self, path, runtime: str = 'xla', batch_size: int = 8):
+  def __init__(self, path, runtime: str = 'auto', batch_size: int = 8):
     self.path = self.name = str(path)
     self.meta, self.exported = archive.read(path)
     if self.meta['kind'] != 'clips':
@@ -151,9 +151,10 @@ class ExportedPredictor(Contract):
     fixed = self.meta['batch'] != 'dynamic'
     self.batch_size = self.meta['batch'] if fixed else batch_size
     self.config = file_config(self.meta)
-    self._views = runtimes.callable_for(
+    run = runtimes.callable_for(
         self.exported, runtime, archive.stored_module(path, self.meta,
                                                       runtime))
+    self._views = lambda x: run(x)[0]
     d = self.config.data
     crop = cpu.jit(lambda x: center_view(x, d.resize_short, d.crop_size))
     self._clips = lambda x: self._views(np.asarray(crop(x)))
@@ -184,13 +185,13 @@ def file_config(meta: dict):
 
 
 def load(path, checkpoint_step: str = '', batch_size: int = 8,
-         runtime: str = 'xla'):
+         runtime: str = 'auto'):
   """A `Predictor` for the model directory `path` (latest checkpoint, or
   `checkpoint_step`), or an `ExportedPredictor` for a file written by
   `python -m mstsm_jax.export`, run by `runtime` (runtimes.RUNTIMES)."""
   if pathlib.Path(path).is_file():
     return ExportedPredictor(path, runtime, batch_size)
-  if runtime != 'xla':
+  if runtime not in ('auto', 'xla'):
     runtimes.check(runtime)
     what = 'a model directory' if pathlib.Path(path).is_dir() else 'not found'
     raise UsageError(f'--runtime={runtime} runs exported files; {path} is '

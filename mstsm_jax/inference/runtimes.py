@@ -1,10 +1,10 @@
-"""CPU runtimes for exported files: XLA (jax.export's own) or IREE.
+"""CPU runtimes for exported files.
 
-An exported file (inference/archive.py) holds StableHLO. A runtime is one
-`Runtime` adapter in `RUNTIMES` (adding one touches this file only);
-`callable_for(exported, runtime)` returns a function of numpy arrays (the
-exported function's flattened inputs) -> its outputs as numpy arrays, run
-by:
+An exported file holds StableHLO (the zip archive, archive.py) or ONNX
+(onnx_file.py). A runtime is one `Runtime` adapter in `RUNTIMES` (adding one
+touches this file only) that reads one of the two; `callable_for(program,
+runtime)` returns a function of numpy arrays (the exported function's
+flattened inputs) -> the flat list of its outputs as numpy arrays, run by:
 
 - 'xla': `Exported.call`, jax's compiler, with the XLA:CPU options
   measured fastest (cpu.py);
@@ -18,13 +18,20 @@ by:
   `iree_target()`, is this machine's). IREE needs static
   shapes: export with `--batch=N`. IREE 3.13 does not compile a strided 3x3
   convolution whose output is 1x1 (a ResNet fed under 48 px); that is a
-  one-line error naming the fix.
+  one-line error naming the fix;
+- 'onnxruntime': ONNX Runtime's CPU execution provider, every graph
+  optimisation on, one thread per core (`pip install -e '.[onnx]'`);
+- 'openvino': OpenVINO's CPU plugin, which reads the ONNX model directly,
+  latency hint (`pip install -e '.[onnx]'`).
+`DEFAULT` names each format's default runtime, the fastest measured
+(docs/performance.md).
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import importlib
+import importlib.util
 import os
 import pathlib
 import sys
@@ -48,13 +55,15 @@ class Runtime:
 
   `modules`: what must import for it to be available; `install`: the hint
   when they do not; `static`: it needs static shapes (a fixed batch);
-  `load(exported, stored)` -> fn(*flat numpy inputs) -> output pytree of
-  numpy arrays, `stored` being (target, bytes) of a module compiled at
-  export or None; `compile(exported)` -> (target, bytes) that `export
-  --format=NAME` stores in the file under `module_file` (None: nothing to
-  store)."""
+  `reads`: the program it runs ('stablehlo' or 'onnx');
+  `load(program, stored)` -> fn(*flat numpy inputs) -> the flat list of
+  outputs as numpy arrays, `stored` being (target, bytes) of a module
+  compiled at export or None; `compile(exported)` -> (target, bytes) that
+  `export --format=NAME` stores in the file under `module_file` (None:
+  nothing to store)."""
   name: str
   load: Callable
+  reads: str = 'stablehlo'
   modules: tuple[str, ...] = ()
   install: str = ''
   static: bool = False
@@ -69,8 +78,8 @@ def _xla_load(exported, stored=None):
   call = cpu.jit(exported.call)
 
   def run(*args):
-    return jax.tree.map(np.asarray, call(
-        *jax.tree.unflatten(exported.in_tree, list(args))[0]))
+    return [np.asarray(o) for o in jax.tree.leaves(call(
+        *jax.tree.unflatten(exported.in_tree, list(args))[0]))]
   return run
 
 
@@ -92,9 +101,7 @@ def _iree_load(exported, stored=None):
     # Copies: the runtime reuses its output buffers on the next call.
     out = main(*[np.ascontiguousarray(args[i]) for i in kept])
     outs = out if isinstance(out, (tuple, list)) else (out,)
-    return jax.tree.unflatten(exported.out_tree,
-                              [np.array(o.to_host(), copy=True)
-                               for o in outs])
+    return [np.array(o.to_host(), copy=True) for o in outs]
   return run
 
 
@@ -102,25 +109,80 @@ def _iree_compile(exported):
   return iree_target(), compile_iree(exported.mlir_module())
 
 
+def _onnxruntime_load(program, stored=None):
+  """An ONNX Runtime CPU session (all graph optimisations, a thread per
+  core: the settings measured fastest in docs/performance.md)."""
+  del stored
+  import onnxruntime as ort
+  options = ort.SessionOptions()
+  options.graph_optimization_level = (
+      ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
+  options.intra_op_num_threads = os.cpu_count() or 1
+  session = ort.InferenceSession(program.model, options,
+                                 providers=['CPUExecutionProvider'])
+
+  def run(*args):
+    return session.run(None, {name: np.asarray(a) for name, a in
+                              zip(program.input_names, args)})
+  return run
+
+
+def _openvino_load(program, stored=None):
+  """The model compiled by OpenVINO's CPU plugin (latency hint)."""
+  del stored
+  core = _openvino().Core()
+  compiled = core.compile_model(core.read_model(program.model), 'CPU',
+                                {'PERFORMANCE_HINT': 'LATENCY'})
+  request = compiled.create_infer_request()
+
+  def run(*args):
+    out = request.infer([np.asarray(a) for a in args])
+    # Copies: the request reuses its output tensors on the next call.
+    return [np.array(out[o], copy=True) for o in compiled.outputs]
+  return run
+
+
+def _openvino():
+  """`openvino`, imported without its model-conversion tools: importing
+  those starts openvino-telemetry, which forks a process from a thread to
+  send usage data unless the user opted out (a fork JAX warns can
+  deadlock). Only the runtime is needed here; a later import of
+  `openvino.tools.ovc` by the user works as usual."""
+  if 'openvino' in sys.modules:
+    return sys.modules['openvino']
+  sys.modules['openvino.tools.ovc'] = None
+  try:
+    import openvino
+  finally:
+    del sys.modules['openvino.tools.ovc']
+  return openvino
+
+
+ONNX_INSTALL = "pip install -e '.[onnx]'"
 RUNTIMES = {
     'xla': Runtime('xla', _xla_load),
-    'iree': Runtime('iree', _iree_load, ('iree.compiler', 'iree.runtime'),
+    'iree': Runtime('iree', _iree_load, 'stablehlo',
+                    ('iree.compiler', 'iree.runtime'),
                     "pip install -e '.[cpu-runtime]'", static=True,
                     compile=_iree_compile, module_file='iree.vmfb'),
+    'onnxruntime': Runtime('onnxruntime', _onnxruntime_load, 'onnx',
+                           ('onnxruntime',), ONNX_INSTALL),
+    'openvino': Runtime('openvino', _openvino_load, 'onnx', ('openvino',),
+                        ONNX_INSTALL),
 }
+DEFAULT = {'stablehlo': 'xla', 'onnx': 'onnxruntime'}
 
 
 def available() -> list[str]:
-  """The runtimes installed here."""
-  out = []
-  for name, rt in RUNTIMES.items():
+  """The runtimes installed here (found, not imported: importing some
+  starts work of their own, `_openvino`)."""
+  def found(module: str) -> bool:
     try:
-      for m in rt.modules:
-        importlib.import_module(m)
+      return importlib.util.find_spec(module) is not None
     except ImportError:
-      continue
-    out.append(name)
-  return out
+      return False
+  return [name for name, rt in RUNTIMES.items()
+          if all(found(m) for m in rt.modules)]
 
 
 def check(runtime: str) -> Runtime:
@@ -128,24 +190,39 @@ def check(runtime: str) -> Runtime:
   installed here)."""
   if runtime not in RUNTIMES:
     raise UsageError(f'--runtime={runtime}',
-                     f'valid: {", ".join(RUNTIMES)}')
+                     f'valid: auto, {", ".join(RUNTIMES)}')
   if runtime not in available():
     raise UsageError(f'--runtime={runtime}: {runtime} is not installed',
                      RUNTIMES[runtime].install)
   return RUNTIMES[runtime]
 
 
-def callable_for(exported, runtime: str = 'xla', stored=None):
-  """fn(*flat numpy inputs) -> output pytree of numpy arrays, run by
-  `runtime`. `stored`: (target, bytes) of a module compiled at export
-  (`export --format=NAME`), used when its target is this machine's."""
-  rt = check(runtime)
-  if rt.static and any(not isinstance(d, int) for a in exported.in_avals
+def program_kind(program) -> str:
+  """'onnx' for an ONNX file's program, 'stablehlo' for a jax Exported."""
+  return 'onnx' if hasattr(program, 'input_names') else 'stablehlo'
+
+
+def callable_for(program, runtime: str = 'auto', stored=None):
+  """fn(*flat numpy inputs) -> the flat list of outputs as numpy arrays,
+  run by `runtime` ('auto': the program's default, `DEFAULT`). `stored`:
+  (target, bytes) of a module compiled at export (`export --format=NAME`),
+  used when its target is this machine's."""
+  kind = program_kind(program)
+  runtime = DEFAULT[kind] if runtime == 'auto' else runtime
+  rt = RUNTIMES.get(runtime) or check(runtime)
+  if rt.reads != kind:
+    fit = ', '.join(n for n, r in RUNTIMES.items() if r.reads == kind)
+    raise UsageError(f'--runtime={runtime} runs {rt.reads.upper()}; this '
+                     f'file holds {kind.upper()}',
+                     f'use --runtime={fit.replace(", ", " or --runtime=")}'
+                     ' (or auto)')
+  check(runtime)
+  if rt.static and any(not isinstance(d, int) for a in program.in_avals
                        for d in a.shape):
     raise UsageError(f'{runtime} needs static shapes; this file was '
                      'exported with a symbolic batch',
                      're-export it with --batch=N (e.g. --batch=1)')
-  return rt.load(exported, stored)
+  return rt.load(program, stored)
 
 
 def iree_target() -> dict:

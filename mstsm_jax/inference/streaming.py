@@ -91,7 +91,7 @@ class Streamer:
   """
 
   def __init__(self, path, checkpoint_step: str = '', history: int = 64,
-               runtime: str = 'xla'):
+               runtime: str = 'auto'):
     path = pathlib.Path(path)
     if path.is_file():
       self.meta, exported = archive.read(path)
@@ -101,7 +101,7 @@ class Streamer:
                          '--streaming')
       run = runtimes.callable_for(
           exported, runtime, archive.stored_module(path, self.meta, runtime))
-      self._fn, shapes = (lambda f, b: run(f, *b)), exported.in_avals[1:]
+      self._fn, shapes = self._flat(run), exported.in_avals[1:]
       self.classes = self.meta['classes']
       resize, crop = self.meta['resize_short'], self.meta['crop_size']
       self.fuse, self.num_segments = (self.meta['tfdem_fuse'],
@@ -124,6 +124,15 @@ class Streamer:
                                                crop)[0, 0])
     self.history = collections.deque(maxlen=history)
     self.reset()
+
+  @staticmethod
+  def _flat(run):
+    """A file's step `run(frames, *buffers) -> [scores, *buffers]` as
+    `(frames, buffers) -> (scores, buffers)`."""
+    def fn(frames, buffers):
+      out = run(frames, *buffers)
+      return out[0], list(out[1:])
+    return fn
 
   def reset(self) -> None:
     """Empties the buffers and the score history (a new video)."""

@@ -42,7 +42,7 @@ class TFDEM(nn.Module):
     `[N*T, h, w, width]` at the reduced resolution, for visualisation.
     With `stream`, x is one frame of N streams `[N, H, W, C]` and F_{t-1}
     is read from and written to ('stream', 'previous')."""
-    nt, h, w, _ = x.shape
+    h, w = x.shape[1:3]
     y = conv_layer(self.width, 1, self.reduce_stride, name='conv_reduce',
                    dtype=self.dtype, use_bias=True)(x)
     y = nn.relu(self.norm(name='bn_reduce')(y))
@@ -53,7 +53,7 @@ class TFDEM(nn.Module):
       d = frame_difference(y, self.num_segments, self.causal)
     self.sow('intermediates', 'features', y)
     self.sow('intermediates', 'diff', d)
-    d = jax.image.resize(d, (nt, h, w, self.width), 'bilinear')
+    d = upsample(d, h, w)
     y = conv_layer(self.width, 3, self.conv_stride, name='conv_diff',
                    dtype=self.dtype, use_bias=True)(d)
     y = nn.relu(self.norm(name='bn_diff')(y))
@@ -63,3 +63,16 @@ class TFDEM(nn.Module):
                       kernel_init=nn.initializers.normal(0.001),
                       name='fc')(y)
     return logits.astype(jnp.float32)
+
+
+def upsample(d, h: int, w: int):
+  """Bilinear resize of `[N, h', w', C]` to `[N, h, w, C]`: the arithmetic
+  of `jax.image.resize(d, ..., 'bilinear')` (scale h/h', no translation),
+  spelled with `scale_and_translate` so the spatial sizes alone fix the
+  computation (two matrix products): ONNX export keeps N symbolic, where
+  its converter's Resize rule needs every dimension fixed."""
+  hh, ww = d.shape[1:3]
+  return jax.image.scale_and_translate(
+      d, (d.shape[0], h, w, d.shape[3]), (1, 2),
+      jnp.array([h / hh, w / ww], jnp.float32), jnp.zeros(2, jnp.float32),
+      'linear')

@@ -55,12 +55,13 @@ def tsm_resnet50(num_classes: int, t: int):
 def runners(num_classes: int, clip: np.ndarray, suffix: str = '',
             formats=('contiguous_format', 'channels_last')) -> dict:
   """{name: (call, description)}: the TSM ResNet-50 in eager mode on the
-  uint8 clip `[1, T, S, S, C]`, on every CPU core, in each memory format
+  uint8 clips `[N, T, S, S, C]`, on every CPU core, in each memory format
   (NCHW as the TSM code runs it and, a PyTorch option too, channels-last);
   `call()` returns the logits."""
   import torch
   torch.set_num_threads(os.cpu_count() or 1)
-  x = torch.from_numpy(clip[0].astype(np.float32)).permute(0, 3, 1, 2)
+  x = torch.from_numpy(clip.reshape(-1, *clip.shape[2:]).astype(
+      np.float32)).permute(0, 3, 1, 2)
   out = {}
   for fmt in formats:
     name = 'torch_tsm_resnet50_eager' + (
