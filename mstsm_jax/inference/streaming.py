@@ -132,6 +132,13 @@ class Streamer:
     self.buffers = zeros(self._shapes)
     self.history.clear()
 
+  def new_state(self) -> dict:
+    """A fresh stream's {'buffers', 'history'}: one Streamer (one compiled
+    step) serves several streams in turn (the demo page's browser tabs) by
+    assigning them to `buffers` and `history` before `step`."""
+    return {'buffers': zeros(self._shapes),
+            'history': collections.deque(maxlen=self.history.maxlen)}
+
   def step(self, frame) -> np.ndarray:
     """uint8 `[H, W, C]` (C the model's channels: RGB, no alpha) -> this
     frame's scores `[classes]`. An RGBA frame is refused with the fix
