@@ -172,8 +172,9 @@ def test_the_page_in_a_browser(tmp_path, job):
       assert 'Traceback' not in tab.content()
       # Webcam: live predictions from the fake camera.
       tab.get_by_role('tab', name='Webcam').click()
-      tab.locator('#webcam button[aria-label*="record"], '
-                  '#webcam button.capture-button').first.click()
+      tab.locator('#webcam').get_by_text(
+          re.compile('access webcam', re.I)).first.click()
+      tab.locator('#webcam button.capture-button').click()
       tab.wait_for_function(
           "(+(document.querySelector('#speed')?.innerText.match("
           "/(\\d+) frames since reset/) || [0, 0])[1]) >= 24",
