@@ -252,6 +252,9 @@ FLAG_RULES: dict[str, Rule] = {
     'seed': schema.SEED,
     # prune
     'r_out': integer(0, note='0 = none'), 'r_in': integer(0, note='0 = none'),
+    # demo
+    'port': integer(1, 65535), 'share': schema.boolean(),
+    'max_mb': FINITE_POSITIVE,
 }
 
 
@@ -287,6 +290,13 @@ def _internal(e: BaseException) -> str:
           'the command line) as a bug; MSTSM_TRACEBACK=1 shows the traceback')
 
 
+def error_lines(message: str, hint: str = '') -> str:
+  """The `error:` line (the message's first line) and the `hint:` line
+  that bad input gets, on the command line and on the demo page."""
+  message = message.strip().splitlines()[0]
+  return f'error: {message}' + (f'\nhint: {hint}' if hint else '')
+
+
 def invoke(define, main, argv, doc: str = '') -> int:
   """Runs a job on fresh flags; returns its exit code (0 ok, 2 bad input)."""
   fv = flags.FlagValues()
@@ -307,10 +317,8 @@ def invoke(define, main, argv, doc: str = '') -> int:
       traceback.print_exc()
     message, hint = (e.message, e.hint) if isinstance(e, UsageError) else (
         str(e).strip('"\''), '')
-    message = (message.strip().splitlines() or [type(e).__name__])[0]
-    print(f'error: {message}', file=sys.stderr)
-    if hint:
-      print(f'hint: {hint}', file=sys.stderr)
+    print(error_lines(message.strip() or type(e).__name__, hint),
+          file=sys.stderr)
     return 2
   except Exception as e:  # noqa: BLE001 -- last resort: our bug, one line
     if os.environ.get('MSTSM_TRACEBACK'):

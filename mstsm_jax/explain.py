@@ -15,7 +15,6 @@ video shorter than T frames, or truncated, is explained with the warning
 from __future__ import annotations
 
 import os
-import pathlib
 
 import numpy as np
 from absl import flags
@@ -24,7 +23,6 @@ from mstsm_jax import cli, files, inference
 from mstsm_jax.console import LOG
 from mstsm_jax.data import video
 from mstsm_jax.inference import gradcam
-from mstsm_jax.models import task
 
 
 def define_flags(fv):
@@ -51,50 +49,28 @@ def main(fv, argv):
                        'output folder')
   files.check_outputs({'--output': out}, [path, fv['checkpoint'].value],
                       fv['overwrite'].value)
-  if pathlib.Path(fv['checkpoint'].value).is_file():
-    raise cli.UsageError(f'{fv["checkpoint"].value} is an exported file; '
-                         'Grad-CAM needs the weights',
-                         'pass the model directory it was exported from')
+  gradcam.check_explainable(fv['checkpoint'].value)
   predictor = inference.load(fv['checkpoint'].value)
-  cfg, classes = predictor.config, list(predictor.classes)
-  target = None
-  if fv['class'].value:
-    if fv['class'].value not in classes:
-      raise cli.UsageError(
-          f'--class={fv["class"].value} is not a class of this model',
-          f'one of {", ".join(classes[:8])}{", ..." * (len(classes) > 8)}')
-    target = classes.index(fv['class'].value)
-  notes = []
   try:
-    views, frames = inference.read_video_views(path, cfg, warnings=notes)
+    res = gradcam.explain_video(predictor, path, fv['class'].value,
+                                fv['layer'].value)
   except video.VideoError as e:
     raise cli.UsageError(f'cannot read {path}: {e.reason}',
                          'give a video file PyAV can decode') from e
-  short = inference.short_video_note(frames, cfg.model.num_segments)
-  for note in ([short] if short else []) + notes:
+  for note in res['warnings']:
     print(f'{path}: warning: {note}', file=LOG)
-  clip = views[0]  # [T, S, S, 3] uint8
-  x = task.normalize(clip, *task.norm_stats(cfg.data))
-  try:
-    maps, k, logits = gradcam.grad_cam(predictor.model, predictor.variables,
-                                       x, fv['layer'].value, target)
-  except ValueError as e:
-    raise cli.UsageError(f'--layer={fv["layer"].value}: {e}',
-                         'choose a backbone stage') from e
-  probs = np.asarray(task.probabilities(logits))
-  layer = fv['layer'].value or gradcam.last_stage(predictor.model)
-  title = (f'{pathlib.Path(path).name}: Grad-CAM of {classes[k]} '
-           f'(p={probs[k]:.2f}) at {layer}')
-  gradcam.plot(clip, maps, out, title)
+  maps, title = res['maps'], res['title']
+  gradcam.plot(res['clip'], maps, out, title)
   peaks = [list(np.unravel_index(int(m.argmax()), m.shape)) for m in maps]
   print(f'wrote {out}: {title}', file=LOG)
-  cli.emit_json(fv, {'video': path, 'output': out, 'class': classes[k],
-                     'class_index': k, 'probability': float(probs[k]),
-                     'predicted': classes[int(probs.argmax())],
-                     'layer': layer, 'frames': len(maps),
+  cli.emit_json(fv, {'video': path, 'output': out,
+                     **{k: res[k] for k in ('class', 'class_index',
+                                            'probability', 'predicted',
+                                            'layer')},
+                     'frames': len(maps),
                      'peaks': [[int(a) for a in p] for p in peaks],
-                     **({'warning': short} if short else {}),
-                     **({'truncated': notes[0]} if notes else {})})
+                     **{k: res[k] for k in ('warning', 'truncated')
+                        if res[k]}})
   return 0
 
 

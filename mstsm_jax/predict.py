@@ -23,15 +23,14 @@ import collections
 import json
 import pathlib
 
-import numpy as np
 from absl import flags
 
 from mstsm_jax import cli, cpu, files, inference
 from mstsm_jax.console import LOG
 from mstsm_jax.data import video
 from mstsm_jax.evaluation.evaluator import parse_views
+from mstsm_jax.inference import report
 from mstsm_jax.inference.timelines import check_window
-from mstsm_jax.models import task
 
 
 def define_flags(fv):
@@ -69,34 +68,18 @@ def main(fv, argv):
                              runtime=fv['runtime'].value)
   if outputs is not None:
     return timelines(fv, predictor, paths, views, outputs)
-  cfg = predictor.config
   read = 0
   for path in paths:
-    notes = []
     try:
-      clips, frames = inference.read_video_views(path, cfg, views, notes)
+      result, warnings = report.top5(predictor, path, views)
     except video.VideoError as e:
-      print(f'{path}: cannot read ({e.reason}'
-            f'{": " + e.detail if e.detail else ""})', file=LOG)
+      print(report.cannot_read(path, e), file=LOG)
       if fv['json'].value:
         print(json.dumps({'video': path, 'error': e.reason}), flush=True)
       continue
     read += 1
-    t = cfg.model.num_segments
-    short = inference.short_video_note(frames, t)
-    if short:
-      print(f'{path}: warning: {short}', file=LOG)
-    prob = np.asarray(task.probabilities(
-        predictor.scores_views(clips).mean(0), fuse=cfg.model.tfdem_fuse))
-    top = np.argsort(-prob)[:5]
-    result = {'video': path, 'frames': int(frames), 'top5': [
-        {'class': predictor.classes[i], 'index': int(i),
-         'probability': round(float(prob[i]), 6)} for i in top]}
-    if short:
-      result['warning'] = f'{frames} frames < {t} segments'
-    for note in notes:
+    for note in warnings:
       print(f'{path}: warning: {note}', file=LOG)
-      result['truncated'] = note
     if fv['json'].value:
       print(json.dumps(result), flush=True)
     else:
@@ -155,7 +138,7 @@ def timelines(fv, predictor, paths, views, outputs) -> int:
       res = inference.timeline(path, predictor, fv['window_s'].value,
                                fv['stride_s'].value, views)
     except video.VideoError as e:
-      print(f'{path}: cannot read ({e.reason})', file=LOG)
+      print(report.cannot_read(path, e), file=LOG)
       continue
     read += 1
     if res['truncated']:

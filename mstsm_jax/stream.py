@@ -95,9 +95,7 @@ def stream_frames(streamer, frames, fps, every: int, k: int, writer,
         t0 = time.perf_counter()
         streamer.step(frame)
         latency.append(time.perf_counter() - t0)
-        p = streamer.probabilities(streamer.smoothed(k))
-        best = int(p.argmax())
-        label, prob = streamer.classes[best], float(p[best])
+        (label, prob), = streamer.ranked(k)
         rows.append({'frame': n, 'time': round(n / fps, 3), 'label': label,
                      'probability': round(prob, 6)})
       if writer:

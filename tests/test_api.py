@@ -14,7 +14,7 @@ import model_dirs
 ROOT = pathlib.Path(__file__).parent.parent
 JOBS = {'prepare', 'train', 'evaluate', 'splits', 'convert', 'prune',
         'predict', 'summary', 'bench', 'fuse', 'ablate', 'export', 'stream',
-        'explain', 'cli'}
+        'explain', 'demo', 'cli'}
 
 
 def test_readme_python_api_snippet_runs(tmp_path, monkeypatch):

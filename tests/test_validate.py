@@ -17,8 +17,9 @@ from mstsm_jax import cli, configs
 from mstsm_jax.configs import FIELDS, schema
 from mstsm_jax.errors import UsageError
 
-JOBS = ('ablate', 'bench', 'convert', 'evaluate', 'explain', 'export', 'fuse',
-        'predict', 'prepare', 'prune', 'splits', 'stream', 'summary', 'train')
+JOBS = ('ablate', 'bench', 'convert', 'demo', 'evaluate', 'explain', 'export',
+        'fuse', 'predict', 'prepare', 'prune', 'splits', 'stream', 'summary',
+        'train')
 
 
 def flat_keys(config, prefix=''):

@@ -12,12 +12,15 @@ its neighbours contributed to the stage output at that frame.
 from __future__ import annotations
 
 import functools
+import pathlib
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mstsm_jax.models import backbones
+from mstsm_jax.errors import UsageError
+from mstsm_jax.inference.views import read_video_views, short_video_note
+from mstsm_jax.models import backbones, task
 
 
 def last_stage(model) -> str:
@@ -85,6 +88,72 @@ def _maps(model, layer, variables, zeros, x, target):
   s = x.shape[2]
   maps = jax.image.resize(cams, (cams.shape[0], s, s), 'bilinear')
   return jnp.clip(maps, 0, 1), k, logits
+
+
+def check_explainable(checkpoint) -> None:
+  """Grad-CAM needs weights: an exported file is refused in one line."""
+  if pathlib.Path(checkpoint).is_file():
+    raise UsageError(f'{checkpoint} is an exported file; Grad-CAM needs the '
+                     'weights', 'pass the model directory it was exported '
+                     'from')
+
+
+def explain_video(predictor, path: str, class_name: str = '',
+                  layer: str = '') -> dict:
+  """Grad-CAM of a video file (a model directory's `Predictor`), sampled
+  and cropped as evaluate's 1x1 view, as `explain` makes it.
+
+  Returns {'clip': uint8 `[T, S, S, 3]`, 'maps': float32 `[T, S, S]`,
+  'class', 'class_index', 'probability', 'predicted', 'layer', 'title',
+  'warning' (a short video) and 'truncated' (each '' or predict's note),
+  'warnings': those that apply}.
+  Raises UsageError for a class or layer the model does not have, and
+  `video.VideoError` for a file that cannot be read.
+  """
+  cfg, classes = predictor.config, list(predictor.classes)
+  target = None
+  if class_name:
+    if class_name not in classes:
+      raise UsageError(
+          f'--class={class_name} is not a class of this model',
+          f'one of {", ".join(classes[:8])}{", ..." * (len(classes) > 8)}')
+    target = classes.index(class_name)
+  notes = []
+  views, frames = read_video_views(path, cfg, warnings=notes)
+  short = short_video_note(frames, cfg.model.num_segments)
+  clip = views[0]  # [T, S, S, 3] uint8
+  x = task.normalize(clip, *task.norm_stats(cfg.data))
+  try:
+    maps, k, logits = grad_cam(predictor.model, predictor.variables, x,
+                               layer, target)
+  except ValueError as e:
+    raise UsageError(f'--layer={layer}: {e}', 'choose a backbone stage') from e
+  probs = np.asarray(task.probabilities(logits))
+  layer = layer or last_stage(predictor.model)
+  return {'clip': clip, 'maps': maps, 'class': classes[k], 'class_index': k,
+          'probability': float(probs[k]),
+          'predicted': classes[int(probs.argmax())], 'layer': layer,
+          'title': f'{pathlib.Path(path).name}: Grad-CAM of {classes[k]} '
+                   f'(p={probs[k]:.2f}) at {layer}',
+          'warning': short, 'truncated': notes[0] if notes else '',
+          'warnings': [short] * bool(short) + notes}
+
+
+def overlay(frames: np.ndarray, maps: np.ndarray,
+            scale: int = 1) -> np.ndarray:
+  """uint8 `[T, S*scale, S*scale, 3]`: each frame (uint8 `[T, S, S, 3]`)
+  enlarged `scale` times with its map (`[T, S, S]` in [0, 1]) blended on it
+  in the colours of `plot` (jet, alpha 0.45): the frames of a clip."""
+  import cv2
+  import matplotlib
+  jet = matplotlib.colormaps['jet']
+  out = []
+  for f, m in zip(frames, maps):
+    size = (f.shape[1] * scale, f.shape[0] * scale)
+    big = cv2.resize(f, size, interpolation=cv2.INTER_NEAREST)
+    heat = jet(cv2.resize(m.astype(np.float32), size))[..., :3] * 255
+    out.append(np.round(0.55 * big + 0.45 * heat).astype(np.uint8))
+  return np.stack(out)
 
 
 def mass_on(maps: np.ndarray, masks: np.ndarray) -> float:

@@ -95,8 +95,10 @@ class Predictor(Contract):
   `tfdem_fuse`)."""
 
   def __init__(self, config, variables, channels=None, batch_size: int = 8,
-               classes=None, name: str = 'a model directory'):
+               classes=None, name: str = 'a model directory',
+               step: int | None = None):
     self.config, self.batch_size, self.name = config, batch_size, name
+    self.step = step  # the checkpoint's training step, when loaded from one
     self.model = build_model(config.model, channels)
     self.variables = jax.device_put(variables)
     self.classes = classes or [f'class_{i}' for i in
@@ -198,11 +200,12 @@ def load(path, checkpoint_step: str = '', batch_size: int = 8,
                      f'{what}',
                      'export it first: python -m mstsm_jax.export --batch=1 '
                      '...')
-  config, channels, variables, _ = modeldir.load_variables(
+  config, channels, variables, step = modeldir.load_variables(
       path, checkpoint_step)
   classes = modeldir.read_classes(path)
   if classes is None:
     print(f'note: {path} has no classes.json; the classes are named class_0 '
           f'.. class_{config.model.num_classes - 1} (convert '
           '--classes_file names them)', file=sys.stderr)
-  return Predictor(config, variables, channels, batch_size, classes)
+  return Predictor(config, variables, channels, batch_size, classes,
+                   step=step)

@@ -91,7 +91,9 @@ class Streamer:
   """
 
   def __init__(self, path, checkpoint_step: str = '', history: int = 64,
-               runtime: str = 'auto'):
+               runtime: str = 'auto', predictor=None):
+    """`predictor`: the model directory's `Predictor`, already loaded
+    from `path` (the demo page serves both), instead of loading it again."""
     path = pathlib.Path(path)
     if path.is_file():
       self.meta, exported = archive.read(path)
@@ -108,8 +110,8 @@ class Streamer:
                                       self.meta['num_segments'])
       self.channels = self.meta['channels']
     else:
-      predictor = predictor_kinds.load(path, checkpoint_step,
-                                       runtime=runtime)
+      predictor = predictor or predictor_kinds.load(path, checkpoint_step,
+                                                    runtime=runtime)
       cfg = predictor.config
       fn, shapes = step_function(predictor.model, predictor.variables, cfg)
       self._fn = cpu.jit(fn)
@@ -138,6 +140,13 @@ class Streamer:
     """Empties the buffers and the score history (a new video)."""
     self.buffers = zeros(self._shapes)
     self.history.clear()
+
+  def new_state(self) -> dict:
+    """A fresh stream's {'buffers', 'history'}: one Streamer (one compiled
+    step) serves several streams in turn (the demo page's browser tabs) by
+    assigning them to `buffers` and `history` before `step`."""
+    return {'buffers': zeros(self._shapes),
+            'history': collections.deque(maxlen=self.history.maxlen)}
 
   def step(self, frame) -> np.ndarray:
     """uint8 `[H, W, C]` (C the model's channels: RGB, no alpha) -> this
@@ -170,6 +179,12 @@ class Streamer:
 
   def probabilities(self, scores) -> np.ndarray:
     return np.asarray(task.probabilities(scores, fuse=self.fuse))
+
+  def ranked(self, k: int, n: int = 1) -> list[tuple[str, float]]:
+    """The `n` most probable (class, probability) of the mean scores of
+    the last `k` frames (`stream --smooth=k`'s label is the first)."""
+    p = self.probabilities(self.smoothed(k))
+    return [(self.classes[i], float(p[i])) for i in np.argsort(-p, kind='stable')[:n]]
 
 
 def annotate(frame: np.ndarray, label: str, probability: float) -> np.ndarray:
