@@ -54,7 +54,8 @@ from mstsm_jax.console import LOG
 from mstsm_jax.data import jpeg_videos, pipeline
 from mstsm_jax.inference import Predictor
 from mstsm_jax.inference import onnx_file
-from mstsm_jax.inference.export import clip_function, export_clips
+from mstsm_jax.inference.export import (clip_function, export_clips,
+                                        stream_function)
 from mstsm_jax.inference.runtimes import RUNTIMES, available, callable_for
 from mstsm_jax.models import torch_reference
 from mstsm_jax.models.task import in_channels
@@ -300,22 +301,50 @@ def bench_latency(model, variables, config, steps: int) -> dict:
           'latency_ms_p90': r['latency_ms_p90']}
 
 
-def bench_stream(model, variables, config, steps: int) -> dict:
-  """Frames/s and per-frame latency of the jitted streaming step."""
+def bench_stream(model, variables, config, steps: int,
+                 channels=None) -> dict:
+  """Frames/s and per-frame latency of the jitted streaming step and, with
+  .[onnx], of its ONNX export on each ONNX runtime (calls interleaved):
+  the XLA step's keys at the top, the others under 'stream_runtimes'."""
   fn, shapes = step_function(model, variables, config)
   fn = cpu.jit(fn)
   s, ch = config.data.crop_size, in_channels(config.data)
   frame = np.random.default_rng(0).integers(0, 256, (1, s, s, ch), np.uint8)
-  state = {'buffers': zeros(shapes)}
+  fns = {'xla': stepper(lambda f, b: fn(f, b), zeros(shapes), frame)}
+  if onnx_file.converter_installed():
+    step, inputs = stream_function(
+        Predictor(config, variables, channels, batch_size=1), 1)
+    program = onnx_file.program(onnx_file.convert(
+        step, inputs, ['frames', *[f'b{i}' for i in range(len(shapes))]],
+        ['scores', *[f'n{i}' for i in range(len(shapes))]],
+        name=config.variant))
+    for name in available():
+      if RUNTIMES[name].reads == 'onnx':
+        run = callable_for(program, name)
+        fns[name] = stepper(lambda f, b, run=run: (
+            (o := run(f, *b))[0], o[1:]), zeros(shapes), frame)
+  rows = interleaved_calls(fns, max(50, 5 * steps))
+  r = rows.pop('xla')
+  out = {'stream_frames_s': r['infer_clips_s'],
+         'stream_ms_p50': r['latency_ms_p50'],
+         'stream_ms_p90': r['latency_ms_p90']}
+  if rows:
+    out['stream_runtimes'] = {name: {
+        'stream_frames_s': r['infer_clips_s'],
+        'stream_ms_p50': r['latency_ms_p50'],
+        'stream_ms_p90': r['latency_ms_p90']} for name, r in rows.items()}
+  return out
+
+
+def stepper(fn, buffers, frame):
+  """A call of the step `fn(frame, buffers) -> (scores, buffers)` that
+  carries its buffers and returns when the scores are ready."""
+  state = {'buffers': buffers}
 
   def step():
     scores, state['buffers'] = fn(frame, state['buffers'])
     jax.block_until_ready(scores)
-
-  r = timed_calls(step, max(50, 5 * steps))
-  return {'stream_frames_s': r['infer_clips_s'],
-          'stream_ms_p50': r['latency_ms_p50'],
-          'stream_ms_p90': r['latency_ms_p90']}
+  return step
 
 
 def bench_deploy(config, variables, channels, steps: int,
@@ -449,6 +478,10 @@ def print_report(result: dict, batch: int, t: int, s: int) -> None:
     print(f'streaming, one frame per step: {result["stream_frames_s"]:.1f} '
           f'frames/s, latency p50 {result["stream_ms_p50"]:.2f} ms, p90 '
           f'{result["stream_ms_p90"]:.2f} ms')
+    for name, r in result.get('stream_runtimes', {}).items():
+      print(f'  ONNX file on {name}: {r["stream_frames_s"]:.1f} frames/s, '
+            f'p50 {r["stream_ms_p50"]:.2f} ms, p90 {r["stream_ms_p90"]:.2f} '
+            'ms')
   if 'deploy' in result:
     print_deploy(result, t, s)
   if 'data' in result:
@@ -490,7 +523,7 @@ def main(fv, argv):
                                 fv['steps'].value))
   if 'stream' in what:
     result.update(bench_stream(run.model, variables, config,
-                               fv['steps'].value))
+                               fv['steps'].value, channels))
   if 'deploy' in what:
     by_batch = {b: bench_deploy(config, variables, channels,
                                 fv['steps'].value, b)

@@ -82,7 +82,7 @@ def test_exported_step_equals_the_python_step(tmp_path, job):
                                              np.uint8)
   b1, b2 = zeros(exported.in_avals[1:]), zeros(shapes)
   for f in frames:
-    (s1, b1), (s2, b2) = exported.call(f, b1), fn(f, b2)
+    (s1, *b1), (s2, b2) = exported.call(f, *b1), fn(f, b2)
     np.testing.assert_allclose(s1, s2, atol=1e-5 * np.abs(s2).max())
   # Streamer(FILE) runs it; a clip loader refuses it with a pointer.
   assert Streamer(out).step(frames[0, 0]).shape == (10,)
