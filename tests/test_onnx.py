@@ -103,6 +103,12 @@ def test_graph_is_checked_standard_onnx(tmp_path):
   assert x.type.tensor_type.shape.dim[0].dim_param == 'N'
   meta = json.loads({p.key: p.value for p in m.metadata_props}['mstsm_jax'])
   assert meta['kind'] == 'clips' and len(meta['classes']) == 10
+  # TensorRT's static linter: passes, and finds nothing to remove.
+  lint = pathlib.Path(sys.executable).parent / 'polygraphy'
+  r = subprocess.run([lint, 'check', 'lint', tmp_path / 'm.onnx'],
+                     capture_output=True, text=True)
+  assert r.returncode == 0 and 'PASSED' in r.stdout + r.stderr
+  assert '| LINT |' not in r.stdout + r.stderr, r.stdout + r.stderr
 
 
 def test_readme_onnxruntime_snippet_needs_neither_jax_nor_this_package(

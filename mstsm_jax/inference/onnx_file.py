@@ -13,8 +13,9 @@ and `mstsm_jax.load(FILE)` reads it as it reads an archive.
 The conversion is jax2onnx's (a maintained converter from jaxprs to ONNX
 ops; `pip install -e '.[onnx]'`); nothing here builds graph nodes. The
 temporal shifts are slices and concatenations in the jaxpr, so they stay
-plain `Slice` / `Concat` nodes that every ONNX parser accepts. Two things
-are done to its output, both checked:
+plain `Slice` / `Concat` nodes that every ONNX parser accepts. Three things
+are done to its output, all checked:
+- nodes no output depends on are removed (`_without_dead_nodes`);
 - jax2onnx 0.17 annotates some intermediate values with the NHWC shapes of
   the jaxpr where its `Conv` nodes compute NCHW; those annotations
   (`value_info`) are dropped and ONNX's own shape inference, in strict
@@ -100,11 +101,24 @@ def convert(fn, inputs, input_names, output_names, *, name: str):
                     output_names=list(output_names))
   finally:
     serde.setLevel(level)
+  model = _without_dead_nodes(model)
   del model.graph.value_info[:]
   model = onnx.shape_inference.infer_shapes(model, check_type=True,
                                             strict_mode=True, data_prop=True)
   onnx.checker.check_model(model, full_check=True)
   return model
+
+
+def _without_dead_nodes(model):
+  """jax2onnx leaves nodes whose values no output uses (about 140 in a
+  TFDEM model: shape arithmetic for the symbolic batch, the sown
+  intermediates); onnx-ir's (its dependency) pass removes them, so
+  TensorRT's and polygraphy's linters see none."""
+  import onnx_ir
+  from onnx_ir.passes.common import RemoveUnusedNodesPass
+  graph = onnx_ir.serde.deserialize_model(model)
+  RemoveUnusedNodesPass()(graph)
+  return onnx_ir.serde.serialize_model(graph)
 
 
 def write(path, meta: dict, model) -> None:

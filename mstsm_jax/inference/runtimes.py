@@ -134,9 +134,13 @@ def _openvino_load(program, stored=None):
   compiled = core.compile_model(core.read_model(program.model), 'CPU',
                                 {'PERFORMANCE_HINT': 'LATENCY'})
   request = compiled.create_infer_request()
+  # By name: OpenVINO drops an input nothing reads (a streaming buffer the
+  # step overwrites unread), so positions shift.
+  wanted = {n for i in compiled.inputs for n in i.get_names()}
 
   def run(*args):
-    out = request.infer([np.asarray(a) for a in args])
+    out = request.infer({name: np.asarray(a) for name, a in
+                         zip(program.input_names, args) if name in wanted})
     # Copies: the request reuses its output tensors on the next call.
     return [np.array(out[o], copy=True) for o in compiled.outputs]
   return run
