@@ -28,6 +28,7 @@ import time
 
 import jax
 import numpy as np
+import scipy.stats
 from absl import flags
 
 from mstsm_jax import cli, files
@@ -48,7 +49,7 @@ def define_flags(fv):
   flags.DEFINE_string('variants', 'tsn,tsm,mstsm,mstsm2var,mstsm3,tsm_tfdem,'
                       'mstsm_tfdem', 'comma-separated paper variants',
                       flag_values=fv)
-  flags.DEFINE_integer('seeds', 3, 'runs per variant (seeds 0..N-1)',
+  flags.DEFINE_integer('seeds', 5, 'runs per variant (seeds 0..N-1)',
                        flag_values=fv)
   flags.DEFINE_string('workdir', None, 'parent of the per-run workdirs',
                       flag_values=fv)
@@ -78,25 +79,55 @@ def variant_config(config, variant: str, seed: int):
   return c
 
 
+REFERENCE = 'tsm'  # paired differences are taken against this variant
+
+
+def paired(diffs) -> dict:
+  """Mean of per-seed differences with its two-sided 95% t-interval
+  (Student's t, n - 1 degrees of freedom): pairing by seed removes what
+  the seeds share (init and data order), so it resolves smaller effects
+  than two means +- std. One pair has no interval (None)."""
+  d = np.asarray(diffs, float)
+  if len(d) < 2:
+    return {'diffs': d.tolist(), 'mean': float(d.mean()), 'ci95': None}
+  half = scipy.stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(
+      len(d))
+  return {'diffs': d.tolist(), 'mean': float(d.mean()),
+          'ci95': [float(d.mean() - half), float(d.mean() + half)]}
+
+
 def summarize(results: dict, costs: dict) -> dict:
-  """{'variants': {name: {'top1_mean', 'top1_std', 'runs', ...}}}."""
+  """{'variants': {name: {'top1_mean', 'top1_std', 'runs', 'vs_tsm',
+  ...}}}; 'vs_tsm' (`paired`) where tsm ran too, over their common
+  seeds."""
   out = {}
+  ref = {r['seed']: r['top1'] for r in results.get(REFERENCE, [])}
   for name, runs in results.items():
     top1 = np.array([r['top1'] for r in runs])
     out[name] = {'top1_mean': float(top1.mean()),
                  'top1_std': float(top1.std(ddof=1)) if len(top1) > 1
                  else 0.0,
                  'runs': runs, **costs[name]}
+    common = [r for r in runs if r['seed'] in ref]
+    if name != REFERENCE and common:
+      out[name][f'vs_{REFERENCE}'] = paired(
+          [r['top1'] - ref[r['seed']] for r in common])
   return {'variants': out}
 
 
 def table(summary: dict) -> str:
   lines = [f'{"variant":<12} {"top-1 (%)":>16} {"runs":>5} '
-           f'{"params":>12} {"GMACs/frame":>12}']
+           f'{f"- {REFERENCE} [95% CI]":>24} '
+           f'{"params":>10} {"GMACs/frame":>12}']
   for name, v in summary['variants'].items():
+    p = v.get(f'vs_{REFERENCE}')
+    diff = ('' if p is None else f'{100 * p["mean"]:+.2f}' + (
+        '' if p['ci95'] is None else
+        ' [{:+.2f}, {:+.2f}]'.format(*(100 * x for x in p['ci95']))))
     lines.append(f'{name:<12} {100 * v["top1_mean"]:>8.2f} +- '
                  f'{100 * v["top1_std"]:<5.2f} {len(v["runs"]):>5} '
-                 f'{v["params"]:>12,} {v["gflops"]:>12.4f}')
+                 f'{diff:>24} '
+                 f'{v["params"]:>10,} {v["gflops"]:>12.4f}')
   return '\n'.join(lines)
 
 

@@ -41,17 +41,38 @@ def test_events_are_ordered_apart_and_alone():
     assert all(b - a >= 2 for (a, _), (b, _) in zip(events, events[1:]))
 
 
+def test_paired_interval_matches_a_hand_computed_one():
+  """Differences 1..5: mean 3, sample std sqrt(2.5), and t(0.975, 4) =
+  2.776445 (any t table), so the half-width is 2.776445 * sqrt(0.5)."""
+  from mstsm_jax.ablate import paired
+  p = paired([1, 2, 3, 4, 5])
+  assert p['mean'] == 3 and p['diffs'] == [1, 2, 3, 4, 5]
+  np.testing.assert_allclose(p['ci95'], [3 - 1.963243, 3 + 1.963243],
+                             atol=1e-6)
+  np.testing.assert_allclose(paired([0.1, 0.3])['ci95'],  # t(.975,1)
+                             [0.2 - 12.706205 * 0.1, 0.2 + 12.706205 * 0.1],
+                             atol=1e-6)
+  assert paired([0.2])['ci95'] is None
+
+
 def test_ablate_runs_resumes_and_reports(tmp_path, job):
-  args = ['--config=configs/synthetic_hard.py', '--variants=tsn,mstsm',
+  args = ['--config=configs/synthetic_hard.py', '--variants=tsn,tsm',
           '--seeds=2', f'--workdir={tmp_path}', '--json', *TINY]
-  res = job('ablate', *args).json()
-  assert list(res['variants']) == ['tsn', 'mstsm']
+  r = job('ablate', *args)
+  res = r.json()
+  assert list(res['variants']) == ['tsn', 'tsm']
   for v in res['variants'].values():
     top1 = [r['top1'] for r in v['runs']]
     assert [r['seed'] for r in v['runs']] == [0, 1]
     assert v['top1_mean'] == np.mean(top1)
     assert v['top1_std'] == np.std(top1, ddof=1)
-  assert res['variants']['mstsm']['params'] > res['variants']['tsn']['params']
+  tsn, tsm = res['variants']['tsn'], res['variants']['tsm']
+  assert 'vs_tsm' not in tsm
+  assert tsn['vs_tsm']['diffs'] == [a['top1'] - b['top1'] for a, b in
+                                    zip(tsn['runs'], tsm['runs'])]
+  assert len(tsn['vs_tsm']['ci95']) == 2
+  assert '- tsm [95% CI]' in r.stdout
+  assert tsm['params'] == tsn['params']
   assert (tmp_path / 'ablation.png').is_file()
   assert json.loads((tmp_path / 'ablation.json').read_text())['variants']
   again = job('ablate', *args)

@@ -36,12 +36,18 @@ import numpy as np
 
 ORDERS = list(itertools.permutations('ABC'))
 CLASSES = tuple(''.join(o) for o in ORDERS)  # 'ABC', 'ACB', ...
+# The long-reach task (configs/synthetic_far.py): two of the three markers,
+# >= FAR_GAP segments apart; its classes are the 6 ordered pairs.
+FAR_GAP = 5
+FAR_CLASSES = tuple(''.join(o) for o in itertools.permutations('ABC', 2))
 
 
-def event_segments(rng, num_segments: int = 8, gap: int = 2):
-  """Three segment indices, increasing, consecutive ones >= `gap` apart."""
+def event_segments(rng, num_segments: int = 8, gap: int = 2,
+                   count: int = 3):
+  """`count` segment indices, increasing, consecutive ones >= `gap`
+  apart."""
   while True:
-    s = np.sort(rng.choice(num_segments, 3, replace=False))
+    s = np.sort(rng.choice(num_segments, count, replace=False))
     if np.all(np.diff(s) >= gap):
       return s
 
@@ -59,12 +65,12 @@ def draw_marker(img, kind: str, center, radius, color):
     cv2.fillPoly(img, [pts], color, lineType=cv2.LINE_AA)
 
 
-def render_order(rng, label: int, size: int = 64, num_frames: int = 16,
-                 num_segments: int = 8) -> np.ndarray:
-  """uint8 `[num_frames, size, size, 3]`: the events of class `label`."""
+def render_order(rng, order: str, size: int = 64, num_frames: int = 16,
+                 num_segments: int = 8, gap: int = 2) -> np.ndarray:
+  """uint8 `[num_frames, size, size, 3]`: the markers of `order` ('CAB'),
+  one per event, in that order, events >= `gap` segments apart."""
   seg = num_frames / num_segments
-  order = ORDERS[label]
-  starts = event_segments(rng, num_segments)
+  starts = event_segments(rng, num_segments, gap, len(order))
   pad = 4
   big = size + 2 * pad
   background = cv2.GaussianBlur(
@@ -83,9 +89,8 @@ def render_order(rng, label: int, size: int = 64, num_frames: int = 16,
     cv2.rectangle(img, (int(q[0]) - 6, int(q[1]) - 2),
                   (int(q[0]) + 6, int(q[1]) + 2), (grey,) * 3, -1)
     s = int(f // seg)
-    for k, start in enumerate(starts):
+    for kind, start in zip(order, starts):
       if s == start:
-        kind = order[k]
         i = 'ABC'.index(kind)
         draw_marker(img, kind, where[i], radius[i], marker_color[i])
     dy, dx = rng.integers(0, 2 * pad + 1, 2) // 2 + pad // 2  # jitter
