@@ -41,6 +41,23 @@ def test_events_are_ordered_apart_and_alone():
     assert all(b - a >= 2 for (a, _), (b, _) in zip(events, events[1:]))
 
 
+def test_far_events_are_two_markers_five_segments_apart():
+  """synthetic_far: the class's two markers, in its order, each for one
+  whole segment, 5 or more segments apart; every class pair shows the
+  same two markers in both orders."""
+  for index in range(24):
+    frames, label = synthetic.render_far(index, seed=1)
+    seen = [markers(f) for f in frames]
+    assert all(len(m) <= 1 for m in seen)
+    events = [(k, seen[2 * k][0]) for k in range(8) if seen[2 * k]]
+    assert all(seen[2 * k] == seen[2 * k + 1] for k in range(8))
+    assert ''.join('ABC'[m] for _, m in events) == \
+        synthetic_hard.FAR_CLASSES[label]
+    assert events[1][0] - events[0][0] >= synthetic_hard.FAR_GAP
+  assert sorted(synthetic_hard.FAR_CLASSES) == sorted(
+      a + b for a in 'ABC' for b in 'ABC' if a != b)
+
+
 def test_paired_interval_matches_a_hand_computed_one():
   """Differences 1..5: mean 3, sample std sqrt(2.5), and t(0.975, 4) =
   2.776445 (any t table), so the half-width is 2.776445 * sqrt(0.5)."""

@@ -25,7 +25,14 @@ design drew each marker in a random colour, radius 5-8 px, noise sigma 8;
 every variant stayed at chance (15-16% top-1, one seed, loss ln 6) within
 the 20-minute budget, so markers now have a fixed colour per kind (A red,
 B green, C blue), radius 8-11 px, noise sigma 6. The order is still the
-only cue.
+only cue. The second round (issue 24: seeds decided the table) changed the
+recipe, not the task (configs/synthetic_hard.py).
+
+The long-reach sibling (`synthetic_far`, FAR_*): two of the three markers,
+>= FAR_GAP = 5 segments apart, the same distractors; the classes are the 6
+ordered pairs, so a frame average tells the pair but not its order (TSN's
+ceiling is 50%), and relating the events needs a reach of 5-7 segments
+(configs/synthetic_far.py has the prediction).
 """
 from __future__ import annotations
 
