@@ -153,3 +153,15 @@ def test_ablate_reuses_only_runs_of_the_same_inputs(tmp_path, job):
   r = job('ablate', *args, code=2)
   assert r.stderr.startswith(f'error: {run} holds a run with another config')
   assert 'model.temporal' in r.stderr and '--overwrite' in r.stderr
+
+
+def test_a_run_stopped_by_sigterm_stops_the_ablation(tmp_path, monkeypatch):
+  """A preempted run (train_and_evaluate's {'preempted': True}) records no
+  result and ends the job, so the same command resumes it."""
+  from mstsm_jax import ablate
+  monkeypatch.setattr(ablate, 'train_and_evaluate',
+                      lambda config, run_dir: {'preempted': True, 'steps': 3})
+  plan = [('tsm', 0, None, False), ('tsm', 1, None, False)]
+  assert ablate.run_all(plan, tmp_path) is None
+  assert not (tmp_path / 'tsm' / 'seed0' / 'result.json').exists()
+  assert not (tmp_path / 'tsm' / 'seed0' / 'inputs.json').exists()
