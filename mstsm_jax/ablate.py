@@ -1,8 +1,8 @@
-r"""The paper's ablation (Tables 2-3) with seeds and error bars.
+r"""The paper's ablation (Tables 1-3) with seeds and paired intervals.
 
   python -m mstsm_jax.ablate --config=configs/synthetic_hard.py \
-      --variants=tsn,tsm,mstsm,mstsm2var,mstsm3,tsm_tfdem,mstsm_tfdem \
-      --seeds=3 --workdir=runs/ablation [--json]
+      [--variants=tsn,tsm,mstsm,mstsm2var,mstsm3,tsm_tfdem,mstsm_tfdem] \
+      [--seeds=5] --workdir=runs/ablation [--json]
 
 Trains and evaluates every variant with every seed (`config.seed` = 0, 1,
 ...; the data stay the same) in WORKDIR/<variant>/seed<k>. A finished run
@@ -10,12 +10,20 @@ keeps its result (result.json) and the inputs that made it (inputs.json:
 the variant's whole config, seed and training length included). A re-run
 with the same inputs reuses it and says so, so an interrupted ablation
 resumes; with other inputs it is refused before any training, naming the
-fields that differ, or, with --overwrite, trained again. Prints
-top-1 mean +- std (sample std over seeds), parameters and GMACs per frame
-per variant, writes ablation.png (bars with error bars) and ablation.json:
-{'variants': {name: {'top1_mean', 'top1_std', 'runs': [...], 'params',
-'gflops'}}}; with --json that object is the last stdout line. A variant
-sets `model.temporal`, `model.tfdem` and `model.causal` (configs.VARIANTS);
+fields that differ, or, with --overwrite, trained again. SIGTERM stops the
+job once the running run has saved its checkpoint (exit 0 as `train`,
+JSON {'preempted': true}); the same command resumes it.
+
+Prints top-1 mean +- std (sample std over seeds), the paired difference to
+TSM, parameters and GMACs per frame per variant, writes ablation.png (bars
+with error bars) and ablation.json: {'variants': {name: {'top1_mean',
+'top1_std', 'runs': [...], 'vs_tsm', 'params', 'gflops'}}, 'seconds'}.
+A seed fixes the batch order and the initialisation's key for every variant,
+so runs of one seed are paired: 'vs_tsm' = {'diffs': top-1 minus TSM's,
+seed by seed, 'mean', 'ci95': [low, high], the two-sided 95% Student-t
+interval of the mean (None for one seed)}, for every variant but tsm when
+tsm ran. With --json that object is the last stdout line. A variant sets
+`model.temporal`, `model.tfdem` and `model.causal` (configs.VARIANTS);
 every other field is the config's, overrides included.
 """
 from __future__ import annotations
@@ -28,6 +36,7 @@ import time
 
 import jax
 import numpy as np
+import scipy.stats
 from absl import flags
 
 from mstsm_jax import cli, files
@@ -48,7 +57,7 @@ def define_flags(fv):
   flags.DEFINE_string('variants', 'tsn,tsm,mstsm,mstsm2var,mstsm3,tsm_tfdem,'
                       'mstsm_tfdem', 'comma-separated paper variants',
                       flag_values=fv)
-  flags.DEFINE_integer('seeds', 3, 'runs per variant (seeds 0..N-1)',
+  flags.DEFINE_integer('seeds', 5, 'runs per variant (seeds 0..N-1)',
                        flag_values=fv)
   flags.DEFINE_string('workdir', None, 'parent of the per-run workdirs',
                       flag_values=fv)
@@ -78,25 +87,55 @@ def variant_config(config, variant: str, seed: int):
   return c
 
 
+REFERENCE = 'tsm'  # paired differences are taken against this variant
+
+
+def paired(diffs) -> dict:
+  """Mean of per-seed differences with its two-sided 95% t-interval
+  (Student's t, n - 1 degrees of freedom): pairing by seed removes what
+  the seeds share (init and data order), so it resolves smaller effects
+  than two means +- std. One pair has no interval (None)."""
+  d = np.asarray(diffs, float)
+  if len(d) < 2:
+    return {'diffs': d.tolist(), 'mean': float(d.mean()), 'ci95': None}
+  half = scipy.stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(
+      len(d))
+  return {'diffs': d.tolist(), 'mean': float(d.mean()),
+          'ci95': [float(d.mean() - half), float(d.mean() + half)]}
+
+
 def summarize(results: dict, costs: dict) -> dict:
-  """{'variants': {name: {'top1_mean', 'top1_std', 'runs', ...}}}."""
+  """{'variants': {name: {'top1_mean', 'top1_std', 'runs', 'vs_tsm',
+  ...}}}; 'vs_tsm' (`paired`) where tsm ran too, over their common
+  seeds."""
   out = {}
+  ref = {r['seed']: r['top1'] for r in results.get(REFERENCE, [])}
   for name, runs in results.items():
     top1 = np.array([r['top1'] for r in runs])
     out[name] = {'top1_mean': float(top1.mean()),
                  'top1_std': float(top1.std(ddof=1)) if len(top1) > 1
                  else 0.0,
                  'runs': runs, **costs[name]}
+    common = [r for r in runs if r['seed'] in ref]
+    if name != REFERENCE and common:
+      out[name][f'vs_{REFERENCE}'] = paired(
+          [r['top1'] - ref[r['seed']] for r in common])
   return {'variants': out}
 
 
 def table(summary: dict) -> str:
   lines = [f'{"variant":<12} {"top-1 (%)":>16} {"runs":>5} '
-           f'{"params":>12} {"GMACs/frame":>12}']
+           f'{f"- {REFERENCE} [95% CI]":>24} '
+           f'{"params":>10} {"GMACs/frame":>12}']
   for name, v in summary['variants'].items():
+    p = v.get(f'vs_{REFERENCE}')
+    diff = ('' if p is None else f'{100 * p["mean"]:+.2f}' + (
+        '' if p['ci95'] is None else
+        ' [{:+.2f}, {:+.2f}]'.format(*(100 * x for x in p['ci95']))))
     lines.append(f'{name:<12} {100 * v["top1_mean"]:>8.2f} +- '
                  f'{100 * v["top1_std"]:<5.2f} {len(v["runs"]):>5} '
-                 f'{v["params"]:>12,} {v["gflops"]:>12.4f}')
+                 f'{diff:>24} '
+                 f'{v["params"]:>10,} {v["gflops"]:>12.4f}')
   return '\n'.join(lines)
 
 
@@ -153,10 +192,13 @@ def check_run(run_dir: pathlib.Path, config, overwrite: bool) -> bool:
   return False
 
 
-def train_run(config, run_dir: pathlib.Path) -> dict:
+def train_run(config, run_dir: pathlib.Path) -> dict | None:
   """Trains and evaluates one run; records its result, then its inputs
-  (so only a finished run is ever reused)."""
+  (so only a finished run is ever reused). None when SIGTERM stopped it
+  (its checkpoint is saved: the same command resumes it)."""
   full = train_and_evaluate(config, run_dir)
+  if full.get('preempted'):
+    return None
   r = {'seed': config.seed, 'top1': full['top1'], 'top5': full['top5'],
        'mean_class_acc': full['mean_class_acc'],
        'seconds': full['seconds'], 'workdir': str(run_dir)}
@@ -165,9 +207,10 @@ def train_run(config, run_dir: pathlib.Path) -> dict:
   return r
 
 
-def run_all(plan: list, root: pathlib.Path) -> dict:
+def run_all(plan: list, root: pathlib.Path) -> dict | None:
   """Every (variant, seed, config, reuse) of `plan`: {variant: [results]},
-  reused runs read back, the others trained, with progress and ETA."""
+  reused runs read back, the others trained, with progress and ETA; None
+  when SIGTERM stopped a run."""
   results = {}
   t0, done_here = time.time(), 0
   left = sum(not reuse for *_, reuse in plan)
@@ -181,6 +224,10 @@ def run_all(plan: list, root: pathlib.Path) -> dict:
     else:
       print(tag, file=LOG)
       r = train_run(c, run_dir)
+      if r is None:
+        print(f'{tag}: stopped by SIGTERM, its checkpoint saved; the same '
+              'command resumes it', file=LOG)
+        return None
       done_here, left = done_here + 1, left - 1
       eta = (time.time() - t0) / done_here * left
       print(f'{tag}: top-1 {100 * r["top1"]:.2f}% in {r["seconds"]:.0f}s; '
@@ -208,7 +255,11 @@ def main(fv, argv):
       costs[variant] = {'params': res['params'],
                         'gflops': round(res['macs_per_frame'] / 1e9, 4)}
   t0 = time.time()
-  summary = summarize(run_all(plan, root), costs)
+  results = run_all(plan, root)
+  if results is None:  # as train: a preempted job saved its state
+    cli.emit_json(fv, {'preempted': True})
+    return 0
+  summary = summarize(results, costs)
   summary['seconds'] = round(time.time() - t0, 1)
   print(table(summary))
   summary['files'] = [plot(summary, root / 'ablation.png'),

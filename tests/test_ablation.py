@@ -41,17 +41,55 @@ def test_events_are_ordered_apart_and_alone():
     assert all(b - a >= 2 for (a, _), (b, _) in zip(events, events[1:]))
 
 
+def test_far_events_are_two_markers_five_segments_apart():
+  """synthetic_far: the class's two markers, in its order, each for one
+  whole segment, 5 or more segments apart; every class pair shows the
+  same two markers in both orders."""
+  for index in range(24):
+    frames, label = synthetic.render_far(index, seed=1)
+    seen = [markers(f) for f in frames]
+    assert all(len(m) <= 1 for m in seen)
+    events = [(k, seen[2 * k][0]) for k in range(8) if seen[2 * k]]
+    assert all(seen[2 * k] == seen[2 * k + 1] for k in range(8))
+    assert ''.join('ABC'[m] for _, m in events) == \
+        synthetic_hard.FAR_CLASSES[label]
+    assert events[1][0] - events[0][0] >= synthetic_hard.FAR_GAP
+  assert sorted(synthetic_hard.FAR_CLASSES) == sorted(
+      a + b for a in 'ABC' for b in 'ABC' if a != b)
+
+
+def test_paired_interval_matches_a_hand_computed_one():
+  """Differences 1..5: mean 3, sample std sqrt(2.5), and t(0.975, 4) =
+  2.776445 (any t table), so the half-width is 2.776445 * sqrt(0.5)."""
+  from mstsm_jax.ablate import paired
+  p = paired([1, 2, 3, 4, 5])
+  assert p['mean'] == 3 and p['diffs'] == [1, 2, 3, 4, 5]
+  np.testing.assert_allclose(p['ci95'], [3 - 1.963243, 3 + 1.963243],
+                             atol=1e-6)
+  np.testing.assert_allclose(paired([0.1, 0.3])['ci95'],  # t(.975,1)
+                             [0.2 - 12.706205 * 0.1, 0.2 + 12.706205 * 0.1],
+                             atol=1e-6)
+  assert paired([0.2])['ci95'] is None
+
+
 def test_ablate_runs_resumes_and_reports(tmp_path, job):
-  args = ['--config=configs/synthetic_hard.py', '--variants=tsn,mstsm',
+  args = ['--config=configs/synthetic_hard.py', '--variants=tsn,tsm',
           '--seeds=2', f'--workdir={tmp_path}', '--json', *TINY]
-  res = job('ablate', *args).json()
-  assert list(res['variants']) == ['tsn', 'mstsm']
+  r = job('ablate', *args)
+  res = r.json()
+  assert list(res['variants']) == ['tsn', 'tsm']
   for v in res['variants'].values():
     top1 = [r['top1'] for r in v['runs']]
     assert [r['seed'] for r in v['runs']] == [0, 1]
     assert v['top1_mean'] == np.mean(top1)
     assert v['top1_std'] == np.std(top1, ddof=1)
-  assert res['variants']['mstsm']['params'] > res['variants']['tsn']['params']
+  tsn, tsm = res['variants']['tsn'], res['variants']['tsm']
+  assert 'vs_tsm' not in tsm
+  assert tsn['vs_tsm']['diffs'] == [a['top1'] - b['top1'] for a, b in
+                                    zip(tsn['runs'], tsm['runs'])]
+  assert len(tsn['vs_tsm']['ci95']) == 2
+  assert '- tsm [95% CI]' in r.stdout
+  assert tsm['params'] == tsn['params']
   assert (tmp_path / 'ablation.png').is_file()
   assert json.loads((tmp_path / 'ablation.json').read_text())['variants']
   again = job('ablate', *args)
@@ -115,3 +153,15 @@ def test_ablate_reuses_only_runs_of_the_same_inputs(tmp_path, job):
   r = job('ablate', *args, code=2)
   assert r.stderr.startswith(f'error: {run} holds a run with another config')
   assert 'model.temporal' in r.stderr and '--overwrite' in r.stderr
+
+
+def test_a_run_stopped_by_sigterm_stops_the_ablation(tmp_path, monkeypatch):
+  """A preempted run (train_and_evaluate's {'preempted': True}) records no
+  result and ends the job, so the same command resumes it."""
+  from mstsm_jax import ablate
+  monkeypatch.setattr(ablate, 'train_and_evaluate',
+                      lambda config, run_dir: {'preempted': True, 'steps': 3})
+  plan = [('tsm', 0, None, False), ('tsm', 1, None, False)]
+  assert ablate.run_all(plan, tmp_path) is None
+  assert not (tmp_path / 'tsm' / 'seed0' / 'result.json').exists()
+  assert not (tmp_path / 'tsm' / 'seed0' / 'inputs.json').exists()

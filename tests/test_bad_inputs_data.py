@@ -212,4 +212,4 @@ def test_layout_checks_its_own_flags(tmp_path, job):
   r = job('prepare', '--dataset=ucf101', f'--manual_dir={tmp_path}',
           f'--data_dir={tmp_path}/tfds', '--num_videos=5', code=2)
   assert 'error: --num_videos is an option of synthetic, synthetic_hard, ' \
-      'not of --dataset=ucf101' in r.stderr
+      'synthetic_far, not of --dataset=ucf101' in r.stderr

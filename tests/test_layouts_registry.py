@@ -80,7 +80,8 @@ def test_toy_layout_registered_from_outside_is_prepared(tmp_path, job, toy):
 def test_every_layout_is_registered_with_its_defaults():
   assert layouts.names() == [
       'ucf101', 'hmdb51', 'ssv2', 'kinetics400', 'kinetics600',
-      'kinetics700', 'custom', 'synthetic', 'synthetic_hard']
+      'kinetics700', 'custom', 'synthetic', 'synthetic_hard',
+      'synthetic_far']
   assert layouts.get('kinetics700').max_missing == 0.1
   assert layouts.get('ucf101').splits[-1] == 'test3'
   assert 'unlabelled' in layouts.get('ssv2').splits

@@ -102,6 +102,10 @@ def test_lr_schedule_boundaries_and_warmup():
   assert float(sched(50)) == pytest.approx(2.5e-6 + 0.5 * (2.5e-4 - 2.5e-6),
                                            rel=1e-4)
   assert float(sched(100)) == pytest.approx(2.5e-4)
+  # the boundaries stay at their epochs (not shifted by the warmup)
+  assert float(sched(999)) == pytest.approx(2.5e-4)
+  assert float(sched(1000)) == pytest.approx(2.5e-5)
+  assert float(sched(2000)) == pytest.approx(2.5e-6)
 
 
 def test_weight_decay_mask_and_lr_multipliers():

@@ -36,7 +36,8 @@ def test_every_config_field_is_declared():
 
 
 @pytest.mark.parametrize('name', ['ucf101', 'hmdb51', 'ssv2', 'kinetics400',
-                                  'custom', 'synthetic', 'synthetic_hard'])
+                                  'custom', 'synthetic', 'synthetic_hard',
+                                  'synthetic_far'])
 @pytest.mark.parametrize('variant', list(configs.VARIANTS))
 def test_every_packaged_config_is_valid(name, variant):
   config = configs.load_config(f'{name}:{variant}')  # validates

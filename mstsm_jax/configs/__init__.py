@@ -69,7 +69,7 @@ def base_config(dataset: str, num_classes: int,
 
   c.data = d = ml_collections.ConfigDict()
   d.dataset = dataset  # ucf101 | hmdb51 | ssv2 | kinetics400|600|700 | custom |
-  # synthetic | synthetic_hard
+  # synthetic | synthetic_hard | synthetic_far
   d.data_dir = ''  # where `prepare` wrote the tfds dataset
   d.split = 1  # official split 1 | 2 | 3
   d.resize_short = 256  # short side before cropping (SPEC §1)

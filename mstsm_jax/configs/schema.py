@@ -239,7 +239,8 @@ FIELDS: dict[str, Rule] = {
 
     'data.dataset': one_of(('ucf101', 'hmdb51', 'ssv2', 'kinetics400',
                             'kinetics600', 'kinetics700', 'custom',
-                            'synthetic', 'synthetic_hard')),
+                            'synthetic', 'synthetic_hard',
+                            'synthetic_far')),
     'data.data_dir': text('the folder prepare wrote, or empty'),
     'data.split': integer(1, 3),
     'data.resize_short': POSITIVE,

@@ -24,11 +24,14 @@ from mstsm_jax.models.mstsm import param_role
 
 
 def lr_schedule(cfg, steps_per_epoch: int) -> optax.Schedule:
-  """Piecewise constant: lr / decay**k after the k-th boundary epoch."""
-  boundaries = {int(round(e * steps_per_epoch)): 1 / cfg.lr_decay
+  """Piecewise constant: lr / decay**k after the k-th boundary epoch,
+  after a linear warmup when there is one. `join_schedules` counts the
+  second schedule's steps from the warmup's end, so its boundaries are
+  moved back by the warmup: they stay at their epochs."""
+  warm = int(round(cfg.warmup_epochs * steps_per_epoch))
+  boundaries = {int(round(e * steps_per_epoch)) - warm: 1 / cfg.lr_decay
                 for e in cfg.lr_boundaries}
   decay = optax.piecewise_constant_schedule(cfg.lr, boundaries)
-  warm = int(round(cfg.warmup_epochs * steps_per_epoch))
   if not warm:
     return decay
   return optax.join_schedules(

@@ -1,5 +1,6 @@
-"""The synthetic datasets (data/synthetic.py, synthetic_hard.py) as layouts:
-rendered, not read, so `prepare` stores them like a decoded dataset."""
+"""The synthetic datasets (data/synthetic.py; data/synthetic_hard.py's
+event orders, near and far) as layouts: rendered, not read, so `prepare`
+stores them like a decoded dataset."""
 from __future__ import annotations
 
 import functools
@@ -47,4 +48,7 @@ READERS = (
     Reader('synthetic_hard', _generated('synthetic_hard'), 'generated '
            'event orders (no --manual_dir)', options=OPTIONS,
            builder_name='synthetic_hard_events', generated=True),
+    Reader('synthetic_far', _generated('synthetic_far'), 'generated '
+           'far event orders (no --manual_dir)', options=OPTIONS,
+           builder_name='synthetic_far_events', generated=True),
 )
