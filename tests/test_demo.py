@@ -11,11 +11,14 @@ scaled so scores differ): what is compared is the page against the command
 line, not accuracy. Without gradio, playwright or chromium the browser test
 is skipped, except under CI=true, where it fails.
 """
+import json
 import os
 import pathlib
 import re
 import shutil
 import socket
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -109,8 +112,34 @@ def label_top(text: str) -> list[tuple[str, float]]:
           re.findall(r'(class_\d+|\w+)\s*\n\s*([\d.]+)%', text)]
 
 
-def test_the_page_in_a_browser(tmp_path, job):
+CHILD = 'MSTSM_DEMO_BROWSER_TEST'
+
+
+def test_the_page_in_a_browser():
+  """The browser test below, in its own pytest process without output
+  capture: Gradio's server and Playwright's driver leave the process's
+  captured file descriptors closed, which breaks every later test of a
+  capturing pytest worker."""
   browser_or_skip()
+  r = subprocess.run(
+      [sys.executable, '-m', 'pytest', '-q', '-s', '-n', '0', '-p',
+       'no:cacheprovider', f'{__file__}::test_browser_page'],
+      cwd=ROOT, env={**os.environ, CHILD: '1'}, capture_output=True,
+      text=True, timeout=600)
+  assert r.returncode == 0 and '1 passed' in r.stdout, (
+      r.stdout[-4000:] + r.stderr[-2000:])
+
+
+def json_of(*args) -> dict:
+  """A job's --json object, run as the command line runs it."""
+  r = subprocess.run([sys.executable, '-m', *args, '--json'], cwd=ROOT,
+                     capture_output=True, text=True, check=True)
+  return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def test_browser_page(tmp_path):
+  if os.environ.get(CHILD) != '1':
+    pytest.skip('run by test_the_page_in_a_browser in its own process')
   from playwright.sync_api import sync_playwright
   from mstsm_jax import demo
   model_dirs.model_dir(tmp_path / 'm',
@@ -121,10 +150,10 @@ def test_the_page_in_a_browser(tmp_path, job):
   motion, _ = synthetic.render(0, size=96, num_frames=16)  # move_right
   assert synthetic.CLASSES[synthetic.label_of(0)] == 'move_right'
   write_y4m(tmp_path / 'motion.y4m', motion)
-  want = job('predict', f'--checkpoint={tmp_path}/m', '--json',
-             str(tmp_path / 'clip.avi')).json()['top5']
-  streamed = job('stream', f'--checkpoint={tmp_path}/m',
-                 f'--video={tmp_path}/motion.y4m', '--json').json()
+  want = json_of('mstsm_jax.predict', f'--checkpoint={tmp_path}/m',
+                 str(tmp_path / 'clip.avi'))['top5']
+  streamed = json_of('mstsm_jax.stream', f'--checkpoint={tmp_path}/m',
+                     f'--video={tmp_path}/motion.y4m')
   t = 8
   stream_labels = {r['label'] for r in streamed['timeline'][t:]}
 
