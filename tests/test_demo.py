@@ -4,8 +4,8 @@ headless Chromium driven by Playwright, the page served in-process.
 Upload tab: a generated video's top-5 on the page equals `predict --json`
 for the same file; an undecodable file shows predict's one line. Webcam
 tab: Chromium's fake camera plays a .y4m of a synthetic motion (move
-right), the page shows live predictions, and its label is one that
-`stream --json` gives on the same frames. Screenshots of both tabs go to
+right), the page shows live predictions, and the label `stream --json`
+gives on the same frames is in its live top-3. Screenshots of both tabs go to
 docs/demo_*.png. The model is a tiny random-weight online model (heads
 scaled so scores differ): what is compared is the page against the command
 line, not accuracy. Without gradio, playwright or chromium the browser test
