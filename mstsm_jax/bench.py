@@ -55,11 +55,11 @@ from mstsm_jax.data import jpeg_videos, pipeline
 from mstsm_jax.inference import Predictor
 from mstsm_jax.inference import onnx_file
 from mstsm_jax.inference.export import (clip_function, export_clips,
-                                        stream_function)
+                                        io_names, stream_function)
 from mstsm_jax.inference.runtimes import RUNTIMES, available, callable_for
 from mstsm_jax.models import torch_reference
 from mstsm_jax.models.task import in_channels
-from mstsm_jax.inference.streaming import step_function, zeros
+from mstsm_jax.inference.streaming import flat_step, step_function, zeros
 from mstsm_jax.training import sharding, steps as train_steps
 
 WHAT = ('train', 'infer', 'latency', 'stream', 'deploy', 'data', 'e2e')
@@ -315,14 +315,11 @@ def bench_stream(model, variables, config, steps: int,
     step, inputs = stream_function(
         Predictor(config, variables, channels, batch_size=1), 1)
     program = onnx_file.program(onnx_file.convert(
-        step, inputs, ['frames', *[f'b{i}' for i in range(len(shapes))]],
-        ['scores', *[f'n{i}' for i in range(len(shapes))]],
-        name=config.variant))
+        step, inputs, *io_names(len(inputs), True), name=config.variant))
     for name in available():
       if RUNTIMES[name].reads == 'onnx':
-        run = callable_for(program, name)
-        fns[name] = stepper(lambda f, b, run=run: (
-            (o := run(f, *b))[0], o[1:]), zeros(shapes), frame)
+        fns[name] = stepper(flat_step(callable_for(program, name)),
+                            zeros(shapes), frame)
   rows = interleaved_calls(fns, max(50, 5 * steps))
   r = rows.pop('xla')
   out = {'stream_frames_s': r['infer_clips_s'],
@@ -362,7 +359,7 @@ def bench_deploy(config, variables, channels, steps: int,
     t0 = time.perf_counter()
     programs['onnx'] = onnx_file.program(onnx_file.convert(
         clip_function(p), [jax.ShapeDtypeStruct(clip.shape, jnp.uint8)],
-        ['clips'], ['scores'], name=config.variant))
+        *io_names(1, False), name=config.variant))
     print(f'ONNX export (jax2onnx): {time.perf_counter() - t0:.1f}s',
           file=LOG)
   calls = max(10, steps)

@@ -10,9 +10,9 @@ centre view of clips of any size first, as a model directory does
 (predictor.py), so both give the same scores.
 
 `streaming=True` (kind 'stream') exports an online model's one-frame step
-instead (streaming.py): `(uint8 frames [N, S, S, C], [buffers]) -> (scores
-[N, classes], [buffers])`, the buffers a flat list whose shapes are the
-function's `in_avals[1:]` (zeros to start a video); `Streamer(FILE)` runs
+instead (streaming.py): `(uint8 frames [N, S, S, C], *buffers) -> (scores
+[N, classes], *buffers)`, the buffers' shapes being the function's
+`in_avals[1:]` (zeros to start a video); `Streamer(FILE)` runs
 it.
 
 `fmt` is 'xla' (the zip archive of StableHLO), 'iree' (the archive with
@@ -79,15 +79,12 @@ def export_model(model_dir, path, batch='dynamic', platforms=('cpu',),
   k = cfg.model.num_classes
   if streaming:
     fn, inputs = stream_function(predictor, n)
-    names = (['frames'] + [f'buffer_{i}' for i in range(len(inputs) - 1)],
-             ['scores'] + [f'new_buffer_{i}' for i in range(len(inputs) - 1)])
     io = {'input': f'uint8 [{shown}, {s}, {s}, {c}] frames, '
                    f'{len(inputs) - 1} buffers (zeros to start)',
           'output': f'float32 [{shown}, {k}] frame scores, the new buffers'}
   else:
     fn = clip_function(predictor)
     inputs = [jax.ShapeDtypeStruct((n, t, s, s, c), jnp.uint8)]
-    names = ['clips'], ['scores']
     io = {'input': f'uint8 [{shown}, {t}, {s}, {s}, {c}]',
           'output': f'float32 [{shown}, {k}] video scores'}
   mean, std = task.norm_stats(cfg.data)
@@ -103,8 +100,8 @@ def export_model(model_dir, path, batch='dynamic', platforms=('cpu',),
           'jax': jax.__version__, 'mstsm_jax': mstsm_jax.__version__,
           'format': fmt, **io}
   if fmt == 'onnx':
-    onnx_file.write(path, meta, onnx_file.convert(fn, inputs, *names,
-                                                  name=cfg.variant))
+    onnx_file.write(path, meta, onnx_file.convert(
+        fn, inputs, *io_names(len(inputs), streaming), name=cfg.variant))
     return meta
   exported = export.export(jax.jit(fn), platforms=tuple(platforms))(*inputs)
   rt, modules = runtimes.RUNTIMES[fmt], {}
@@ -112,6 +109,16 @@ def export_model(model_dir, path, batch='dynamic', platforms=('cpu',),
     meta[fmt], modules[rt.module_file] = rt.compile(exported)
   archive.write(path, meta, exported, modules)
   return meta
+
+
+def io_names(num_inputs: int, streaming: bool):
+  """(input names, output names) of an exported ONNX function: 'clips' ->
+  'scores', or 'frames', 'buffer_i' -> 'scores', 'new_buffer_i'."""
+  if not streaming:
+    return ['clips'], ['scores']
+  k = range(num_inputs - 1)
+  return (['frames', *[f'buffer_{i}' for i in k]],
+          ['scores', *[f'new_buffer_{i}' for i in k]])
 
 
 def clip_function(predictor):

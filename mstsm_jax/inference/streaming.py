@@ -74,6 +74,15 @@ def step_function(model, variables, config, streams=1):
   return fn, leaves
 
 
+def flat_step(run):
+  """An exported step `run(frames, *buffers) -> [scores, *buffers]` (a
+  runtime's flat call) as `(frames, buffers) -> (scores, buffers)`."""
+  def fn(frames, buffers):
+    out = run(frames, *buffers)
+    return out[0], list(out[1:])
+  return fn
+
+
 def zeros(shapes, streams: int = 1) -> list[np.ndarray]:
   """Zero buffers for abstract `shapes` (symbolic dimensions -> `streams`)."""
   return [np.zeros([d if isinstance(d, int) else streams for d in a.shape],
@@ -103,7 +112,7 @@ class Streamer:
                          '--streaming')
       run = runtimes.callable_for(
           exported, runtime, archive.stored_module(path, self.meta, runtime))
-      self._fn, shapes = self._flat(run), exported.in_avals[1:]
+      self._fn, shapes = flat_step(run), exported.in_avals[1:]
       self.classes = self.meta['classes']
       resize, crop = self.meta['resize_short'], self.meta['crop_size']
       self.fuse, self.num_segments = (self.meta['tfdem_fuse'],
@@ -126,15 +135,6 @@ class Streamer:
                                                crop)[0, 0])
     self.history = collections.deque(maxlen=history)
     self.reset()
-
-  @staticmethod
-  def _flat(run):
-    """A file's step `run(frames, *buffers) -> [scores, *buffers]` as
-    `(frames, buffers) -> (scores, buffers)`."""
-    def fn(frames, buffers):
-      out = run(frames, *buffers)
-      return out[0], list(out[1:])
-    return fn
 
   def reset(self) -> None:
     """Empties the buffers and the score history (a new video)."""
