@@ -1,10 +1,7 @@
 """PyTorch -> JAX conversion: numeric parity with torchvision's ResNet-50
 (TSN) and a PyTorch TSM (official zero-padded shift around each block's
 conv1), for torchvision, official-TSM and MMAction2 key formats."""
-import json
 import re
-import subprocess
-import sys
 
 import jax
 import numpy as np
@@ -266,19 +263,16 @@ def test_feature_width_change_is_not_a_class_count_change():
   assert 'class count' not in str(e.value)
 
 
-def test_cli_to_predict(reference, tmp_path):
-  """The README's two commands: convert a TSM .pth, predict on a video."""
+def test_cli_to_predict(reference, tmp_path, job):
+  """The README's two commands: convert a TSM .pth, predict on a video
+  (in-process through `job`, as their command lines run them)."""
   import videos
   out = tmp_path / 'ckpt'
   classes = tmp_path / 'classInd.txt'
   classes.write_text(''.join(f'{i + 1} Class{i}\n' for i in range(101)))
-  r = subprocess.run([
-      sys.executable, '-m', 'mstsm_jax.convert',
-      f'--input={reference["files"]["tsm"]}',
-      '--config=configs/ucf101.py:mstsm_tfdem', f'--output={out}',
-      f'--classes_file={classes}', '--json'], capture_output=True, text=True)
-  assert r.returncode == 0, r.stderr
-  rep = json.loads(r.stdout.strip().splitlines()[-1])
+  rep = job('convert', f'--input={reference["files"]["tsm"]}',
+            '--config=configs/ucf101.py:mstsm_tfdem', f'--output={out}',
+            f'--classes_file={classes}', '--json').json()
   assert rep['format'] == 'tsm' and rep['missing'] == []
   # The converted directory restores as the same model.
   pred = inference.load(out, batch_size=2)
@@ -287,11 +281,7 @@ def test_cli_to_predict(reference, tmp_path):
   assert pred.scores_normalized(reference['x'][:1]).shape == (1, 101)
   clip = tmp_path / 'v.avi'
   videos.write_video(clip, 24, size=(72, 96))
-  r = subprocess.run([sys.executable, '-m', 'mstsm_jax.predict',
-                      f'--checkpoint={out}', '--json', str(clip)],
-                     capture_output=True, text=True)
-  assert r.returncode == 0, r.stderr
-  res = json.loads(r.stdout.strip().splitlines()[-1])
+  res = job('predict', f'--checkpoint={out}', '--json', str(clip)).json()
   assert len(res['top5']) == 5 and res['top5'][0]['class'].startswith('Class')
   probs = [t['probability'] for t in res['top5']]
   assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0001
