@@ -130,11 +130,22 @@ def test_the_page_in_a_browser():
       r.stdout[-4000:] + r.stderr[-2000:])
 
 
-def json_of(*args) -> dict:
-  """A job's --json object, run as the command line runs it."""
-  r = subprocess.run([sys.executable, '-m', *args, '--json'], cwd=ROOT,
-                     capture_output=True, text=True, check=True)
-  return json.loads(r.stdout.strip().splitlines()[-1])
+def json_of(name, *args) -> dict:
+  """A job's --json object, run as the command line runs it (its `main` on
+  fresh flags through `cli.invoke`, in this process: no second start of
+  jax and no second compile of the model the page also loads)."""
+  import contextlib
+  import importlib
+  import io
+  from mstsm_jax import cli
+  module = importlib.import_module(name)
+  out = io.StringIO()
+  with contextlib.redirect_stdout(out):
+    rc = cli.invoke(module.define_flags, module.main,
+                    [f'{name.rpartition(".")[2]}.py', *args, '--json'],
+                    module.__doc__)
+  assert rc == 0, out.getvalue()[-3000:]
+  return json.loads(out.getvalue().strip().splitlines()[-1])
 
 
 def test_browser_page(tmp_path):
