@@ -133,7 +133,9 @@ def test_the_page_in_a_browser():
 def json_of(name, *args) -> dict:
   """A job's --json object, run as the command line runs it (its `main` on
   fresh flags through `cli.invoke`, in this process: no second start of
-  jax and no second compile of the model the page also loads)."""
+  jax and no second compile of the model the page also loads). Not the
+  `job` fixture: its capfd swaps the file descriptors this process keeps
+  uncaptured for Gradio and Playwright."""
   import contextlib
   import importlib
   import io
