@@ -5,8 +5,9 @@ Upload tab: a generated video's top-5 on the page equals `predict --json`
 for the same file; an undecodable file shows predict's one line. Webcam
 tab: Chromium's fake camera plays a .y4m of a synthetic motion (move
 right), the page shows live predictions, and the label `stream --json`
-gives on the same frames is in its live top-3. Screenshots of both tabs go to
-docs/demo_*.png. The model is a tiny random-weight online model (heads
+gives on the same frames is in its live top-3. Screenshots of both tabs go
+to the test's temporary folder, or, with MSTSM_SCREENSHOTS=docs (how the
+README's images are made), to docs/demo_*.png. The model is a tiny random-weight online model (heads
 scaled so scores differ): what is compared is the page against the command
 line, not accuracy. Without gradio, playwright or chromium the browser test
 is skipped, except under CI=true, where it fails.
@@ -153,6 +154,8 @@ def json_of(name, *args) -> dict:
 def test_browser_page(tmp_path):
   if os.environ.get(CHILD) != '1':
     pytest.skip('run by test_the_page_in_a_browser in its own process')
+  # Never into the checkout unless asked (a test run leaves it clean).
+  shots = ROOT / os.environ.get('MSTSM_SCREENSHOTS', tmp_path)
   from playwright.sync_api import sync_playwright
   from mstsm_jax import demo
   model_dirs.model_dir(tmp_path / 'm',
@@ -197,7 +200,7 @@ def test_browser_page(tmp_path):
       for (_, pct), r in zip(got, want):
         assert abs(pct - 100 * r["probability"]) <= 0.5  # shown as 45%
       assert tab.locator('#timeline-table tr[data-start]').count() >= 1
-      tab.screenshot(path=str(ROOT / 'docs' / 'demo_upload.png'),
+      tab.screenshot(path=str(shots / 'demo_upload.png'),
                      full_page=True)
       # An undecodable file: predict's line, no traceback.
       tab.locator('#upload-file button[aria-label*="Clear"], '
@@ -229,7 +232,7 @@ def test_browser_page(tmp_path):
       assert len(live) == 3 and stream_labels & {c for c, _ in live}, (
           live, stream_labels, speed)
       assert float(re.search(r'([\d.]+) frames/s', speed)[1]) > 0
-      tab.screenshot(path=str(ROOT / 'docs' / 'demo_webcam.png'),
+      tab.screenshot(path=str(shots / 'demo_webcam.png'),
                      full_page=True)
       browser.close()
   finally:
