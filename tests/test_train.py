@@ -161,6 +161,21 @@ def test_nonfinite_step_is_not_applied():
   jax.tree.map(np.testing.assert_array_equal, before.params, after.params)
 
 
+def test_setup_is_shared_by_the_seeds_of_one_config():
+  """steps.setup: a config that differs only by its seed gets the same
+  Setup (its steps trace and compile once per ablation variant); any
+  other field or epoch length, another one."""
+  from mstsm_jax.training import steps
+  mesh = sharding.make_mesh(jax.devices()[:1])
+  config = tiny_config()
+  first = steps.setup(config, mesh, steps_per_epoch=10)
+  config.seed = 1
+  assert steps.setup(config, mesh, steps_per_epoch=10) is first
+  assert steps.setup(config, mesh, steps_per_epoch=11) is not first
+  config.train.lr = 0.5
+  assert steps.setup(config, mesh, steps_per_epoch=10) is not first
+
+
 def test_metrics_against_hand_computation():
   scores = np.array([[0.9, 0.1, 0.0], [0.2, 0.5, 0.3], [0.1, 0.3, 0.6],
                      [0.5, 0.4, 0.1]])

@@ -31,8 +31,12 @@ def data_sharded(mesh: Mesh) -> NamedSharding:
 
 
 def put_batch(batch: dict, mesh: Mesh) -> dict:
-  """This host's numpy batch -> global arrays sharded over `data`."""
+  """This host's numpy batch -> global arrays sharded over `data`. One
+  process puts the whole tree in one call (a call per leaf cost 2.6 ms,
+  1 s per 100 steps of the ablation's small model)."""
   s = data_sharded(mesh)
+  if jax.process_count() == 1:
+    return jax.device_put(jax.tree.map(np.asarray, batch), s)
   return jax.tree.map(
       lambda x: jax.make_array_from_process_local_data(s, np.asarray(x)),
       batch)

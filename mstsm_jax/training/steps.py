@@ -15,6 +15,8 @@ keeps the whole tree), so they are not in the clipped or logged norm.
 """
 from __future__ import annotations
 
+import collections
+import copy
 import dataclasses
 import functools
 from typing import Any, Callable
@@ -142,11 +144,16 @@ class Setup:
     """A step-0 TrainState replicated over the mesh: `variables` (e.g.
     fine-tuning weights) or a fresh init, the optimizer's initial state,
     and the RNG of `seed`."""
+    return self._create(variables, jax.random.key(seed))
+
+  @functools.cached_property
+  def _create(self):
+    """`create_state` jitted once per Setup: the seeds of one config trace
+    it once."""
     return jax.jit(
         lambda v, r: create_state(self.model, self.tx, r, self.clip_shape,
                                   v),
-        out_shardings=sharding.replicated(self.mesh))(
-            variables, jax.random.key(seed))
+        out_shardings=sharding.replicated(self.mesh))
 
   def abstract_state(self) -> TrainState:
     """The TrainState's shapes, dtypes and (replicated) shardings: what a
@@ -168,6 +175,10 @@ def variables_of(state: TrainState) -> dict:
   return {'params': state.params, 'batch_stats': state.batch_stats}
 
 
+_SETUPS: collections.OrderedDict = collections.OrderedDict()
+SETUPS_KEPT = 2  # the latest Setups, for the next run of the same config
+
+
 def setup(config, mesh: Mesh, *, channels=None,
           steps_per_epoch: int | None = None) -> Setup:
   """Model, optimizer and jitted steps for `config` on `mesh`.
@@ -175,7 +186,29 @@ def setup(config, mesh: Mesh, *, channels=None,
   `channels`: a pruned model's widths (modeldir.read_channels), None for
   dense. `steps_per_epoch`: the lr schedule's epoch length; None builds
   for evaluation only (no optimizer, no train step).
+
+  The steps do not depend on `config.seed` (the seed is in the state), so
+  a config that differs from a recent one only by its seed gets the same
+  Setup: the seeds of an ablation trace and compile their steps once
+  (4-6 s a run for the ablation's model, besides the compilations that
+  the persistent cache would serve).
   """
+  config = copy.deepcopy(config)  # the steps read it when they trace
+  seedless = copy.deepcopy(config)
+  if 'seed' in seedless:
+    seedless.seed = 0
+  key = (seedless.to_json_best_effort(sort_keys=True), mesh, channels,
+         steps_per_epoch)
+  if key in _SETUPS:
+    _SETUPS.move_to_end(key)
+    return _SETUPS[key]
+  _SETUPS[key] = built = _build(config, mesh, channels, steps_per_epoch)
+  while len(_SETUPS) > SETUPS_KEPT:
+    _SETUPS.popitem(last=False)
+  return built
+
+
+def _build(config, mesh, channels, steps_per_epoch) -> Setup:
   model = build_model(config.model, channels)
   s = config.data.crop_size
   clip_shape = (1, config.model.num_segments, s, s,
