@@ -142,7 +142,7 @@ def task(name: str):
 def rendered(name: str, index: int, seed: int, size: int, num_frames: int):
   """`task(name)`'s video `index`, rendered once per process (read-only):
   epochs, seeds and the runs of one `ablate` share it. 4096 videos of
-  16 64-px frames are 0.8 GB at most."""
+  16 64-px frames are 0.8 GB; larger frames take more."""
   frames, label = task(name)[1](index, seed, size, num_frames)
   frames.flags.writeable = False
   return frames, label
