@@ -58,7 +58,10 @@ def test_export_parity_dynamic_batch(make, tmp_path, job):
              '--json').json()
   assert meta['batch'] == 'dynamic' and meta['input'].startswith('uint8')
   exported = inference.load(out)
-  for n in (1, 7):
+  # Full-width EfficientNet-B0 compiles for about 10 s per batch size, in
+  # each of the two runs: one size for it (the ResNet cases show the batch
+  # is dynamic).
+  for n in (3,) if model_dir.name == 'eff' else (1, 7):
     x = clips(n, 32, seed=n)
     got, want = exported(x), reference(model_dir, x)
     assert got.shape == (n, 10)

@@ -37,6 +37,22 @@ class NonFiniteLoss(FloatingPointError):
   pass
 
 
+def summary_writer(logdir):
+  """tensorboardX's SummaryWriter, imported without PyTorch: tensorboardX
+  imports torch whenever it is installed (the `torch` extra), 3 s of every
+  training process's start, for tensor types scalars never use."""
+  import sys
+  if 'tensorboardX' in sys.modules or 'torch' in sys.modules:
+    from tensorboardX import SummaryWriter
+  else:
+    sys.modules['torch'] = None  # `import torch` raises ImportError
+    try:
+      from tensorboardX import SummaryWriter
+    finally:
+      del sys.modules['torch']
+  return SummaryWriter(str(logdir))
+
+
 @dataclasses.dataclass
 class Writer:
   """metrics.jsonl and TensorBoard events in the workdir (process 0)."""
@@ -46,8 +62,7 @@ class Writer:
     self.on = jax.process_index() == 0
     self.records = []
     if self.on:
-      from tensorboardX import SummaryWriter
-      self.tb = SummaryWriter(str(self.workdir / 'tensorboard'))
+      self.tb = summary_writer(self.workdir / 'tensorboard')
       self.jsonl = open(self.workdir / 'metrics.jsonl', 'a')
 
   def write(self, step: int, values: dict):
