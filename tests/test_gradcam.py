@@ -73,7 +73,8 @@ def mean_mass(model_dir, n=40):
 def trained(tmp_path_factory):
   """The run above, in a process of its own with XLA's default
   optimisation: the tests' -O0 (conftest.py) compiles faster but runs
-  these 80 steps at a third of the speed (30 against 80-96 clips/s)."""
+  these 80 steps at about a third of the speed (30 against 70-95 clips/s;
+  24 against 50 s with a warm compilation cache, the same cold)."""
   workdir = tmp_path_factory.mktemp('cam') / 'run'
   flags = re.sub(r'--xla_backend_optimization_level=\S+', '',
                  os.environ['XLA_FLAGS'])
