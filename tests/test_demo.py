@@ -9,8 +9,9 @@ gives on the same frames is in its live top-3. Screenshots of both tabs go
 to the test's temporary folder, or, with MSTSM_SCREENSHOTS=docs (how the
 README's images are made), to docs/demo_*.png. The model is a tiny
 random-weight online model (heads scaled so scores differ): what is
-compared is the page against the command line, not accuracy. Without gradio, playwright or chromium the browser test
-is skipped, except under CI=true, where it fails.
+compared is the page against the command line, not accuracy. Without
+gradio, playwright or chromium the browser test is skipped, except under
+CI=true, where it fails.
 """
 import json
 import os
