@@ -41,20 +41,23 @@ def pruned_dir(tmp_path):
 
 # Batch sizes per case: full-width EfficientNet-B0 compiles for about 10 s
 # per size, in each of the two runs, so it gets one (the ResNet cases show
-# that the batch is dynamic).
-@pytest.mark.parametrize('make,sizes', [
+# that the batch is dynamic). Tolerance per case, of the largest score:
+# EfficientNet-B0 (16 blocks of SiLU and sigmoid gates, BN-calibrated,
+# scores up to 70) amplifies rounding more than the tiny ResNets (1.4e-5
+# measured).
+@pytest.mark.parametrize('make,sizes,tol', [
     (lambda tmp: model_dirs.model_dir(tmp / 'tsn', model_dirs.tiny_config(
-        'tsn'), head_std=0.5) and tmp / 'tsn', (1, 7)),
+        'tsn'), head_std=0.5) and tmp / 'tsn', (1, 7), 1e-5),
     (lambda tmp: model_dirs.model_dir(tmp / 'mt', model_dirs.tiny_config(
         'mstsm_tfdem', **{'model.tfdem_fuse': True}), head_std=0.5) and
-     tmp / 'mt', (1, 7)),
-    (pruned_dir, (1, 7)),
+     tmp / 'mt', (1, 7), 1e-5),
+    (pruned_dir, (1, 7), 1e-5),
     (lambda tmp: model_dirs.model_dir(tmp / 'eff', model_dirs.tiny_config(
         'mstsm_tfdem', **{'model.backbone': 'efficientnet_b0',
                           'model.stage_sizes': (), 'model.width': 0}),
-        head_std=0.5) and tmp / 'eff', (3,)),
+        head_std=0.5, calibrate=True) and tmp / 'eff', (3,), 1e-4),
 ], ids=['tsn', 'mstsm_tfdem_fused', 'pruned', 'efficientnet_b0'])
-def test_export_parity_dynamic_batch(make, sizes, tmp_path, job):
+def test_export_parity_dynamic_batch(make, sizes, tol, tmp_path, job):
   model_dir = make(tmp_path)
   out = tmp_path / 'model.mstsm'
   meta = job('export', f'--checkpoint={model_dir}', f'--output={out}',
@@ -65,9 +68,8 @@ def test_export_parity_dynamic_batch(make, sizes, tmp_path, job):
     x = clips(n, 32, seed=n)
     got, want = exported(x), reference(model_dir, x)
     assert got.shape == (n, 10)
-    np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
-    # Relative to the scores too (a random-init EfficientNet's are ~1e-6).
-    assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
+    np.testing.assert_allclose(got, want, rtol=0,
+                               atol=tol * max(1, np.abs(want).max()))
 
 
 def test_fixed_batch_cuda_lowering_and_bad_files(tmp_path, job):

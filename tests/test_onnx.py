@@ -37,7 +37,7 @@ def assert_same(got, want):
 def model(tmp_path, variant='mstsm_tfdem', **extra):
   d = tmp_path / variant
   model_dirs.model_dir(d, model_dirs.tiny_config(variant, **extra),
-                       head_std=0.5)
+                       head_std=0.5, calibrate='model.backbone' in extra)
   return d
 
 
