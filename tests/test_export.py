@@ -53,8 +53,7 @@ def pruned_dir(tmp_path):
      tmp / 'mt', (1, 7), 1e-5),
     (pruned_dir, (1, 7), 1e-5),
     (lambda tmp: model_dirs.model_dir(tmp / 'eff', model_dirs.tiny_config(
-        'mstsm_tfdem', **{'model.backbone': 'efficientnet_b0',
-                          'model.stage_sizes': (), 'model.width': 0}),
+        'mstsm_tfdem', **model_dirs.EFFICIENTNET),
         head_std=0.5, calibrate=True) and tmp / 'eff', (3,), 1e-4),
 ], ids=['tsn', 'mstsm_tfdem_fused', 'pruned', 'efficientnet_b0'])
 def test_export_parity_dynamic_batch(make, sizes, tol, tmp_path, job):

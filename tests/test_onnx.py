@@ -37,7 +37,8 @@ def assert_same(got, want):
 def model(tmp_path, variant='mstsm_tfdem', **extra):
   d = tmp_path / variant
   model_dirs.model_dir(d, model_dirs.tiny_config(variant, **extra),
-                       head_std=0.5, calibrate='model.backbone' in extra)
+                       head_std=0.5,
+                       calibrate=extra == model_dirs.EFFICIENTNET)
   return d
 
 
@@ -45,10 +46,7 @@ def model(tmp_path, variant='mstsm_tfdem', **extra):
     ('tsn', {}), ('tsm', {}), ('mstsm', {}), ('mstsm2var', {}),
     ('mstsm3', {}), ('tsm_tfdem', {}), ('mstsm_tfdem', {}),
     ('mstsm_tfdem', {'model.tfdem_fuse': True}),
-    # test_export.py's EfficientNet model too: its init and BN calibration
-    # compile once for both files.
-    ('mstsm_tfdem', {'model.backbone': 'efficientnet_b0',
-                     'model.stage_sizes': (), 'model.width': 0}),
+    ('mstsm_tfdem', model_dirs.EFFICIENTNET),  # test_export.py's too
 ])
 def test_every_variant_matches_the_model_directory(tmp_path, variant, extra):
   d = model(tmp_path, variant, **extra)
