@@ -24,12 +24,21 @@ def tiny_config(variant='mstsm_tfdem', **extra):
   return load_config(f'configs/synthetic.py:{variant}', {**TINY, **extra})
 
 
+_INITS = {}
+
+
 def init_variables(config, seed=0):
-  model = build_model(config.model)
+  """`config`'s model at init (numpy), a fresh copy; traced and run once
+  per process for each model, crop size and seed (the tests build the
+  same small models many times)."""
   s = config.data.crop_size
-  return jax.device_get(jax.jit(model.init)(
-      jax.random.key(seed), jnp.zeros((1, config.model.num_segments, s, s,
-                                       3))))
+  key = (config.model.to_json_best_effort(sort_keys=True), s, seed)
+  if key not in _INITS:
+    model = build_model(config.model)
+    _INITS[key] = jax.device_get(jax.jit(model.init)(
+        jax.random.key(seed), jnp.zeros((1, config.model.num_segments, s, s,
+                                         3))))
+  return jax.tree.map(np.array, _INITS[key])
 
 
 def calibrate_bn(config, variables, seed=0):

@@ -165,6 +165,34 @@ def test_unused_mismatch_strict_and_corrupt(tmp_path):
     convert.convert(str(tmp_path / 'corrupt.pth'), config)
 
 
+def test_only_what_the_checkpoint_lacks_is_initialised():
+  """fit.initialise: checkpoint tensors where they fit; the new TFDEM
+  branch and a classifier of another class count get exactly the values
+  of the whole model's init (which is never compiled)."""
+  import jax.numpy as jnp
+  from flax import traverse_util
+  from mstsm_jax.models import fit
+  from mstsm_jax.models.mstsm import build_model
+  config = model_dirs.tiny_config('mstsm_tfdem')
+  full = traverse_util.flatten_dict(model_dirs.init_variables(config, 4),
+                                    sep='/')
+  loaded = {k: v + 1 for k, v in full.items() if '/tfdem/' not in k}
+  width = full['params/fc/kernel'].shape[0]  # 3 classes, not 10:
+  loaded['params/fc/kernel'] = np.zeros((width, 3), np.float32)
+  loaded['params/fc/bias'] = np.zeros(3, np.float32)
+  s = config.data.crop_size
+  got, report = fit.initialise(
+      build_model(config.model), jax.random.key(4),
+      jnp.zeros((1, T, s, s, 3)), traverse_util.unflatten_dict(loaded, sep='/'))
+  got = traverse_util.flatten_dict(got, sep='/')
+  assert got.keys() == full.keys()
+  fresh = {k for k in full if '/tfdem/' in k or k.startswith('params/fc/')}
+  assert len(report['reinitialised']) == 2 and set(report['missing']) == {
+      k for k in fresh if '/tfdem/' in k}
+  for k, v in got.items():
+    np.testing.assert_array_equal(v, full[k] if k in fresh else loaded[k])
+
+
 def tsm_file(sd, path):
   """`sd` saved as an official TSM checkpoint (module.base_model., new_fc,
   conv1 wrapped by the shift as conv1.net)."""

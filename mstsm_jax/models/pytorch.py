@@ -112,10 +112,10 @@ def convert(source, config, fmt: str = 'auto', strict: bool = False,
   flat = converter.to_flax(sd, fmt)
   model = build_model(config.model)
   s = config.data.crop_size
-  init = jax.jit(model.init)(jax.random.key(seed), jnp.zeros(
-      (1, config.model.num_segments, s, s, 3)))
   loaded = traverse_util.unflatten_dict(flat, sep='/')
-  merged, report = fit.merge_variables(init, loaded, backbone)
+  merged, report = fit.initialise(
+      model, jax.random.key(seed),
+      jnp.zeros((1, config.model.num_segments, s, s, 3)), loaded, backbone)
   new = [k for k in report['missing'] if k.split('/')[1] == 'tfdem']
   report['new_branch'] = new
   report['missing'] = [k for k in report['missing'] if k not in new]

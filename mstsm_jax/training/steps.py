@@ -135,11 +135,6 @@ class Setup:
   train_step: Callable | None
   eval_step: Callable
 
-  def init_variables(self, seed: int) -> dict:
-    """Freshly initialised {'params', 'batch_stats'} for `seed`."""
-    return jax.jit(self.model.init)(jax.random.key(seed),
-                                    jnp.zeros(self.clip_shape))
-
   def new_state(self, seed: int, variables=None) -> TrainState:
     """A step-0 TrainState replicated over the mesh: `variables` (e.g.
     fine-tuning weights) or a fresh init, the optimizer's initial state,

@@ -20,6 +20,7 @@ import signal
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import tqdm
 
@@ -87,14 +88,16 @@ def load_records(workdir) -> list[dict]:
   return [json.loads(ln) for ln in path.read_text().splitlines() if ln]
 
 
-def init_from_checkpoint(config, model_vars):
+def init_from_checkpoint(config, run: steps.Setup):
   """Variables for fine-tuning from `config.init_from` (convert/train/prune
   output). Every classifier head of another class count is re-initialised;
   backbone tensors left at init, unused or misfitting tensors are an error
   unless `init_partial`."""
   _, _, loaded, step = modeldir.load_variables(config.init_from)
   backbone = config.model.backbone
-  merged, report = fit.merge_variables(model_vars, loaded, backbone)
+  merged, report = fit.initialise(
+      run.model, jax.random.key(config.seed), jnp.zeros(run.clip_shape),
+      loaded, backbone)
   problems = fit.partial_load_problems(report, backbone)
   if problems and not config.init_partial:
     raise UsageError(
@@ -190,7 +193,7 @@ class Run:
     if cfg.init_from and not modeldir.saved_steps(workdir):
       # Before anything is written: a checkpoint that does not fit stops
       # here.
-      variables = init_from_checkpoint(cfg, run.init_variables(cfg.seed))
+      variables = init_from_checkpoint(cfg, run)
     if not resuming:  # written once: a restart checks against it
       modeldir.write_config(workdir, cfg, channels)
       modeldir.write_classes(workdir, self.classes)
