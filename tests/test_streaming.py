@@ -24,8 +24,8 @@ def offline_frame_scores(predictor, clip):
   x = task.normalize(inference.center_view(clip[None], cfg.data.resize_short,
                                            cfg.data.crop_size),
                      *task.norm_stats(cfg.data))
-  logits, aux = predictor.model.apply(predictor.variables, x,
-                                      method=predictor.model.frame_logits)
+  logits, aux = jax.jit(lambda v, x: predictor.model.apply(
+      v, x, method=predictor.model.frame_logits))(predictor.variables, x)
   return np.asarray(task.scores(logits[0], None if aux is None else aux[0],
                                 fuse=cfg.model.tfdem_fuse))
 
