@@ -168,7 +168,7 @@ def test_unused_mismatch_strict_and_corrupt(tmp_path):
 def test_only_what_the_checkpoint_lacks_is_initialised():
   """fit.initialise: checkpoint tensors where they fit; the new TFDEM
   branch and a classifier of another class count get exactly the values
-  of the whole model's init (which is never compiled)."""
+  the whole model's init gives them."""
   import jax.numpy as jnp
   from flax import traverse_util
   from mstsm_jax.models import fit
@@ -177,7 +177,7 @@ def test_only_what_the_checkpoint_lacks_is_initialised():
   full = traverse_util.flatten_dict(model_dirs.init_variables(config, 4),
                                     sep='/')
   loaded = {k: v + 1 for k, v in full.items() if '/tfdem/' not in k}
-  width = full['params/fc/kernel'].shape[0]  # 3 classes, not 10:
+  width = full['params/fc/kernel'].shape[0]  # a 3-class head; the model: 10
   loaded['params/fc/kernel'] = np.zeros((width, 3), np.float32)
   loaded['params/fc/bias'] = np.zeros(3, np.float32)
   s = config.data.crop_size
