@@ -196,7 +196,7 @@ def test_browser_page(tmp_path):
           str(tmp_path / 'clip.avi'))
       tab.wait_for_function(
           "document.querySelector('#upload-time')?.innerText"
-          ".includes('Time to result')", timeout=45000)
+          ".includes('Time to result')", timeout=150000)
       got = label_top(tab.locator('#top5').inner_text())
       assert [c for c, _ in got][:5] == [r['class'] for r in want]
       for (_, pct), r in zip(got, want):
@@ -211,7 +211,7 @@ def test_browser_page(tmp_path):
           str(tmp_path / 'bad.mp4'))
       tab.wait_for_function(
           "document.querySelector('#upload-error')?.innerText"
-          ".includes('cannot read')", timeout=20000)
+          ".includes('cannot read')", timeout=60000)
       err = tab.locator('#upload-error').inner_text().strip()
       assert re.fullmatch(r'error: bad.mp4: cannot read \(undecodable: .*'
                           r"bad.mp4'\)\nhint: give a video file PyAV can "
