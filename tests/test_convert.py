@@ -169,7 +169,6 @@ def test_only_what_the_checkpoint_lacks_is_initialised():
   """fit.initialise: checkpoint tensors where they fit; the new TFDEM
   branch and a classifier of another class count get exactly the values
   the whole model's init gives them."""
-  import jax.numpy as jnp
   from flax import traverse_util
   from mstsm_jax.models import fit
   from mstsm_jax.models.mstsm import build_model
@@ -182,8 +181,8 @@ def test_only_what_the_checkpoint_lacks_is_initialised():
   loaded['params/fc/bias'] = np.zeros(3, np.float32)
   s = config.data.crop_size
   got, report = fit.initialise(
-      build_model(config.model), jax.random.key(4),
-      jnp.zeros((1, T, s, s, 3)), traverse_util.unflatten_dict(loaded, sep='/'))
+      build_model(config.model), jax.random.key(4), (1, T, s, s, 3),
+      traverse_util.unflatten_dict(loaded, sep='/'))
   got = traverse_util.flatten_dict(got, sep='/')
   assert got.keys() == full.keys()
   fresh = {k for k in full if '/tfdem/' in k or k.startswith('params/fc/')}

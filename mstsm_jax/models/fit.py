@@ -1,6 +1,6 @@
 """Fitting loaded weights into a model: what is taken, adapted, left at init.
 
-`initialise(model, rng, clip, loaded)` gives a model the checkpoint's
+`initialise(model, rng, clip_shape, loaded)` gives a model the checkpoint's
 variables and initialises only the rest; `merge_variables(init, loaded)`
 is its merge, which reports every tensor it could not take as is;
 `partial_load_problems` says which of those leave the model wrong;
@@ -10,6 +10,7 @@ is its merge, which reports every tensor it could not take as is;
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 
@@ -37,9 +38,10 @@ def adapt(role: str, src, shape):
   return None
 
 
-def initialise(model, rng, clip, loaded, backbone: str = 'resnet50'):
-  """(variables, report): `model.init(rng, clip)`'s variables with every
-  tensor of `loaded` that fits (see `merge_variables`).
+def initialise(model, rng, clip_shape, loaded,
+               backbone: str = 'resnet50'):
+  """(variables, report): `model.init(rng, zeros(clip_shape))`'s variables
+  with every tensor of `loaded` that fits (see `merge_variables`).
 
   Only the tensors left at init are initialised: `model.init` is jitted
   for them alone and XLA drops every other initialiser, with the values the
@@ -48,6 +50,7 @@ def initialise(model, rng, clip, loaded, backbone: str = 'resnet50'):
   2-core CPU; EfficientNet-B0 2.7 against 31 s), and a checkpoint that
   fills the model compiles nothing.
   """
+  clip = jnp.zeros(clip_shape, jnp.float32)
   abstract = jax.eval_shape(model.init, rng, clip)
   merged, report = merge_variables(abstract, loaded, backbone)
   flat = traverse_util.flatten_dict(merged, sep='/')
@@ -83,14 +86,14 @@ def merge_variables(init, loaded, backbone: str = 'resnet50'):
       continue
     src = flat_loaded[key]
     if tuple(src.shape) == tuple(value.shape):
-      merged[key] = jax.numpy.asarray(src, value.dtype)
+      merged[key] = jnp.asarray(src, value.dtype)
       continue
     merged[key] = value
     change = f'{key}: {tuple(src.shape)} -> {tuple(value.shape)}'
     role = param_role(key, backbone)
     adapted = adapt(role, src, value.shape)
     if adapted is not None:
-      merged[key] = jax.numpy.asarray(adapted, value.dtype)
+      merged[key] = jnp.asarray(adapted, value.dtype)
       report['adapted'].append(change)
     elif role == 'classifier' and (
         src.ndim == 1 or tuple(src.shape[:-1]) == tuple(value.shape[:-1])):

@@ -19,7 +19,6 @@ like (non-local blocks, temporal pooling, another depth or backbone) unless
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 
@@ -114,8 +113,8 @@ def convert(source, config, fmt: str = 'auto', strict: bool = False,
   s = config.data.crop_size
   loaded = traverse_util.unflatten_dict(flat, sep='/')
   merged, report = fit.initialise(
-      model, jax.random.key(seed),
-      jnp.zeros((1, config.model.num_segments, s, s, 3)), loaded, backbone)
+      model, jax.random.key(seed), (1, config.model.num_segments, s, s, 3),
+      loaded, backbone)
   new = [k for k in report['missing'] if k.split('/')[1] == 'tfdem']
   report['new_branch'] = new
   report['missing'] = [k for k in report['missing'] if k not in new]

@@ -20,7 +20,6 @@ import signal
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import tqdm
 
@@ -95,9 +94,8 @@ def init_from_checkpoint(config, run: steps.Setup):
   unless `init_partial`."""
   _, _, loaded, step = modeldir.load_variables(config.init_from)
   backbone = config.model.backbone
-  merged, report = fit.initialise(
-      run.model, jax.random.key(config.seed), jnp.zeros(run.clip_shape),
-      loaded, backbone)
+  merged, report = fit.initialise(run.model, jax.random.key(config.seed),
+                                  run.clip_shape, loaded, backbone)
   problems = fit.partial_load_problems(report, backbone)
   if problems and not config.init_partial:
     raise UsageError(
