@@ -32,7 +32,7 @@ import traceback
 from absl import flags, logging
 from ml_collections import config_flags
 
-from mstsm_jax import configs
+from mstsm_jax import configs, files
 from mstsm_jax.configs import schema
 from mstsm_jax.configs.schema import (Rule, comma_list, either, integer,
                                       matches, number, one_of, text)
@@ -298,7 +298,16 @@ def error_lines(message: str, hint: str = '') -> str:
 
 
 def invoke(define, main, argv, doc: str = '') -> int:
-  """Runs a job on fresh flags; returns its exit code (0 ok, 2 bad input)."""
+  """Runs a job on fresh flags; returns its exit code (0 ok, 2 bad input).
+  A job that fails leaves no empty output folder behind."""
+  files.created.clear()
+  code = _run(define, main, argv, doc)
+  if code:
+    files.remove_created()
+  return code
+
+
+def _run(define, main, argv, doc: str) -> int:
   fv = flags.FlagValues()
   argv = list(argv)
   try:

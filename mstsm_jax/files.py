@@ -3,7 +3,9 @@
 The base layer's file rules, one owner each:
 - `write_text` / `write_json`: atomic (temp file + rename), so a crash or a
   full disk leaves the old file or nothing, never half a file.
-- `check_writable`: proves an output folder is writable before long work.
+- `check_writable`: proves an output folder is writable before long work;
+  `remove_created` takes away the folders it made when the job then fails,
+  so a refused job leaves nothing behind.
 """
 from __future__ import annotations
 
@@ -34,10 +36,16 @@ def write_json(path, obj) -> None:
   write_text(path, obj if isinstance(obj, str) else json.dumps(obj, indent=1))
 
 
+# The folders check_writable made in this job: (outermost new one, the
+# folder asked for). cli.invoke empties it per job.
+created: list[tuple[pathlib.Path, pathlib.Path]] = []
+
+
 def check_writable(directory, what: str = 'workdir') -> pathlib.Path:
   """Creates `directory` if needed and proves it is writable, or raises a
   one-line UsageError (before any long work starts)."""
   d = pathlib.Path(directory).absolute()
+  missing = [p for p in (d, *d.parents) if not p.exists()]
   try:
     d.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryFile(dir=d):
@@ -45,7 +53,25 @@ def check_writable(directory, what: str = 'workdir') -> pathlib.Path:
   except OSError as e:
     raise UsageError(f'{what} {d} is not writable ({e.strerror})',
                      f'choose another {what} or fix its permissions') from e
+  finally:
+    if missing and missing[-1].exists():
+      created.append((missing[-1], d))
   return d
+
+
+def remove_created() -> None:
+  """Removes the folders check_writable made in this job that are still
+  empty, innermost first: a job that stops with an error leaves no empty
+  output folder behind. A folder holding anything is kept."""
+  while created:
+    top, d = created.pop()
+    for folder in (d, *d.parents):
+      try:
+        folder.rmdir()
+      except OSError:
+        break
+      if folder == top:
+        break
 
 
 def flatten(obj, prefix: str = '') -> dict:

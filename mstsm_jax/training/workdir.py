@@ -28,18 +28,18 @@ RESUMABLE = ('init_from', 'init_partial', 'train.max_steps', 'train.epochs',
              'data.workers', 'data.prefetch', 'data.data_dir', 'eval.')
 
 
-
-
-
-
 class Lock:
   """The held lock of a workdir; `release()` (or process exit) frees it."""
 
-  def __init__(self, fd: int | None):
-    self.fd = fd
+  def __init__(self, fd: int | None, path: pathlib.Path):
+    self.fd, self.path = fd, path
 
   def release(self) -> None:
     if self.fd is not None:
+      # A run refused before its first file leaves no lock file behind
+      # (removed while still held: a run starting now makes its own).
+      if os.listdir(self.path.parent) == [self.path.name]:
+        self.path.unlink(missing_ok=True)
       fcntl.flock(self.fd, fcntl.LOCK_UN)
       os.close(self.fd)
       self.fd = None
@@ -81,7 +81,7 @@ def lock(workdir) -> Lock:
     raise UsageError(
         f'{workdir} is in use by a live run ({holder or "on process 0"})',
         'wait for it to finish, stop it, or pass another --workdir')
-  return Lock(fd)
+  return Lock(fd, workdir / '.lock')
 
 
 def config_differences(saved: dict, config) -> list[str]:
