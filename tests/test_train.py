@@ -2,6 +2,7 @@
 decay mask, overfitting, metrics and SIGTERM (on 8 fake CPU devices)."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -257,8 +258,9 @@ def test_two_processes_equal_one_process(tmp_path):
           '--config.train.max_steps=3', '--config.train.eval_every_epochs=0',
           '--config.eval.max_videos=8', '--config.model.dropout=0.0']
   def launch(workdir, devices, pid=None):
-    env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count='
-               f'{devices} --xla_backend_optimization_level=0')
+    env = dict(os.environ, XLA_FLAGS=re.sub(
+        r'(?<=--xla_force_host_platform_device_count=)\d+', str(devices),
+        os.environ['XLA_FLAGS']))
     extra = []
     if pid is not None:
       env.update(JAX_COORDINATOR_ADDRESS=f'127.0.0.1:{port}',
