@@ -14,8 +14,8 @@ TINY = {'model.stage_sizes': (1, 1, 1, 1), 'model.width': 8,
         'data.synthetic_videos': 80, 'train.batch_size': 8,
         'eval.batch_size': 8, 'train.log_every_steps': 2}
 TINY_ARGS = [f'--config.{k}={v}' for k, v in TINY.items()]
-# Full-width EfficientNet-B0 on TINY's data: one model for test_export and
-# test_onnx, so its init and BN calibration compile once.
+# Full-width EfficientNet-B0 on TINY's data: the one model of test_export
+# and test_onnx.
 EFFICIENTNET = {'model.backbone': 'efficientnet_b0', 'model.stage_sizes': (),
                 'model.width': 0}
 
