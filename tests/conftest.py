@@ -9,11 +9,12 @@ import subprocess
 import sys
 import tempfile
 
-# The tests compile many small programs and run them briefly. XLA:CPU's
-# older fusion emitters compile the tiny training step about 3x faster than
-# its MLIR ones (3.5 against 10 s) and run these small models as fast with
-# LLVM at -O0; no fast-math either way (float rounding may differ in the
-# last bits).
+# The tests compile many small programs and run them briefly: at LLVM's
+# -O0, XLA:CPU's older fusion emitters compile the tiny training step about
+# 3x faster than its MLIR ones (3.5 against 10 s) and run it as fast. No
+# fast-math: EfficientNet-B0's forward is bit-identical under either
+# emitter; -O0 itself rounds a few resize ties apart from XLA's default
+# (docs/performance.md, "The test suite's time"; test_onnx.py's B0 test).
 FAST_COMPILE = ('--xla_backend_optimization_level=0 '
                 '--xla_cpu_use_fusion_emitters=false')
 
