@@ -45,8 +45,7 @@ class Lock:
       self.fd = None
 
 
-def _try_lock(workdir: pathlib.Path) -> tuple[int | None, str]:
-  path = workdir / '.lock'
+def _try_lock(path: pathlib.Path) -> tuple[int | None, str]:
   fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
   try:
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -69,9 +68,10 @@ def lock(workdir) -> Lock:
   """
   import jax
   workdir = pathlib.Path(workdir).absolute()
+  path = workdir / '.lock'
   fd, holder = (None, '')
   if jax.process_index() == 0:
-    fd, holder = _try_lock(workdir)
+    fd, holder = _try_lock(path)
   ok = fd is not None
   if jax.process_count() > 1:
     import numpy as np
@@ -81,7 +81,7 @@ def lock(workdir) -> Lock:
     raise UsageError(
         f'{workdir} is in use by a live run ({holder or "on process 0"})',
         'wait for it to finish, stop it, or pass another --workdir')
-  return Lock(fd, workdir / '.lock')
+  return Lock(fd, path)
 
 
 def config_differences(saved: dict, config) -> list[str]:
