@@ -52,6 +52,11 @@ def main(fv, argv):
   channels = model.channels
   pruned, new_channels, _ = spec.prune(jax.device_get(variables), model,
                                        r_out, r_in)
+  if new_channels == channels:  # a copy written as a pruned model
+    raise cli.UsageError(
+        f'--r_out={r_out} --r_in={r_in} removes nothing from {src}: no '
+        'block has a kernel to drop or inputs to average at these ratios',
+        'pass a smaller --r_out or --r_in (the default is --r_out=8)')
   size = config.data.crop_size
   before = cost.analyse(config.model, channels, size)
   after = cost.analyse(config.model, new_channels, size)

@@ -180,6 +180,12 @@ def prune_over_a_model(tmp):
   return [f'--checkpoint={tmp}/m', f'--output={tmp}/p']
 
 
+def prune_nothing(tmp):
+  """A ratio above every width: C / R is 0 kernels in each block."""
+  model_dirs.model_dir(tmp / 'm', model_dirs.tiny_config())
+  return [f'--checkpoint={tmp}/m', f'--output={tmp}/p', '--r_out=999']
+
+
 def synthetic_split_2(tmp):
   model_dirs.model_dir(tmp / 'm', model_dirs.tiny_config())
   return [f'--workdir={tmp}/m', '--split=2']
@@ -287,6 +293,9 @@ CASES = [
      r'no video given', r'video files after the flags'),
     ('prune: output holds a model', prune_over_a_model, 'prune', 2,
      r'p already holds a model', r'new --output'),
+    ('prune: ratios that remove nothing', prune_nothing, 'prune', 2,
+     r'--r_out=999 --r_in=0 removes nothing from .*/m: no block has a '
+     r'kernel to drop', r'smaller --r_out'),
     ('ssv2: template not in labels.json', ssv2_unknown_template, 'prepare',
      2, r"train.json: entry 2 \(id 3\): template 'Pushing \[something\] "
      r"from left to rightt' is not in .*labels.json", r'same release'),
