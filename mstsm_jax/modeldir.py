@@ -19,7 +19,6 @@ import sys
 
 import grain
 import jax
-import jax.numpy as jnp
 import ml_collections
 import orbax.checkpoint as ocp
 from flax import traverse_util
@@ -27,7 +26,7 @@ from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 
 from mstsm_jax import configs
 from mstsm_jax.errors import UsageError
-from mstsm_jax.models.mstsm import build_model
+from mstsm_jax.models.mstsm import build_model, variable_shapes
 from mstsm_jax.models.resnet import ChannelSpec
 from mstsm_jax.models.task import in_channels
 from mstsm_jax.files import check_writable, write_json
@@ -254,11 +253,10 @@ def load_variables(workdir, checkpoint: str = ''):
 
 def abstract_variables(config, channels=None):
   """{'params', 'batch_stats'} shapes of `config`'s model (no allocation)."""
-  model = build_model(config.model, channels)
   s = config.data.crop_size
-  x = jax.ShapeDtypeStruct((1, config.model.num_segments, s, s,
-                            in_channels(config.data)), jnp.float32)
-  return jax.eval_shape(model.init, jax.random.key(0), x)
+  return variable_shapes(build_model(config.model, channels),
+                         (1, config.model.num_segments, s, s,
+                          in_channels(config.data)))
 
 
 def check_fits(config, channels, meta, workdir, step) -> None:

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 
-from mstsm_jax.models.mstsm import param_role
+from mstsm_jax.models.mstsm import param_role, variable_shapes
 
 def adapt(role: str, src, shape):
   """A checkpoint kernel adapted to the model's `shape`, or None.
@@ -51,7 +51,7 @@ def initialise(model, rng, clip_shape, loaded,
   fills the model compiles nothing.
   """
   clip = jnp.zeros(clip_shape, jnp.float32)
-  abstract = jax.eval_shape(model.init, rng, clip)
+  abstract = variable_shapes(model, tuple(clip_shape))
   merged, report = merge_variables(abstract, loaded, backbone)
   flat = traverse_util.flatten_dict(merged, sep='/')
   todo = [k for k, v in flat.items() if isinstance(v, jax.ShapeDtypeStruct)]

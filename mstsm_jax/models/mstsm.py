@@ -12,9 +12,11 @@ and summary.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 import ml_collections
 
@@ -188,3 +190,15 @@ def create_model(variant: str = 'mstsm_tfdem', *, num_classes: int,
   cfg = configs.model_config(variant, num_classes=num_classes,
                              backbone=backbone, dtype=dtype, **model_fields)
   return build_model(cfg, channels)
+
+
+@functools.lru_cache(maxsize=16)
+def variable_shapes(model: MSTSMNet, clip_shape: tuple[int, ...]) -> dict:
+  """`model.init`'s variables as `jax.ShapeDtypeStruct`s for a float32
+  input of `clip_shape` `[N, T, S, S, C]` (no allocation). Tracing an init
+  takes about half a second, and one process asks for the same model's
+  shapes again and again (reading a model directory checks them, setting
+  up its steps and initialising a fine-tune need them): traced once per
+  model and input shape. Shared: callers must not change it."""
+  x = jax.ShapeDtypeStruct(tuple(clip_shape), jnp.float32)
+  return jax.eval_shape(model.init, jax.random.key(0), x)

@@ -29,7 +29,7 @@ from jax.sharding import Mesh
 
 from mstsm_jax import cpu
 from mstsm_jax.models import task
-from mstsm_jax.models.mstsm import build_model
+from mstsm_jax.models.mstsm import build_model, variable_shapes
 from mstsm_jax.training import sharding
 from mstsm_jax.training.optimizer import (make_optimizer, merge_params,
                                           split_frozen)
@@ -210,8 +210,7 @@ def _build(config, mesh, channels, steps_per_epoch) -> Setup:
                 task.in_channels(config.data))
   tx = schedule = None
   if steps_per_epoch is not None:
-    params = jax.eval_shape(model.init, jax.random.key(0),
-                            jnp.zeros(clip_shape))['params']
+    params = variable_shapes(model, clip_shape)['params']
     tx, schedule = make_optimizer(config.train, config.model, params,
                                   steps_per_epoch)
   train, evaluate = jit_steps(model, tx, schedule, config, mesh)
