@@ -13,8 +13,7 @@ import tempfile
 # -O0, XLA:CPU's older fusion emitters compile the tiny training step about
 # 3x faster than its MLIR ones (3.5 against 10 s) and run it as fast. No
 # fast-math: EfficientNet-B0's forward is bit-identical under either
-# emitter; -O0 itself rounds a few resize ties apart from XLA's default
-# (docs/performance.md, "The test suite's time"; test_onnx.py's B0 test).
+# emitter (docs/performance.md, "The test suite's time").
 FAST_COMPILE = ('--xla_backend_optimization_level=0 '
                 '--xla_cpu_use_fusion_emitters=false')
 

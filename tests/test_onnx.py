@@ -60,26 +60,9 @@ def matches_its_export(d, tmp_path):
 
 
 def test_efficientnet_matches_the_model_directory(tmp_path):
-  """Full-width EfficientNet-B0 (test_export.py's model) as above, scored
-  and exported at XLA's default flags, as users run it, in a pytest
-  process of its own. Under the tests' fast-compile flags (conftest.py)
-  the model directory rounds some of the centre view's resized pixels
-  (exact .5 ties) the other way from the exported file, and one level
-  there moves this random-weight B0's scores by up to 1e-3 of their max;
-  at the default flags the two agree to 4e-6."""
-  inner = os.environ.get('MSTSM_ONNX_MODEL_DIR')
-  if inner:
-    matches_its_export(pathlib.Path(inner), tmp_path)
-    return
-  d = model(tmp_path, 'mstsm_tfdem', **model_dirs.EFFICIENTNET)
-  devices = ' '.join(re.findall(r'--xla_force_host_platform_device_count=\d+',
-                                os.environ.get('XLA_FLAGS', '')))
-  env = {**os.environ, 'XLA_FLAGS': devices, 'MSTSM_ONNX_MODEL_DIR': str(d)}
-  r = subprocess.run(
-      [sys.executable, '-m', 'pytest', '-q', '-n0', '-p', 'no:cacheprovider',
-       f'{__file__}::test_efficientnet_matches_the_model_directory'],
-      env=env, capture_output=True, text=True, timeout=900)
-  assert r.returncode == 0 and '1 passed' in r.stdout, r.stdout[-4000:]
+  """Full-width EfficientNet-B0 (test_export.py's model) as above."""
+  matches_its_export(model(tmp_path, 'mstsm_tfdem', **model_dirs.EFFICIENTNET),
+                     tmp_path)
 
 
 def test_pruned_model_and_fixed_batch(tmp_path, job):

@@ -41,8 +41,8 @@ ACCEPTED = ('predictor(clips) takes uint8 pixels [N, T, H, W, C] of any size '
 class Contract:
   """The calls every predictor kind shares; a kind gives `config`,
   `classes`, `channels`, `batch_size`, `fuse`, `name` and
-  `_clips(uint8 [B, T, H, W, C])`, `_views(uint8 [B, T, S, S, C])` ->
-  scores `[B, K]` for fixed-size batches."""
+  `_views(uint8 [B, T, S, S, C])` -> scores `[B, K]` for fixed-size
+  batches; clips of any size reach it through `view`."""
 
   def _check(self, clips, what: str, dtype_ok, want: str, size=None):
     t, c = self.config.model.num_segments, self.channels
@@ -68,7 +68,7 @@ class Contract:
     clips = np.asarray(clips)
     self._check(clips, 'predictor(clips)', lambda d: d == np.uint8,
                 'uint8 pixels')
-    return self._batched(self._clips, clips)
+    return self._batched(lambda x: self._views(self.view(x)), clips)
 
   def scores_views(self, views) -> np.ndarray:
     """Video scores of uint8 test-time views `[N, T, S, S, C]` at the crop
@@ -83,7 +83,8 @@ class Contract:
     return np.asarray(task.probabilities(self(clips), fuse=self.fuse))
 
   def view(self, clips) -> np.ndarray:
-    """The uint8 centre views `[N, T, S, S, C]` that `__call__` scores."""
+    """The uint8 centre views `[N, T, S, S, C]` that `__call__` scores
+    (one program for every kind: `center_view`)."""
     cfg = self.config.data
     return np.asarray(center_view(clips, cfg.resize_short, cfg.crop_size))
 
@@ -105,15 +106,11 @@ class Predictor(Contract):
                                range(config.model.num_classes)]
     self.channels = task.in_channels(config.data)
     self.fuse = config.model.tfdem_fuse
-    d = config.data
-    mean, std = task.norm_stats(d)
+    mean, std = task.norm_stats(config.data)
     views = cpu.jit(lambda v, x: self.forward(v, task.normalize(x, mean,
                                                                 std)))
-    clips = cpu.jit(lambda v, x: self.forward(v, task.normalize(
-        center_view(x, d.resize_short, d.crop_size), mean, std)))
     normalized = cpu.jit(self.forward)
     self._views = lambda x: views(self.variables, x)
-    self._clips = lambda x: clips(self.variables, x)
     self._normalized = lambda x: normalized(self.variables, x)
 
   def forward(self, variables, x):
@@ -157,9 +154,6 @@ class ExportedPredictor(Contract):
         self.exported, runtime, archive.stored_module(path, self.meta,
                                                       runtime))
     self._views = lambda x: run(x)[0]
-    d = self.config.data
-    crop = cpu.jit(lambda x: center_view(x, d.resize_short, d.crop_size))
-    self._clips = lambda x: self._views(np.asarray(crop(x)))
 
   def scores_normalized(self, x) -> np.ndarray:
     del x

@@ -130,9 +130,9 @@ class Streamer:
                                       cfg.model.num_segments)
       self.channels = predictor.channels
     self._shapes = shapes
-    # The test-time centre view of one frame, as Predictor's of a clip.
-    self._crop = cpu.jit(lambda f: center_view(f[None, None], resize,
-                                               crop)[0, 0])
+    # The test-time centre view of one frame, as a predictor's of a clip.
+    self._crop = lambda f: np.asarray(center_view(f[None, None], resize,
+                                                  crop))[0, 0]
     self.history = collections.deque(maxlen=history)
     self.reset()
 

@@ -11,18 +11,28 @@ every runtime see the same input.
 """
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mstsm_jax import cpu
 from mstsm_jax.data import pipeline, video
 from mstsm_jax.errors import UsageError
 
 
+@functools.partial(cpu.jit, static_argnames=('resize_short', 'crop_size'))
 def center_view(clips, resize_short: int, crop_size: int):
   """uint8 `[N, T, H, W, C]` -> uint8 `[N, T, crop, crop, C]`: the centre
   square that is `crop_size` at a short side of `resize_short`, resized to
-  `crop_size` (antialiased, rounded), as evaluate's 1x1 view."""
+  `crop_size` (antialiased, rounded), as evaluate's 1x1 view.
+
+  One compiled program per shape for every predictor kind: its rounding
+  back to uint8 lands on exact .5 ties, which any other float arithmetic
+  (the resize fused into a model's program, other XLA flags) can round
+  the other way, so a model directory and its export would see views a
+  level apart."""
   n, t, h, w, c = clips.shape
   side = min(h, w, max(1, round(crop_size * min(h, w) / resize_short)))
   y, x = (h - side) // 2, (w - side) // 2
