@@ -15,12 +15,14 @@ like; `--allow_partial` converts anyway. `mstsm_jax.models.pytorch` does the wor
 """
 from __future__ import annotations
 
+import pathlib
+
 import jax
 from absl import flags
 
 from mstsm_jax import cli, modeldir
 from mstsm_jax.console import LOG
-from mstsm_jax.data.layouts import read_lines
+from mstsm_jax.data.layouts import read_class_names
 from mstsm_jax.models import fit, pytorch
 
 
@@ -43,10 +45,8 @@ def define_flags(fv):
   flags.mark_flags_as_required(['input', 'output'], flag_values=fv)
 
 
-def read_class_names(path: str, num_classes: int) -> list[str]:
-  names = [t for _, t in read_lines(path)]
-  names = [n.split(' ', 1)[1] if n.split(' ', 1)[0].isdigit() else n
-           for n in names]  # also takes UCF-101's classInd.txt
+def class_names(path: str, num_classes: int) -> list[str]:
+  names = read_class_names(pathlib.Path(path), numbered=True)
   if len(names) != num_classes:
     raise cli.UsageError(f'{path} has {len(names)} classes, the model '
                          f'{num_classes}',
@@ -59,8 +59,7 @@ def main(fv, argv):
   config = fv['config'].value
   out = fv['output'].value
   modeldir.check_new_model_dir(out)
-  names = (read_class_names(fv['classes_file'].value,
-                            config.model.num_classes)
+  names = (class_names(fv['classes_file'].value, config.model.num_classes)
            if fv['classes_file'].value else None)
   variables, report, fmt = pytorch.convert(
       fv['input'].value, config, fv['format'].value, fv['strict'].value,

@@ -12,15 +12,33 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import stat
 import tempfile
 
 from mstsm_jax.errors import UsageError
+
+def _temp_beside(path: pathlib.Path) -> tuple[int, str]:
+  """(fd, name) of a new hidden file beside `path`, with `path`'s suffix
+  (writers that pick a format by it) and the mode `path` would get
+  written in place (its own if it exists, else 0o666 less the umask):
+  mkstemp's 0o600 would hide a shared run's files from its group."""
+  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.',
+                             suffix=path.suffix)
+  try:
+    mode = path.stat().st_mode & 0o7777
+  except OSError:
+    mask = os.umask(0)
+    os.umask(mask)
+    mode = 0o666 & ~mask
+  os.fchmod(fd, mode)
+  return fd, tmp
+
 
 def write_text(path, text: str) -> None:
   """Atomically replaces `path` with `text`: a crash or a full disk leaves
   the old file or nothing (the temporary file is removed), never half."""
   path = pathlib.Path(path)
-  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.')
+  fd, tmp = _temp_beside(path)
   try:
     with os.fdopen(fd, 'w') as f:
       f.write(text)
@@ -137,6 +155,17 @@ def check_same_inputs(record, inputs, what: str, hint: str,
   return True
 
 
+def _identity(path) -> str:
+  """What makes two paths one file: the real path, or for an existing
+  file its device and inode (a hard link to an input is that input)."""
+  try:
+    st = os.stat(path)
+  except OSError:
+    return os.path.realpath(path)
+  return (os.path.realpath(path) if stat.S_ISDIR(st.st_mode) else
+          f'inode {st.st_dev}:{st.st_ino}')
+
+
 def check_outputs(outputs: dict, inputs=(), overwrite: bool = False
                   ) -> dict[str, pathlib.Path]:
   """The one output-path guard of every job, before any work starts.
@@ -149,13 +178,14 @@ def check_outputs(outputs: dict, inputs=(), overwrite: bool = False
   file unless `overwrite`. Returns the outputs as absolute paths.
   """
   out = {k: pathlib.Path(os.path.abspath(v)) for k, v in outputs.items()}
-  read = {os.path.realpath(p): os.path.abspath(p) for p in inputs}
+  read = {_identity(p): os.path.abspath(p) for p in inputs}
   seen = {}
   for what, p in out.items():
     name = f'{what}={p}' if what.startswith('--') else f'{what} ({p})'
-    real = os.path.realpath(p)
+    real = _identity(p)
     inside = next((read[r] for r in read if os.path.isdir(r) and
-                   real.startswith(r + os.sep) and p.exists()), None)
+                   os.path.realpath(p).startswith(r + os.sep) and
+                   p.exists()), None)
     if real in read or inside:
       raise UsageError(f'{name} is a file this job reads '
                        f'({read.get(real) or inside})',
@@ -183,8 +213,7 @@ class atomic_path:  # pylint: disable=invalid-name
     self.tmp = None
 
   def __enter__(self) -> pathlib.Path:
-    fd, tmp = tempfile.mkstemp(dir=self.path.parent,
-                               prefix=f'.{self.path.name}.')
+    fd, tmp = _temp_beside(self.path)
     os.close(fd)
     self.tmp = pathlib.Path(tmp)
     return self.tmp

@@ -304,10 +304,30 @@ def write_model(out_dir, config, variables, channels=None, step: int = 0):
   mngr.close()
 
 
-def read_classes(workdir) -> list[str] | None:
-  """classes.json's names, or None when the directory has none."""
+def read_classes(workdir, num_classes: int) -> list[str] | None:
+  """classes.json's names, or None when the directory has none. One name
+  per class the model scores, each once: otherwise scores would be
+  printed under the wrong names, or some under none."""
   path = pathlib.Path(workdir) / 'classes.json'
-  return json.loads(path.read_text()) if path.is_file() else None
+  if not path.is_file():
+    return None
+  hint = ('restore the classes.json written with this model (a JSON list '
+          'of its class names, in index order), or delete it')
+  try:
+    names = json.loads(path.read_text(encoding='utf-8'))
+  except (ValueError, UnicodeDecodeError) as e:
+    raise UsageError(f'{path} is not a JSON list of names ({e})',
+                     hint) from None
+  if not (isinstance(names, list) and all(isinstance(n, str)
+                                          for n in names)):
+    raise UsageError(f'{path} is not a JSON list of names', hint)
+  if len(names) != num_classes:
+    raise UsageError(f'{path} names {len(names)} classes, but the model '
+                     f'scores {num_classes}', hint)
+  if len(set(names)) != len(names):
+    twice = next(n for n in names if names.count(n) > 1)
+    raise UsageError(f'{path} names class {twice!r} twice', hint)
+  return names
 
 
 def write_classes(workdir, classes) -> None:

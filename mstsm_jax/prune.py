@@ -20,7 +20,7 @@ from absl import flags
 
 from mstsm_jax import cli, modeldir
 from mstsm_jax.console import LOG
-from mstsm_jax.models import backbones, cost
+from mstsm_jax.models import backbones, cost, pruning
 from mstsm_jax.models.mstsm import build_model
 
 
@@ -41,6 +41,7 @@ def main(fv, argv):
   del argv
   src, out = fv['checkpoint'].value, fv['output'].value
   r_out, r_in = fv['r_out'].value, fv['r_in'].value
+  pruning.check_ratios(r_out, r_in)
   modeldir.check_new_model_dir(out)
   config, channels, variables, step = modeldir.load_variables(src)
   spec = backbones.get(config.model.backbone)

@@ -21,6 +21,7 @@ steps and the per-step latency p50 / p90 in ms (compilation excluded);
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import time
@@ -58,7 +59,8 @@ def check_output(fv) -> None:
   if not out:
     return
   if not out.lower().endswith('.mp4'):
-    raise cli.UsageError(f'--output={out}', 'name an .mp4 file')
+    raise cli.UsageError(f'--output={out}: the annotated video is an MP4 '
+                         'file', 'name an .mp4 file')
   files.check_writable(os.path.dirname(os.path.abspath(out)),
                        'output folder')
   files.check_outputs(
@@ -130,8 +132,11 @@ def main(fv, argv):
   streamer.step(first)  # compiles; not timed
   streamer.reset()
   t_start = time.perf_counter()
-  res = stream_frames(streamer, itertools.chain([first], frames), fps,
-                      every, k, Mp4Writer(out, fps) if out else None, path)
+  with contextlib.ExitStack() as stack:  # the MP4 whole or not at all
+    writer = (Mp4Writer(stack.enter_context(files.atomic_path(
+        out, '--output')), fps) if out else None)
+    res = stream_frames(streamer, itertools.chain([first], frames), fps,
+                        every, k, writer, path)
   label, prob = res.pop('last')
   result = {'video': path, 'checkpoint': fv['checkpoint'].value, 'fps': fps,
             'every': every, 'smooth': k, **res,

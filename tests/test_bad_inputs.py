@@ -79,6 +79,26 @@ def list_gap_classes_file(tmp):
                classes='alpha\nbeta\ngamma\n')
 
 
+def list_latin1(tmp):
+  """A Latin-1 list: decoded with replacement characters, Café and Cafè
+  would be one class."""
+  args = lists(tmp, GOOD)
+  (tmp / 'train.txt').write_bytes(GOOD.encode() + b'gamma/gamma1.mp4 Caf\xe9\n')
+  return args
+
+
+def list_two_labels(tmp):
+  return lists(tmp, GOOD + 'alpha/alpha0.mp4 1\n')
+
+
+def classes_file_twice(tmp):
+  return lists(tmp, GOOD, classes='alpha\nbeta\nAlpha\n')
+
+
+def classes_file_missing(tmp):
+  return [*lists(tmp, GOOD), f'--classes_file={tmp}/nope.txt']
+
+
 def list_unknown_name(tmp):
   return lists(tmp, 'alpha/alpha0.mp4 alpha\nbeta/beta0.mp4 delta\n',
                classes='alpha\nbeta\ngamma\n')
@@ -184,6 +204,27 @@ def prune_nothing(tmp):
   """A ratio above every width: C / R is 0 kernels in each block."""
   model_dirs.model_dir(tmp / 'm', model_dirs.tiny_config())
   return [f'--checkpoint={tmp}/m', f'--output={tmp}/p', '--r_out=999']
+
+
+def classes_json_does_not_fit(tmp):
+  """9 names for a 10-class model: the scores would print under the
+  wrong names."""
+  model_dirs.model_dir(tmp / 'm', model_dirs.tiny_config())
+  (tmp / 'm' / 'classes.json').write_text(json.dumps(list('abcdefghi')))
+  videos.write_video(tmp / 'v.avi', 12)
+  return [f'--checkpoint={tmp}/m', str(tmp / 'v.avi')]
+
+
+def lr_drops_on_one_step(tmp):
+  return [*SYN, f'--workdir={tmp}/run', "--config.train.lr_boundaries=(1,1)"]
+
+
+def stream_output_hard_link(tmp):
+  """A hard link to the input is the input (its resolved path is not)."""
+  videos.write_video(tmp / 'v.mp4', 10)
+  os.link(tmp / 'v.mp4', tmp / 'hard.mp4')
+  return ['--checkpoint=x', f'--video={tmp}/v.mp4', f'--output={tmp}/hard.mp4',
+          '--overwrite']
 
 
 def synthetic_split_2(tmp):
@@ -309,6 +350,27 @@ CASES = [
      r'online variant'),
     ('stream: output not an MP4', stream_output_not_mp4, 'stream', 2,
      r'--output=.*a.avi', r'\.mp4'),
+    ('stream: output a hard link to the input', stream_output_hard_link,
+     'stream', 2, r'--output=.*hard.mp4 is a file this job reads .*v.mp4',
+     r'another file'),
+    ('list: not UTF-8', list_latin1, 'prepare', 2,
+     r'train.txt:4: not UTF-8 text \(byte 0xe9 at column 21\)',
+     r'save it as UTF-8'),
+    ('list: one video, two labels', list_two_labels, 'prepare', 2,
+     r"train.txt:4: alpha/alpha0.mp4 is labelled 'class_001' here but "
+     r"'class_000' "
+     r'in .*train.txt:1', r'one of the two lines'),
+    ('classes file: a name twice', classes_file_twice, 'prepare', 2,
+     r"classes.txt:3: class 'Alpha' is already on line 1", r'once'),
+    ('classes file: missing', classes_file_missing, 'prepare', 2,
+     r'missing classes file .*nope.txt', r'one class name per line'),
+    ('predict: classes.json does not fit the model',
+     classes_json_does_not_fit, 'predict', 2,
+     r'm/classes.json names 9 classes, but the model scores 10',
+     r'restore the classes.json'),
+    ('train: two lr drops on one step', lr_drops_on_one_step, 'train', 2,
+     r'train.lr_boundaries=\(1, 1\) \(epochs\) fall on steps \[\d+, \d+\]',
+     r'increasing epochs'),
 ]
 
 
@@ -473,3 +535,49 @@ def test_convert_without_torch_is_one_line(tmp_path, job, monkeypatch):
   assert r.stderr.splitlines() == [
       f'error: reading {tmp_path}/x.pth needs PyTorch, which is not '
       'installed', "hint: pip install -e '.[torch]'"]
+
+
+def test_written_files_get_the_mode_of_a_plain_write(tmp_path):
+  """Atomic writes go through a temporary file (mkstemp: 0o600); the file
+  must end up as a plain write leaves it: umask applied to a new file,
+  an existing file's own mode kept."""
+  from mstsm_jax import files
+  mask = os.umask(0o022)
+  try:
+    files.write_json(tmp_path / 'new.json', {'a': 1})
+    assert (tmp_path / 'new.json').stat().st_mode & 0o777 == 0o644
+    (tmp_path / 'old.json').write_text('{}')
+    os.chmod(tmp_path / 'old.json', 0o640)
+    files.write_json(tmp_path / 'old.json', {'a': 2})
+    assert (tmp_path / 'old.json').stat().st_mode & 0o777 == 0o640
+    with files.atomic_path(tmp_path / 'm.mstsm') as tmp:
+      assert tmp.suffix == '.mstsm'  # writers that pick a format by it
+      tmp.write_bytes(b'x')
+    assert (tmp_path / 'm.mstsm').stat().st_mode & 0o777 == 0o644
+  finally:
+    os.umask(mask)
+
+
+def test_a_stream_that_fails_leaves_the_old_output(tmp_path, job,
+                                                   monkeypatch):
+  """--overwrite replaces the annotated MP4 only once it is whole: a run
+  that dies midway leaves the old file (and no temporary one)."""
+  from mstsm_jax import stream
+  model_dirs.model_dir(tmp_path / 'm', model_dirs.tiny_config('tsm_online'))
+  videos.write_video(tmp_path / 'v.mp4', 10)
+  (tmp_path / 'out.mp4').write_bytes(b'the old annotated video')
+  real = stream.stream_frames
+
+  def dies_midway(streamer, frames, fps, every, k, writer, path):
+    def two_then_fail():
+      yield from list(frames)[:2]
+      raise MemoryError('killed midway')
+    return real(streamer, two_then_fail(), fps, every, k, writer, path)
+
+  monkeypatch.setattr(stream, 'stream_frames', dies_midway)
+  monkeypatch.setenv('MSTSM_TRACEBACK', '')
+  job('stream', f'--checkpoint={tmp_path}/m', f'--video={tmp_path}/v.mp4',
+      f'--output={tmp_path}/out.mp4', '--overwrite', code=1)
+  assert (tmp_path / 'out.mp4').read_bytes() == b'the old annotated video'
+  assert sorted(p.name for p in tmp_path.iterdir()) == ['m', 'out.mp4',
+                                                        'v.mp4']

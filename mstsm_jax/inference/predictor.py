@@ -196,7 +196,7 @@ def load(path, checkpoint_step: str = '', batch_size: int = 8,
                      '...')
   config, channels, variables, step = modeldir.load_variables(
       path, checkpoint_step)
-  classes = modeldir.read_classes(path)
+  classes = modeldir.read_classes(path, config.model.num_classes)
   if classes is None:
     print(f'note: {path} has no classes.json; the classes are named class_0 '
           f'.. class_{config.model.num_classes - 1} (convert '

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mstsm_jax.errors import UsageError
 from mstsm_jax.models.resnet import BlockSpec, ChannelSpec
 from mstsm_jax.ops.shift import ShiftSpec
 
@@ -80,6 +81,15 @@ def feeding_kernel(params, channels: ChannelSpec, name: str):
   return params['backbone'][names[i - 1]]['conv3']['kernel']
 
 
+def check_ratios(r_out: int, r_in: int) -> None:
+  """Ratios are divisors >= 2 (8 drops 1/8 of the kernels) or 0 (skip)."""
+  for flag, r in (('r_out', r_out), ('r_in', r_in)):
+    if r < 0 or r == 1:
+      raise UsageError(f'--{flag}={r}: a pruning ratio is a divisor >= 2 (8 '
+                       'drops 1/8 of the kernels) or 0 to skip',
+                       'pass e.g. --r_out=8 (the default) or --r_in=4')
+
+
 def prune(variables: dict, channels: ChannelSpec, shift: ShiftSpec,
           r_out: int = 8, r_in: int = 0, shift_every: int = 1):
   """Returns (pruned variables, new ChannelSpec, per-block report).
@@ -89,9 +99,7 @@ def prune(variables: dict, channels: ChannelSpec, shift: ShiftSpec,
 
   Pure: `variables` ({'params', 'batch_stats'}) is not modified.
   """
-  if r_out < 0 or r_in < 0 or r_out == 1 or r_in == 1:
-    raise ValueError(f'r_out={r_out}, r_in={r_in}: ratios are divisors '
-                     '>= 2 (e.g. 8 drops 1/8), or 0 to skip')
+  check_ratios(r_out, r_in)
   params = copy_tree(variables['params'])
   stats = copy_tree(variables['batch_stats'])
   original = variables['params']

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import optax
 from flax import traverse_util
 
+from mstsm_jax.errors import UsageError
 from mstsm_jax.models.mstsm import param_role
 
 
@@ -28,14 +29,43 @@ def lr_schedule(cfg, steps_per_epoch: int) -> optax.Schedule:
   after a linear warmup when there is one. `join_schedules` counts the
   second schedule's steps from the warmup's end, so its boundaries are
   moved back by the warmup: they stay at their epochs."""
-  warm = int(round(cfg.warmup_epochs * steps_per_epoch))
-  boundaries = {int(round(e * steps_per_epoch)) - warm: 1 / cfg.lr_decay
-                for e in cfg.lr_boundaries}
-  decay = optax.piecewise_constant_schedule(cfg.lr, boundaries)
+  warm, steps = schedule_steps(cfg, steps_per_epoch)
+  decay = optax.piecewise_constant_schedule(
+      cfg.lr, {s - warm: 1 / cfg.lr_decay for s in steps})
   if not warm:
     return decay
   return optax.join_schedules(
       [optax.linear_schedule(cfg.lr / warm, cfg.lr, warm), decay], [warm])
+
+
+def schedule_steps(cfg, steps_per_epoch: int) -> tuple[int, list[int]]:
+  """(warmup steps, the step of each lr boundary). Boundaries must fall
+  on distinct steps in increasing order: two on one step would be one
+  drop (a dict key), silently."""
+  warm = int(round(cfg.warmup_epochs * steps_per_epoch))
+  steps = [int(round(e * steps_per_epoch)) for e in cfg.lr_boundaries]
+  if any(b <= a for a, b in zip(steps, steps[1:])):
+    raise UsageError(
+        f'train.lr_boundaries={tuple(cfg.lr_boundaries)} (epochs) fall on '
+        f'steps {steps} at {steps_per_epoch} steps per epoch: each must '
+        'come after the one before, or the drops merge',
+        'give increasing epochs at least one step apart')
+  return warm, steps
+
+
+def schedule_notes(cfg, steps_per_epoch: int, total_steps: int) -> list[str]:
+  """What of the lr schedule a run of `total_steps` never reaches: a
+  shortened run (train.epochs, train.max_steps) is common, so said, not
+  refused."""
+  warm, steps = schedule_steps(cfg, steps_per_epoch)
+  notes = [f'note: train.lr_boundaries epoch {e} (step {s}) is past the '
+           f'run\'s {total_steps} steps: that lr drop never happens'
+           for e, s in zip(cfg.lr_boundaries, steps) if s >= total_steps]
+  if warm > total_steps:
+    notes.append(f'note: train.warmup_epochs={cfg.warmup_epochs} is '
+                 f'{warm} steps, past the run\'s {total_steps}: the lr '
+                 f'never reaches train.lr={cfg.lr}')
+  return notes
 
 
 def path_names(path) -> tuple[str, ...]:

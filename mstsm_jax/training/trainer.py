@@ -29,7 +29,7 @@ from mstsm_jax.data import pipeline
 from mstsm_jax.errors import UsageError
 from mstsm_jax.evaluation import evaluator, metrics
 from mstsm_jax.models import fit
-from mstsm_jax.training import sharding, steps
+from mstsm_jax.training import optimizer, sharding, steps
 from mstsm_jax.training import workdir as workdirs
 
 
@@ -138,6 +138,8 @@ def train_and_evaluate(config, workdir) -> dict:
   total_steps = int(tc.epochs * steps_per_epoch)
   if tc.max_steps:
     total_steps = min(total_steps, tc.max_steps)
+  for line in optimizer.schedule_notes(tc, steps_per_epoch, total_steps):
+    print(line, file=LOG)
 
   # ------------------------------------------------- the workdir is ours
   workdirs.check_resume(workdir, config)  # before touching anything,

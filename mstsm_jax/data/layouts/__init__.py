@@ -30,13 +30,15 @@ from mstsm_jax.data.layouts import (custom, generated, hmdb51, kinetics, ssv2,
                                     ucf101)
 from mstsm_jax.data.layouts.base import (POLICIES, Entry, Layout, Listing,
                                          Option, Reader, apply_class_policy,
-                                         is_index, plural, read_lines,
+                                         is_index, plural,
+                                         read_class_names, read_lines,
                                          scan_videos)
 from mstsm_jax.errors import UsageError
 
 __all__ = ['POLICIES', 'Entry', 'Layout', 'Listing', 'Option', 'Reader',
            'REGISTRY', 'apply_class_policy', 'get', 'is_index', 'names',
-           'options', 'plural', 'read', 'read_lines', 'register',
+           'options', 'plural', 'read', 'read_class_names', 'read_lines',
+           'register',
            'scan_videos', 'users']
 
 REGISTRY: dict[str, Reader] = {}  # --dataset name -> its Reader

@@ -79,9 +79,44 @@ def is_index(text: str) -> bool:
 
 
 def read_lines(path: pathlib.Path) -> list[tuple[int, str]]:
-  """(line number, stripped text) of non-empty lines; CRLF- and BOM-safe."""
-  with open(path, encoding='utf-8-sig', errors='replace', newline=None) as f:
-    return [(i + 1, ln.strip()) for i, ln in enumerate(f) if ln.strip()]
+  """(line number, stripped text) of non-empty lines; CRLF- and BOM-safe.
+  A line that is not UTF-8 is refused, naming it: decoded with
+  replacement characters, `Café` and `Cafè` in a Latin-1 list would
+  become one class."""
+  raw = pathlib.Path(path).read_bytes().removeprefix(b'\xef\xbb\xbf')
+  out = []
+  for i, line in enumerate(re.split(rb'\r\n|\r|\n', raw)):
+    try:
+      text = line.decode('utf-8').strip()
+    except UnicodeDecodeError as e:
+      raise UsageError(f'{path}:{i + 1}: not UTF-8 text (byte '
+                       f'{line[e.start]:#04x} at column {e.start + 1})',
+                       f'save it as UTF-8 (e.g. iconv -f latin1 -t utf-8 '
+                       f'{path})') from None
+    if text:
+      out.append((i + 1, text))
+  return out
+
+
+def read_class_names(path: pathlib.Path,
+                     numbered: bool = False) -> list[str]:
+  """A classes file's names, one per line, in index order (`numbered`:
+  a leading "N " dropped, as in UCF-101's classInd.txt); a name given
+  twice (case aside: class folders match case-insensitively) is refused,
+  naming both lines, as two classes with one name could not be told
+  apart."""
+  seen, names = {}, []
+  for no, name in read_lines(path):
+    idx, _, rest = name.partition(' ')
+    if numbered and is_index(idx) and rest.strip():
+      name = rest.strip()
+    if name.lower() in seen:
+      raise UsageError(f'{path}:{no}: class {name!r} is already on line '
+                       f'{seen[name.lower()]}',
+                       'list each class once, in index order')
+    seen[name.lower()] = no
+    names.append(name)
+  return names
 
 
 def scan_videos(root: pathlib.Path) -> dict[str, pathlib.Path]:
@@ -99,8 +134,9 @@ class Listing:
   """A reader's listed videos while it reads its lists (the Layout is built
   once, at the end): name -> label and role per split. A name seen again in
   the same `seen` scope (one list file, or all lists of a custom dataset) is
-  reported as listed twice; a name given two roles in one split by two
-  files (train and test) is a UsageError naming both."""
+  reported as listed twice; a name given two labels anywhere, or two
+  roles in one split by two files (train and test), is a UsageError
+  naming both."""
 
   def __init__(self, num_splits: int):
     self.num_splits, self.rows, self.problems = num_splits, {}, []
@@ -109,6 +145,13 @@ class Listing:
           class_name: str, split: int, role: int,
           frames: int | None = None) -> None:
     key = rel.lower()
+    first = self.rows.get(key)
+    if (role != 3 and first is not None and first['labelled'] and
+        first['label'] != label):  # unlabelled test lists carry none
+      raise UsageError(
+          f'{where}: {rel} is labelled {class_name!r} here but '
+          f'{first["class_name"]!r} in {first["labelled"]}; a video has '
+          'one label', 'correct the label on one of the two lines')
     if key in seen:
       self.problems.append({'file': f'{where} {rel}',
                             'reason': 'listed twice'})
@@ -117,7 +160,7 @@ class Listing:
     row = self.rows.setdefault(key, {
         'name': rel, 'label': label, 'class_name': class_name,
         'roles': [0] * self.num_splits, 'where': [''] * self.num_splits,
-        'frames': frames})
+        'frames': frames, 'labelled': where if role != 3 else ''})
     if row['roles'][split] and row['roles'][split] != role:
       raise UsageError(
           f'{where}: {rel} is also listed in {row["where"][split]} '
@@ -153,9 +196,10 @@ def find_dir(manual_dir: pathlib.Path, name: str, hint: str) -> pathlib.Path:
   raise UsageError(f'{name}/ not found under {manual_dir}', hint)
 
 
-def require(path: pathlib.Path, hint: str) -> pathlib.Path:
+def require(path: pathlib.Path, hint: str,
+            what: str = 'split file') -> pathlib.Path:
   if not path.is_file():
-    raise UsageError(f'missing split file {path}', hint)
+    raise UsageError(f'missing {what} {path}', hint)
   return path
 
 

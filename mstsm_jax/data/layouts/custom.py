@@ -9,8 +9,8 @@ import zlib
 
 from mstsm_jax.data import video
 from mstsm_jax.data.layouts.base import (Layout, Listing, Option, Reader,
-                                         is_index, read_lines, require,
-                                         scan_videos)
+                                         is_index, read_class_names,
+                                         read_lines, require, scan_videos)
 from mstsm_jax.errors import UsageError
 
 INDEX = re.compile(r'[+-]?\d+', re.ASCII)
@@ -124,9 +124,9 @@ def read(manual_dir: str | os.PathLike, train_list: str = '',
                      'pass the folder that holds your videos')
   classes = None
   if classes_file:
-    require(pathlib.Path(classes_file), 'pass a file with one class name '
-            'per line')
-    classes = [t for _, t in read_lines(pathlib.Path(classes_file))]
+    classes = read_class_names(require(
+        pathlib.Path(classes_file), 'pass a file with one class name per '
+        'line', 'classes file'))
   if rawframes:
     if not (train_list or test_list):
       raise UsageError('--rawframes needs --train_list/--test_list',
