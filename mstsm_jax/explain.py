@@ -9,8 +9,9 @@ at the output of backbone stage `--layer` (default: the last, layer4 or
 EfficientNet's features_8; earlier stages give finer maps). Writes one PNG
 with the T frames, their maps overlaid and a colour bar; `--json` prints the
 class, its probability and each frame's peak (row, column) on stdout. A
-video shorter than T frames, or truncated, is explained with the warning
-`predict` gives; an existing PNG is replaced only with `--overwrite`.
+video shorter than T frames, truncated, or whose frame size changes, is
+explained with the warning `predict` gives; an existing PNG is replaced
+only with `--overwrite`.
 """
 from __future__ import annotations
 
@@ -69,8 +70,8 @@ def main(fv, argv):
                                             'layer')},
                      'frames': len(maps),
                      'peaks': [[int(a) for a in p] for p in peaks],
-                     **{k: res[k] for k in ('warning', 'truncated')
-                        if res[k]}})
+                     **{k: res[k] for k in ('warning', 'truncated',
+                                            'mixed_sizes') if res[k]}})
   return 0
 
 

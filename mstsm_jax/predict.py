@@ -11,8 +11,10 @@ than segments is predicted with a warning (frames repeat); a video that
 cannot be read is reported and skipped; exit code 1 when none could be read.
 
 `--timeline` scores sliding windows (`--window_s`, every `--stride_s`) of a
-long video instead, each sampled and cropped as a whole video is, and
-writes <video>.timeline.json (start, end, label, probability, all class
+long video instead, each sampled and cropped as a whole video is (timed by
+the frames' presentation times; the last window ends at the video's end; a
+window or stride shorter than a frame is one frame, said), and writes
+<video>.timeline.json (start, end, label, probability, all class
 probabilities per window) and <video>.timeline.png into `--output_dir`
 (videos of the same name get numbered names, said in a note; existing files
 are replaced only with `--overwrite`).
@@ -141,8 +143,8 @@ def timelines(fv, predictor, paths, views, outputs) -> int:
       print(report.cannot_read(path, e), file=LOG)
       continue
     read += 1
-    if res['truncated']:
-      print(f'{path}: warning: truncated ({res["truncated"]})', file=LOG)
+    for note in res['warnings']:
+      print(f'{path}: warning: {note}', file=LOG)
     files.write_json(out_json, res)
     res['files'] = [str(out_json), inference.plot_timeline(res, out_png)]
     for r in res['timeline']:

@@ -291,3 +291,113 @@ def test_archive_writes_whole_files_only(tmp_path):
       raise RuntimeError('killed')
   assert not list(tmp_path.iterdir())
   assert archive.FORMAT_VERSION == 1
+
+
+# ------------------------------------------- odd videos: sizes, windows, time
+@pytest.fixture(scope='module')
+def tiny(tmp_path_factory):
+  """A 32-px model directory."""
+  path = tmp_path_factory.mktemp('tiny') / 'm'
+  model_dirs.model_dir(path, model_dirs.tiny_config())
+  return path
+
+
+def write_vfr(path, gaps, size=(32, 40)):
+  """An MPEG-4 video whose frames are `gaps` seconds apart (variable frame
+  rate: per-frame presentation times in 1/100 s)."""
+  import av
+  from fractions import Fraction
+  h, w = size
+  with av.open(str(path), 'w') as out:
+    stream = out.add_stream('mpeg4', rate=25)
+    stream.width, stream.height, stream.pix_fmt = w, h, 'yuv420p'
+    stream.codec_context.time_base = Fraction(1, 100)
+    t = 0.0
+    for i, gap in enumerate(gaps):
+      frame = av.VideoFrame.from_ndarray(np.full((h, w, 3), i % 250,
+                                                 np.uint8), 'rgb24')
+      frame.pts, frame.time_base = round(t * 100), Fraction(1, 100)
+      t += gap
+      for packet in stream.encode(frame):
+        out.mux(packet)
+    for packet in stream.encode():
+      out.mux(packet)
+
+
+def test_a_video_whose_size_changes_is_resized_and_said(tiny, tmp_path, job):
+  """Two MPEG-TS files of other sizes, concatenated: predicted with the
+  other videos (its later frames resized to the first's size, said once),
+  and explained."""
+  for name, size in (('a', (24, 32)), ('b', (32, 24))):
+    videos.write_video(tmp_path / f'{name}.ts', 6, size=size)
+  (tmp_path / 'mixed.ts').write_bytes((tmp_path / 'a.ts').read_bytes()
+                                      + (tmp_path / 'b.ts').read_bytes())
+  videos.write_video(tmp_path / 'one.mp4', 6, size=(24, 32))
+  r = job('predict', f'--checkpoint={tiny}', '--json',
+          str(tmp_path / 'mixed.ts'), str(tmp_path / 'one.mp4'))
+  rows = [json.loads(ln) for ln in r.stdout.splitlines()]
+  assert [row['frames'] for row in rows] == [12, 6]
+  assert f'{tmp_path}/mixed.ts: warning: mixed sizes (6 of 12 frames ' \
+      'differ in size from the first (32x24), e.g. frame 7 24x32; ' \
+      'resized to it)' in r.stderr
+  assert 'mixed_sizes' in rows[0] and 'mixed_sizes' not in rows[1]
+  r = job('explain', f'--checkpoint={tiny}', f'--video={tmp_path}/mixed.ts',
+          f'--output={tmp_path}/cam.png', '--json')
+  assert f'{tmp_path}/mixed.ts: warning: mixed sizes' in r.stderr
+  assert r.json()['mixed_sizes'].startswith('mixed sizes (6 of 12 frames')
+  # and a map of one value per frame is said, not drawn as if it were one
+  assert 'warning: layer4 of a 32 px input is 1x1' in r.stderr
+  assert 'truncated' not in r.json()
+
+
+def test_timeline_windows_cover_the_video_and_say_what_they_changed(
+    tiny, tmp_path, job):
+  """The last window ends at the video's end; a window or stride shorter
+  than a frame is one frame, said and recorded; windows shorter than T
+  frames are warned about once."""
+  videos.write_video(tmp_path / 'v.mp4', 6, size=(24, 32))
+  r = job('predict', f'--checkpoint={tiny}', '--timeline', '--json',
+          '--window_s=0.01', '--stride_s=0.01', f'--output_dir={tmp_path}',
+          str(tmp_path / 'v.mp4'))
+  res = r.json()
+  assert (res['window_s'], res['stride_s']) == (0.04, 0.04)
+  assert [(w['start'], w['end']) for w in res['timeline']] == [
+      (round(i * 0.04, 3), round(i * 0.04 + 0.04, 3)) for i in range(6)]
+  assert 'warning: --window_s=0.01 and --stride_s=0.01 shorter than a ' \
+      'frame at 25 fps; used windows of 0.04 s every 0.04 s' in r.stderr
+  assert r.stderr.count('the shortest window has 1 frame for 8 segments') \
+      == 1
+  videos.write_video(tmp_path / 'one.mp4', 1, size=(24, 32))
+  r = job('predict', f'--checkpoint={tiny}', '--timeline',
+          f'--output_dir={tmp_path}', str(tmp_path / 'one.mp4'))
+  assert r.stderr.count('warning: 1 frame for 8 segments') == 1
+  from mstsm_jax.inference.timelines import timeline_windows
+  times = np.arange(251) / 25  # 10 s at 25 fps
+  assert timeline_windows(times, 4, 1.6) == [
+      (0, 100), (40, 140), (80, 180), (120, 220), (150, 250)]
+  assert timeline_windows(times, 4, 2) == [
+      (0, 100), (50, 150), (100, 200), (150, 250)]
+
+
+def test_timeline_times_are_presentation_times(tiny, tmp_path, job):
+  """Variable frame rate: 50 frames 0.2 s apart, then 50 0.02 s apart
+  (11 s): windows are timed by the frames' presentation times; frame
+  number / fps, said, when the times start again (concatenated)."""
+  from mstsm_jax.data import video
+  write_vfr(tmp_path / 'vfr.mp4', [0.2] * 50 + [0.02] * 50)
+  r = job('predict', f'--checkpoint={tiny}', '--timeline', '--json',
+          '--window_s=4', '--stride_s=4', f'--output_dir={tmp_path}',
+          str(tmp_path / 'vfr.mp4'))
+  assert [(w['start'], w['end']) for w in r.json()['timeline']] == [
+      (0, 4), (4, 8), (7, 11)]
+  rec = video.read_video(str(tmp_path / 'vfr.mp4'), as_jpeg=False)
+  assert rec['times'][[0, 1, 50, 51, 100]] == pytest.approx(
+      [0, 0.2, 10, 10.02, 11])
+  assert rec['timing'] == ''
+  videos.write_video(tmp_path / 'a.ts', 3, size=(24, 32))
+  (tmp_path / 'twice.ts').write_bytes((tmp_path / 'a.ts').read_bytes() * 2)
+  rec = video.read_video(str(tmp_path / 'twice.ts'), as_jpeg=False)
+  assert rec['times'] == pytest.approx(np.arange(7) / 25)
+  assert rec['timing'] == ('no frame rate declared (25 fps assumed); '
+                           'presentation times not increasing (times are '
+                           'frame number / 25 fps)')

@@ -101,23 +101,37 @@ def read_frame_folder(folder: str, filename_tmpl: str, short_side: int = 256,
       rgb = resize_short(rgb, short_side)
     stored = stored or rgb.shape[:2]
     if rgb.shape[:2] != stored:
-      odd.append(f'{os.path.basename(path)} {rgb.shape[1]}x{rgb.shape[0]}')
-      rgb, keep = cv2.resize(rgb, stored[::-1],
-                             interpolation=cv2.INTER_AREA), False
+      rgb, keep = fit_size(rgb, stored, odd, os.path.basename(path)), False
     frames.append((data if keep else encode_jpeg(rgb, quality))
                   if as_jpeg else rgb)
-  mixed = ''
-  if odd:
-    mixed = (f'{len(odd)} of {len(files)} frames differ in size from the '
-             f'first ({stored[1]}x{stored[0]}), e.g. {odd[0]}; resized to it')
   return {'frames': frames if as_jpeg else np.stack(frames), 'fps': 0.0,
           'height': size[0], 'width': size[1], 'num_frames': len(frames),
-          'mixed_sizes': mixed}
+          'mixed_sizes': mixed_sizes(odd, len(files), stored)}
 
 
-def iter_frames(path: str, fps: float = 0.0):
+def fit_size(rgb: np.ndarray, stored: tuple, odd: list,
+             name: str) -> np.ndarray:
+  """`rgb` resized to the first frame's stored (H, W) (a clip needs one
+  size), its name and size appended to `odd` for `mixed_sizes`."""
+  odd.append(f'{name} {rgb.shape[1]}x{rgb.shape[0]}')
+  return cv2.resize(rgb, stored[::-1], interpolation=cv2.INTER_AREA)
+
+
+def mixed_sizes(odd: list, total: int, stored: tuple) -> str:
+  """'' or the note for the frames `fit_size` resized."""
+  if not odd:
+    return ''
+  return (f'{len(odd)} of {total} frames differ in size from the first '
+          f'({stored[1]}x{stored[0]}), e.g. {odd[0]}; resized to it')
+
+
+def iter_frames(path: str, fps: float = 0.0, times: list | None = None,
+                notes: list | None = None):
   """Yields (source fps / kept step, uint8 RGB `[H, W, 3]`) of every frame
-  (or `fps` frames per second) as it decodes, for streaming.
+  (or `fps` frames per second) as it decodes, for streaming. Given `times`,
+  appends each yielded frame's presentation time (seconds; None when the
+  container gives none); given `notes`, appends that 25 fps is assumed
+  when the stream declares no frame rate.
 
   Raises VideoError('missing' | 'empty' | 'undecodable' | 'zero frames')
   before the first frame, and VideoError('truncated') when decoding stops
@@ -135,7 +149,10 @@ def iter_frames(path: str, fps: float = 0.0):
         raise VideoError(path, 'undecodable', 'no video stream')
       stream = container.streams.video[0]
       stream.thread_type = 'AUTO'
-      src_fps = float(stream.average_rate or 0) or 25.0
+      src_fps = float(stream.average_rate or 0)
+      if not src_fps and notes is not None:
+        notes.append('no frame rate declared (25 fps assumed)')
+      src_fps = src_fps or 25.0
       keep_every = src_fps / fps if fps and fps < src_fps else 1.0
       next_keep = 0.0
       declared = stream.frames  # 0 when the container does not say
@@ -145,6 +162,8 @@ def iter_frames(path: str, fps: float = 0.0):
           continue
         next_keep += keep_every
         count += 1
+        if times is not None:
+          times.append(frame.time)
         yield src_fps / keep_every, frame.to_ndarray(format='rgb24')
   except VideoError:
     raise
@@ -164,18 +183,27 @@ def read_video(path: str, short_side: int = 256, fps: float = 0.0,
   (`as_jpeg=False`: one uint8 `[F, H, W, 3]` array).
 
   Returns {'frames': [bytes], 'fps', 'height', 'width', 'num_frames',
-  'truncated'}, with the original height/width and the stored frame rate.
+  'times', 'truncated', 'mixed_sizes', 'timing'}, with the first frame's
+  original height/width, the stored frame rate and the frames' times
+  (`frame_times`).
   A truncated tail keeps the frames that decoded (common in the wild) and
-  says why and how many were kept in 'truncated' ('' for a whole video),
-  for the caller to report.
+  says why and how many were kept in 'truncated' ('' for a whole video);
+  frames of another size than the first (a stream whose resolution
+  changes) are resized to the first's stored size and counted in
+  'mixed_sizes'; 'timing' says what the times had to assume: each '' or
+  a note for the caller to report.
   Raises VideoError('missing' | 'empty' | 'undecodable' | 'zero frames').
   """
-  frames, size, rate, truncated = [], None, 25.0, ''
+  frames, size, stored, odd, rate, truncated = [], None, None, [], 25.0, ''
+  times, notes = [], []
   try:
-    for rate, rgb in iter_frames(path, fps):
-      size = rgb.shape[:2]
-      if short_side and min(size) > short_side:  # 256 at most, no upscale
+    for rate, rgb in iter_frames(path, fps, times, notes):
+      size = size or rgb.shape[:2]
+      if short_side and min(rgb.shape[:2]) > short_side:  # no upscale
         rgb = resize_short(rgb, short_side)
+      stored = stored or rgb.shape[:2]
+      if rgb.shape[:2] != stored:
+        rgb = fit_size(rgb, stored, odd, f'frame {len(frames) + 1}')
       frames.append(encode_jpeg(rgb, quality) if as_jpeg else rgb)
   except VideoError as e:
     if e.reason != 'truncated':
@@ -183,6 +211,27 @@ def read_video(path: str, short_side: int = 256, fps: float = 0.0,
     n = len(frames)
     truncated = (f'{e.detail or "decoding stopped early"}; kept the {n} '
                  f'frame{"s" * (n != 1)} that decoded')
+  times = frame_times(times, rate, notes)
   return {'frames': frames if as_jpeg else np.stack(frames),
           'fps': rate, 'height': size[0], 'width': size[1],
-          'num_frames': len(frames), 'truncated': truncated}
+          'num_frames': len(frames), 'times': times, 'truncated': truncated,
+          'mixed_sizes': mixed_sizes(odd, len(frames), stored),
+          'timing': '; '.join(notes)}
+
+
+def frame_times(pts: list, fps: float, notes: list) -> np.ndarray:
+  """float64 `[F + 1]` seconds: when each of F frames starts (from its
+  presentation time `pts`, the first at 0, so variable-frame-rate video
+  is timed right), then when the last one ends (after the interval before
+  it). Frame number / `fps` when a time is missing or times do not
+  increase (a concatenated stream starts again at 0), appending why to
+  `notes`."""
+  n = len(pts)
+  t = np.array([np.nan if p is None else p for p in pts], np.float64)
+  if n > 1 and not (np.diff(t) > 0).all():
+    what = 'missing' if np.isnan(t).any() else 'not increasing'
+    notes.append(f'presentation times {what} (times are frame number / '
+                 f'{fps:g} fps)')
+    return np.arange(n + 1) / fps
+  t = t - t[0] if n > 1 else np.zeros(1)
+  return np.append(t, t[-1] + (t[-1] - t[-2] if n > 1 else 1 / fps))

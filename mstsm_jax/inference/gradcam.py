@@ -19,7 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from mstsm_jax.errors import UsageError
-from mstsm_jax.inference.views import read_video_views, short_video_note
+from mstsm_jax.inference.views import (note_fields, read_video_views,
+                                       short_video_note)
 from mstsm_jax.models import backbones, task
 
 
@@ -105,7 +106,8 @@ def explain_video(predictor, path: str, class_name: str = '',
 
   Returns {'clip': uint8 `[T, S, S, 3]`, 'maps': float32 `[T, S, S]`,
   'class', 'class_index', 'probability', 'predicted', 'layer', 'title',
-  'warning' (a short video) and 'truncated' (each '' or predict's note),
+  'warning' (a short video), 'truncated' and 'mixed_sizes' (each '' or
+  predict's note),
   'warnings': those that apply}.
   Raises UsageError for a class or layer the model does not have, and
   `video.VideoError` for a file that cannot be read.
@@ -130,12 +132,18 @@ def explain_video(predictor, path: str, class_name: str = '',
     raise UsageError(f'--layer={layer}: {e}', 'choose a backbone stage') from e
   probs = np.asarray(task.probabilities(logits))
   layer = layer or last_stage(predictor.model)
+  grid = _perturbation_shapes(predictor.model, predictor.variables,
+                              jnp.asarray(x)[None])['backbone'][layer]
+  if grid.shape[-3:-1] == (1, 1):  # one value per frame: flat colours
+    notes.append(f'{layer} of a {clip.shape[1]} px input is 1x1, so each '
+                 'frame\'s map is one flat value; an earlier --layer gives '
+                 'a finer map')
   return {'clip': clip, 'maps': maps, 'class': classes[k], 'class_index': k,
           'probability': float(probs[k]),
           'predicted': classes[int(probs.argmax())], 'layer': layer,
           'title': f'{pathlib.Path(path).name}: Grad-CAM of {classes[k]} '
                    f'(p={probs[k]:.2f}) at {layer}',
-          'warning': short, 'truncated': notes[0] if notes else '',
+          'warning': short, **note_fields(notes),
           'warnings': [short] * bool(short) + notes}
 
 

@@ -16,7 +16,8 @@ import jax
 import numpy as np
 
 from mstsm_jax.data import video
-from mstsm_jax.inference.views import read_video_views, short_video_note
+from mstsm_jax.inference.views import (note_fields, read_video_views,
+                                       short_video_note)
 from mstsm_jax.models import task
 
 
@@ -30,9 +31,9 @@ def top5(predictor, path: str, views=(1, 1), k: int = 5):
   """A video file's top-`k` classes, as `predict --json` prints them.
 
   Returns (result {'video', 'frames', 'top5': [{'class', 'index',
-  'probability'}], and 'warning' / 'truncated' when they apply}, the
-  warning lines predict prints for it). Raises `video.VideoError` when the
-  file cannot be read.
+  'probability'}], and 'warning' / 'truncated' / 'mixed_sizes' when they
+  apply}, the warning lines predict prints for it). Raises
+  `video.VideoError` when the file cannot be read.
   """
   cfg = predictor.config
   notes = []
@@ -47,8 +48,7 @@ def top5(predictor, path: str, views=(1, 1), k: int = 5):
        'probability': round(float(prob[i]), 6)} for i in top]}
   if short:
     result['warning'] = f'{frames} frames < {t} segments'
-  for note in notes:
-    result['truncated'] = note
+  result.update({k: v for k, v in note_fields(notes).items() if v})
   return result, [short] * bool(short) + notes
 
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from mstsm_jax.data import pipeline, video
 from mstsm_jax.errors import UsageError
+from mstsm_jax.inference.views import short_video_note
 from mstsm_jax.models import task
 
 
@@ -20,23 +21,46 @@ def check_window(window_s: float, stride_s: float) -> None:
       raise UsageError(f'--{flag}={v}', 'a positive number of seconds')
 
 
-def timeline_windows(num_frames: int, fps: float, window_s: float,
+def used_window(window_s: float, stride_s: float, fps: float) -> tuple:
+  """(window, stride, note): each at least one frame (1 / `fps` s), and ''
+  or the note saying that a shorter one was lengthened to it."""
+  frame = 1 / fps
+  window, stride = max(window_s, frame), max(stride_s, frame)
+  short = [f'--{k}={v:g}' for k, v in (('window_s', window_s),
+                                         ('stride_s', stride_s))
+           if v < frame]
+  if not short:
+    return window, stride, ''
+  return window, stride, (
+      f'{" and ".join(short)} shorter than a frame at {fps:g} fps; used '
+      f'windows of {window:g} s every {stride:g} s')
+
+
+def timeline_windows(times: np.ndarray, window_s: float,
                      stride_s: float) -> list[tuple[int, int]]:
-  """[start, end) frame ranges of sliding windows over a video; one window
-  of the whole video when it is shorter than `window_s`."""
-  win = max(1, int(window_s * fps + 0.5))
-  step = max(1, int(stride_s * fps + 0.5))
-  if num_frames <= win:
-    return [(0, num_frames)]
-  return [(a, a + win) for a in range(0, num_frames - win + 1, step)]
+  """[start, end) frame ranges of windows `window_s` long every `stride_s`
+  over frames starting at `times` (seconds `[F + 1]`, the last the video's
+  end, as `video.frame_times`), each the frames that start in it (at
+  least one), and a last one ending at the video's end, so every frame is
+  in a window; one window of the whole video when it is shorter than
+  `window_s`."""
+  f, end, eps = len(times) - 1, times[-1], 1e-6
+  if end <= window_s + eps:
+    return [(0, f)]
+  n = int((end - window_s) / stride_s + eps)
+  starts = np.append(np.arange(n + 1) * stride_s, end - window_s)
+  a = np.minimum(np.searchsorted(times[:-1], starts - eps), f - 1)
+  b = np.maximum(np.searchsorted(times[:-1], starts + window_s - eps), a + 1)
+  return list(dict.fromkeys(zip(a.tolist(), b.tolist())))  # no repeats
 
 
 def timeline(path: str, predictor, window_s: float, stride_s: float,
              views=(1, 1)) -> dict:
   """Class probabilities of sliding windows over a long video (any
-  predictor kind).
+  predictor kind), timed by the frames' presentation times.
 
-  Returns {'video', 'fps', 'frames', 'window_s', 'stride_s', 'timeline':
+  Returns {'video', 'fps', 'frames', 'truncated', 'window_s', 'stride_s'
+  (those used), 'classes', 'warnings' (lines to print), 'timeline':
   [{'start', 'end' (seconds), 'label', 'probability', 'probabilities'}]}.
   """
   cfg = predictor.config
@@ -45,24 +69,34 @@ def timeline(path: str, predictor, window_s: float, stride_s: float,
                      'use an RGB model')
   check_window(window_s, stride_s)
   rec = video.read_video(path, cfg.data.resize_short, as_jpeg=False)
-  fps, frames = rec['fps'], rec['frames']
+  fps, frames, times = rec['fps'], rec['frames'], rec['times']
+  window_s, stride_s, clamped = used_window(window_s, stride_s, fps)
   tf = pipeline.ClipTransform(cfg.data, cfg.model.num_segments, train=False,
                               views=views)
-  windows = timeline_windows(len(frames), fps, window_s, stride_s)
+  windows = timeline_windows(times, window_s, stride_s)
   clips = np.stack([tf((0, {'frames': frames[a:b], 'label': 0}))['clips']
                     for a, b in windows])  # [W, V, T, S, S, 3]
   scores = predictor.scores_views(clips.reshape(-1, *clips.shape[2:]))
   scores = scores.reshape(len(windows), clips.shape[1], -1).mean(1)
   probs = np.asarray(task.probabilities(scores, fuse=cfg.model.tfdem_fuse))
-  rows = [{'start': round(a / fps, 3), 'end': round(b / fps, 3),
+  rows = [{'start': round(float(times[a]), 3),
+           'end': round(float(times[b]), 3),
            'label': predictor.classes[int(p.argmax())],
            'probability': round(float(p.max()), 6),
            'probabilities': [round(float(v), 6) for v in p]}
           for (a, b), p in zip(windows, probs)]
+  short = short_video_note(min(b - a for a, b in windows),
+                           cfg.model.num_segments)
+  if short and len(windows) > 1:
+    short = f'the shortest window has {short}'
+  notes = [short, clamped, rec['timing'],
+           *(f'{k.replace("_", " ")} ({rec[k]})'
+             for k in ('truncated', 'mixed_sizes') if rec[k])]
   return {'video': path, 'fps': fps, 'frames': len(frames),
           'truncated': rec['truncated'],
           'window_s': window_s, 'stride_s': stride_s,
-          'classes': list(predictor.classes), 'timeline': rows}
+          'classes': list(predictor.classes), 'timeline': rows,
+          'warnings': [n for n in notes if n]}
 
 
 def plot_timeline(result: dict, path, top: int = 5) -> str:

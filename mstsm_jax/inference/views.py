@@ -71,18 +71,31 @@ def short_video_note(frames: int, num_segments: int) -> str:
           'motion')
 
 
+NOTE_KINDS = ('truncated', 'mixed_sizes')
+
+
+def note_fields(notes: list[str]) -> dict[str, str]:
+  """`read_video_views`' warnings by kind, as `--json` results carry
+  them: {'truncated': '' or its note, 'mixed_sizes': ...}."""
+  return {k: next((n for n in notes if n.startswith(k.replace('_', ' '))),
+                  '') for k in NOTE_KINDS}
+
+
 def read_video_views(path: str, config, views=(1, 1),
                      warnings: list | None = None) -> tuple[np.ndarray, int]:
   """A video file -> (uint8 views `[V, T, S, S, 3]` exactly as evaluate
   samples and crops them, the number of decoded frames). Raises
   `video.VideoError` when the file cannot be read; a truncated one keeps
-  its decoded frames and, given `warnings`, appends why to it."""
+  its decoded frames, and frames of another size than the first are
+  resized to it: given `warnings`, appends 'truncated (...)' and
+  'mixed sizes (...)' to it."""
   if config.data.modality != 'rgb':
     raise UsageError('predict decodes RGB videos; a flow model needs '
                      'prepared flow', 'use evaluate on a prepared dataset')
   rec = video.read_video(path, config.data.resize_short, as_jpeg=False)
-  if rec['truncated'] and warnings is not None:
-    warnings.append(f'truncated ({rec["truncated"]})')
+  for key in NOTE_KINDS:
+    if rec[key] and warnings is not None:
+      warnings.append(f'{key.replace("_", " ")} ({rec[key]})')
   rec['label'] = 0
   tf = pipeline.ClipTransform(config.data, config.model.num_segments,
                               train=False, views=views)
