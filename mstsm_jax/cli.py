@@ -208,9 +208,9 @@ FLAG_RULES: dict[str, Rule] = {
     'strict': schema.boolean(), 'search': schema.boolean(),
     # ablate, splits
     'variants': comma_list(one_of(configs.VARIANTS), 'paper variants (' +
-                           ', '.join(configs.VARIANTS) + ')'),
+                           ', '.join(configs.VARIANTS) + ')', unique=True),
     'seeds': POSITIVE_INT,
-    'splits': comma_list(integer(1, 3), 'splits 1, 2, 3'),
+    'splits': comma_list(integer(1, 3), 'splits 1, 2, 3', unique=True),
     # bench
     'bench.batch': comma_list(POSITIVE_INT, 'integers >= 1'),
     'deploy_batch': comma_list(POSITIVE_INT, 'integers >= 1'),
@@ -224,7 +224,7 @@ FLAG_RULES: dict[str, Rule] = {
     'export.batch': Rule('dynamic or a batch size >= 1', lambda v: v == (
         'dynamic') or (v.isdigit() and int(v) > 0)),
     'platforms': comma_list(one_of(('cpu', 'cuda', 'rocm', 'tpu')),
-                            'platforms (cpu, cuda, rocm, tpu)'),
+                            'platforms (cpu, cuda, rocm, tpu)', unique=True),
     'runtime': one_of(('auto', 'xla', 'iree', 'onnxruntime', 'openvino')),
     'views': either(empty("the config's eval.views"), schema.VIEWS),
     'predict.views': schema.VIEWS,

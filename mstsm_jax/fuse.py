@@ -10,6 +10,8 @@ reports it on the other half.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from absl import flags
 
@@ -31,6 +33,12 @@ def define_flags(fv):
 
 def check_flags(fv, paths: list) -> list[float]:
   """The weights; every flag checked before any file is read."""
+  real = [os.path.realpath(p) for p in paths]
+  twice = [p for p, r in zip(paths, real) if real.count(r) > 1]
+  if twice:
+    raise cli.UsageError(f'--scores: {twice[0]} given twice (it would count '
+                         'twice)', 'give each stream once; weigh a stream '
+                         'with --weights')
   arg = fv['weights'].value
   try:
     weights = [float(w) for w in arg.split(',')]

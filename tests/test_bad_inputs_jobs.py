@@ -1,5 +1,7 @@
-"""Issue 23 class 2 for bench, ablate, evaluate and fuse: a flag value that
-makes no sense is refused in one line naming the flag, before any work."""
+"""Issue 23 class 2 for bench, ablate, evaluate, fuse, export and splits: a
+flag value or input file that makes no sense is refused in one line naming
+it, before any work."""
+import numpy as np
 import pytest
 
 BENCH = ['--config=configs/synthetic.py', '--what=train']
@@ -26,6 +28,19 @@ CASES = [
      '--weights=0,0: expected comma-separated finite numbers >= 0, not all 0'),
     ('fuse', ['--scores=a.npz', '--weights=1', '--search'],
      '--search takes exactly two --scores files, got 1'),
+    # one thing planned twice
+    ('ablate', ['--config=configs/synthetic_hard.py', '--variants=tsm,tsm',
+                '--seeds=1', '--workdir=WORK'],
+     "--variants='tsm,tsm': must be a comma-separated list of paper "
+     'variants ('),
+    ('export', ['--checkpoint=WORK/model', '--output=WORK/m.mstsm',
+                '--platforms=cpu,cuda,cpu'],
+     "--platforms='cpu,cuda,cpu': must be a comma-separated list of "
+     'platforms (cpu, cuda, rocm, tpu), each once'),
+    ('splits', ['--config=configs/synthetic.py:tsn', '--splits=1,1',
+                '--workdir=WORK/splits'],
+     "--splits='1,1': must be a comma-separated list of splits 1, 2, 3, "
+     'each once'),
 ]
 
 
@@ -37,3 +52,81 @@ def test_bad_flag_is_one_line(tmp_path, job, name, args, error):
   assert r.stderr.startswith(f'error: {error}'), r.stderr
   assert 'Traceback' not in r.stderr and 'hint: ' in r.stderr
   assert list(tmp_path.iterdir()) == []  # nothing was started
+
+
+def test_splits_checks_every_split_before_the_first_trains(
+    tmp_path, job, monkeypatch):
+  """A split the dataset lacks is refused by the check `train` makes
+  (data.pipeline.open_split) before split 1 trains, nothing left behind."""
+  from mstsm_jax import splits
+  trained = []
+  monkeypatch.setattr(splits, 'train_and_evaluate',
+                      lambda config, workdir: trained.append(workdir))
+  r = job('splits', '--config=configs/synthetic.py:tsn', '--splits=1,2',
+          f'--workdir={tmp_path}', code=2)
+  assert r.stderr.startswith('error: data.split=2: synthetic has one split'
+                             '\nhint: use split 1'), r.stderr
+  assert trained == [] and list(tmp_path.iterdir()) == []
+
+
+def test_a_split_stopped_by_sigterm_stops_splits_cleanly(tmp_path, job,
+                                                         monkeypatch):
+  """As train and ablate: a preempted split (train_and_evaluate's
+  {'preempted': True}) ends the job with exit 0; the same command
+  resumes it."""
+  from mstsm_jax import splits
+  monkeypatch.setattr(splits, 'train_and_evaluate',
+                      lambda config, workdir: {'preempted': True, 'steps': 3})
+  r = job('splits', '--config=configs/synthetic.py:tsn', '--splits=1',
+          f'--workdir={tmp_path}', '--json')
+  assert r.json() == {'preempted': True}
+  assert ('split 1: stopped by SIGTERM, its checkpoint saved; the same '
+          'command resumes it') in r.stderr
+
+
+def scores_file(path, classes=5, **arrays):
+  """`path` as evaluate's scores.npz of 3 videos, `arrays` replaced
+  (None: left out)."""
+  saved = {'videos': np.array(['v0', 'v1', 'v2']),
+           'labels': np.array([0, 1, 2]),
+           'scores': np.zeros((3, classes), np.float32), **arrays}
+  np.savez(path, **{k: v for k, v in saved.items() if v is not None})
+  return path
+
+
+def video_file(path):
+  path.write_bytes(b'\0\0\0\x18ftypmp42' + bytes(64))  # an mp4's start
+  return path
+
+
+FUSE = {  # the second --scores file -> the start of the error line
+    'an mp4': (lambda d: video_file(d / 'clip.mp4'),
+               "{B}: not an .npz archive; expected evaluate's scores.npz: "
+               'videos [N] (names), labels [N] (integers 0..classes-1), '
+               'scores [N, classes] (numbers)'),
+    'other classes': (lambda d: scores_file(d / 'b.npz', classes=7),
+                      '{B}: scores [N, 7]; expected [N, 5] as in {A}'),
+    'no scores': (lambda d: scores_file(d / 'b.npz', scores=None),
+                  '{B}: holds videos [3] <U2, labels [3] int'),
+    'pickled': (lambda d: scores_file(d / 'b.npz', videos=np.array(
+        ['v0', 1, None], dtype=object)),
+                '{B}: holds pickled (object) arrays; expected'),
+    'label past the classes': (lambda d: scores_file(
+        d / 'b.npz', labels=np.array([0, 1, 5])), '{B}: holds videos [3]'),
+    'the same file twice': (lambda d: d / 'a.npz',
+                            '--scores: {A} given twice (it would count '
+                            'twice)'),
+}
+
+
+@pytest.mark.parametrize('case', FUSE)
+def test_fuse_refuses_scores_that_are_not_evaluates(tmp_path, job, case):
+  """Checked before fusing: one line naming the file and what `fuse`
+  expected, not numpy's text."""
+  make, error = FUSE[case]
+  a = scores_file(tmp_path / 'a.npz')
+  b = make(tmp_path)
+  r = job('fuse', f'--scores={a}', f'--scores={b}', code=2)
+  assert r.stderr.startswith('error: ' + error.format(A=a, B=b)), r.stderr
+  assert 'Traceback' not in r.stderr and '\nhint: ' in r.stderr
+  assert r.stdout == ''

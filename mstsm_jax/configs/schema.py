@@ -147,13 +147,18 @@ def sequence(item: Rule, length: int | None = None, min_len: int = 0,
                                                 else len(v) >= min_len))
 
 
-def comma_list(item: Rule, choices_text: str = '') -> Rule:
+def comma_list(item: Rule, choices_text: str = '',
+               unique: bool = False) -> Rule:
   """A flag value 'a,b,c' (at least one) whose items, parsed as ints or
-  floats where the item rule wants numbers, each fit `item`."""
+  floats where the item rule wants numbers, each fit `item`; `unique`:
+  each at most once (a variant, split or platform named twice would be
+  run or lowered twice, or once under two names)."""
   def ok(v):
     parts = [p.strip() for p in v.split(',')]
-    return all(parts) and all(item.fits(_parse(p)) for p in parts)
-  return Rule(f'a comma-separated list of {choices_text or item.text}', ok)
+    return (all(parts) and all(item.fits(_parse(p)) for p in parts) and
+            not (unique and len(set(parts)) < len(parts)))
+  return Rule(f'a comma-separated list of {choices_text or item.text}'
+              + ', each once' * unique, ok)
 
 
 def _parse(token: str):
