@@ -163,6 +163,10 @@ def bench_config(fv):
     if fv['config'].value is not None:
       config.model.dtype = fv['config'].value.model.dtype
       config.data.crop_size = fv['config'].value.data.crop_size
+      print(f'note: benchmarking {fv["checkpoint"].value}\'s model at '
+            f'--config\'s dtype {config.model.dtype} and crop size '
+            f'{config.data.crop_size} px; no other --config field is used',
+            file=LOG)
   if config is None:
     raise cli.UsageError('--config or --checkpoint is required',
                          'e.g. --config=configs/ucf101.py:mstsm_tfdem')

@@ -45,7 +45,8 @@ def main(fv, argv):
   del argv
   out, path = fv['output'].value, fv['video'].value
   if not out.lower().endswith('.png'):
-    raise cli.UsageError(f'--output={out}', 'name a .png file')
+    raise cli.UsageError(f'--output={out}: explain writes a PNG image',
+                         'name a .png file')
   files.check_writable(os.path.dirname(os.path.abspath(out)),
                        'output folder')
   files.check_outputs({'--output': out}, [path, fv['checkpoint'].value],

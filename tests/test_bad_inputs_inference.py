@@ -162,6 +162,9 @@ def test_export_and_explain_outputs(kinds, tmp_path, job):
   r = job('explain', f'--checkpoint={kinds}/m', f'--video={tmp_path}/x.png',
           f'--output={tmp_path}/x.png', code=2)
   assert 'is a file this job reads' in one_error(r.stderr)
+  r = job('explain', f'--checkpoint={kinds}/m', f'--video={tmp_path}/v.avi',
+          f'--output={tmp_path}/cam.jpg', code=2)
+  assert one_error(r.stderr).endswith('cam.jpg: explain writes a PNG image')
   (tmp_path / 'cam.png').write_bytes(b'old')
   r = job('explain', f'--checkpoint={kinds}/m', f'--video={tmp_path}/v.avi',
           f'--output={tmp_path}/cam.png', code=2)

@@ -130,3 +130,25 @@ def test_fuse_refuses_scores_that_are_not_evaluates(tmp_path, job, case):
   assert r.stderr.startswith('error: ' + error.format(A=a, B=b)), r.stderr
   assert 'Traceback' not in r.stderr and '\nhint: ' in r.stderr
   assert r.stdout == ''
+
+
+def test_bench_says_which_config_fields_a_checkpoint_takes(tmp_path,
+                                                           capsys):
+  """bench --checkpoint benchmarks that model, taking only the dtype and
+  crop size from --config: said, as every other --config field is not
+  used (a --config.model.width there changes nothing)."""
+  import types
+
+  import model_dirs
+  from mstsm_jax import bench
+  model_dirs.model_dir(tmp_path / 'm', model_dirs.tiny_config())
+  given = model_dirs.tiny_config(**{'model.width': 16,
+                                    'data.crop_size': 48,
+                                    'data.resize_short': 52})
+  fv = {'config': types.SimpleNamespace(value=given),
+        'checkpoint': types.SimpleNamespace(value=str(tmp_path / 'm'))}
+  config, channels = bench.bench_config(fv)
+  assert config.model.width == 8 and config.data.crop_size == 48
+  assert channels is None
+  assert ("crop size 48 px; no other --config field is used"
+          in capsys.readouterr().err)
