@@ -17,6 +17,23 @@ import tempfile
 
 from mstsm_jax.errors import UsageError
 
+
+def _umask() -> int:
+  """The process umask, read without changing it where Linux says it
+  (os.umask can only be read by setting it, which races other threads'
+  file creation: orbax's, grain's)."""
+  try:
+    with open('/proc/self/status', encoding='ascii') as f:
+      for line in f:
+        if line.startswith('Umask:'):
+          return int(line.split()[1], 8)
+  except (OSError, ValueError):
+    pass
+  mask = os.umask(0o022)
+  os.umask(mask)
+  return mask
+
+
 def _temp_beside(path: pathlib.Path) -> tuple[int, str]:
   """(fd, name) of a new hidden file beside `path`, with `path`'s suffix
   (writers that pick a format by it) and the mode `path` would get
@@ -27,9 +44,7 @@ def _temp_beside(path: pathlib.Path) -> tuple[int, str]:
   try:
     mode = path.stat().st_mode & 0o7777
   except OSError:
-    mask = os.umask(0)
-    os.umask(mask)
-    mode = 0o666 & ~mask
+    mode = 0o666 & ~_umask()
   os.fchmod(fd, mode)
   return fd, tmp
 
