@@ -71,13 +71,16 @@ def check_output(fv) -> None:
 def open_frames(path):
   """(fps, every decoded frame as an iterator), or one line when the file
   does not decode at all."""
-  frames = video.iter_frames(path)
+  notes = []
+  frames = video.iter_frames(path, notes=notes)
   try:
     fps, first = next(frames)
   except video.VideoError as e:
     raise cli.UsageError(f'cannot read {path}: {e.reason}'
                          f'{" (" + e.detail + ")" if e.detail else ""}',
                          'give a video file PyAV can decode') from e
+  for note in notes:  # the times in the timeline rest on it
+    print(f'warning: {path}: {note}', file=LOG)
 
   def decoded():
     yield first
@@ -137,6 +140,10 @@ def main(fv, argv):
         out, '--output')), fps) if out else None)
     res = stream_frames(streamer, itertools.chain([first], frames), fps,
                         every, k, writer, path)
+  if writer and writer.resized:
+    print(f'warning: {path}: {writer.resized} frames differ in size from '
+          f'the first ({first.shape[1]}x{first.shape[0]}); resized to it in '
+          f'{out}', file=LOG)
   label, prob = res.pop('last')
   result = {'video': path, 'checkpoint': fv['checkpoint'].value, 'fps': fps,
             'every': every, 'smooth': k, **res,

@@ -348,9 +348,17 @@ def test_a_video_whose_size_changes_is_resized_and_said(tiny, tmp_path, job):
           f'--output={tmp_path}/cam.png', '--json')
   assert f'{tmp_path}/mixed.ts: warning: mixed sizes' in r.stderr
   assert r.json()['mixed_sizes'].startswith('mixed sizes (6 of 12 frames')
+  assert 'truncated' not in r.json()
   # and a map of one value per frame is said, not drawn as if it were one
   assert 'warning: layer4 of a 32 px input is 1x1' in r.stderr
-  assert 'truncated' not in r.json()
+  # streamed: every frame scored, the annotated MP4 at the first's size
+  model_dirs.model_dir(tmp_path / 'on', model_dirs.tiny_config('tsm_online'))
+  r = job('stream', f'--checkpoint={tmp_path}/on',
+          f'--video={tmp_path}/mixed.ts', f'--output={tmp_path}/ann.mp4',
+          '--json')
+  assert r.json()['frames'] == 12
+  assert (f'warning: {tmp_path}/mixed.ts: 6 frames differ in size from the '
+          f'first (32x24); resized to it in {tmp_path}/ann.mp4') in r.stderr
 
 
 def test_timeline_windows_cover_the_video_and_say_what_they_changed(

@@ -25,6 +25,7 @@ from __future__ import annotations
 import collections
 import pathlib
 
+import cv2
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -219,14 +220,23 @@ class Mp4Writer:
     self._stream = self._out.add_stream(
         'libx264', rate=fractions.Fraction(fps).limit_denominator(1001))
     self._stream.pix_fmt = 'yuv420p'
-    self._size = None
+    self._size = self._first = None
+    self.resized = 0
 
   def write(self, frame: np.ndarray) -> None:
+    """Appends `frame` uint8 `[H, W, 3]`; one of another size than the
+    first (a stream whose resolution changes) is resized to the first's
+    and counted in `resized` (a video file has one size)."""
     if self._size is None:
       h, w = frame.shape[:2]
       self._size = (h - h % 2, w - w % 2)
       self._stream.height, self._stream.width = self._size
+      self._first = frame.shape[:2]
     h, w = self._size
+    if frame.shape[:2] != self._first:
+      frame = cv2.resize(frame, self._first[::-1],
+                         interpolation=cv2.INTER_AREA)
+      self.resized += 1
     f = self._av.VideoFrame.from_ndarray(
         np.ascontiguousarray(frame[:h, :w]), 'rgb24')
     self._out.mux(self._stream.encode(f))
