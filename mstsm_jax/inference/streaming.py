@@ -25,12 +25,12 @@ from __future__ import annotations
 import collections
 import pathlib
 
-import cv2
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from mstsm_jax import cpu
+from mstsm_jax.data import video
 from mstsm_jax.errors import UsageError
 import mstsm_jax.inference.archive as archive
 import mstsm_jax.inference.predictor as predictor_kinds
@@ -221,12 +221,17 @@ class Mp4Writer:
         'libx264', rate=fractions.Fraction(fps).limit_denominator(1001))
     self._stream.pix_fmt = 'yuv420p'
     self._size = self._first = None
-    self.resized = 0
+    self._odd = []  # the resized frames, as video.fit_size records them
+
+  @property
+  def resized(self) -> int:
+    return len(self._odd)
 
   def write(self, frame: np.ndarray) -> None:
     """Appends `frame` uint8 `[H, W, 3]`; one of another size than the
     first (a stream whose resolution changes) is resized to the first's
-    and counted in `resized` (a video file has one size)."""
+    (`video.fit_size`, as decoding does) and counted in `resized` (a video
+    file has one size)."""
     if self._size is None:
       h, w = frame.shape[:2]
       self._size = (h - h % 2, w - w % 2)
@@ -234,9 +239,7 @@ class Mp4Writer:
       self._first = frame.shape[:2]
     h, w = self._size
     if frame.shape[:2] != self._first:
-      frame = cv2.resize(frame, self._first[::-1],
-                         interpolation=cv2.INTER_AREA)
-      self.resized += 1
+      frame = video.fit_size(frame, self._first, self._odd, '')
     f = self._av.VideoFrame.from_ndarray(
         np.ascontiguousarray(frame[:h, :w]), 'rgb24')
     self._out.mux(self._stream.encode(f))
