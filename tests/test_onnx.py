@@ -104,7 +104,16 @@ def test_graph_is_checked_standard_onnx(tmp_path):
   onnx.checker.check_model(m, full_check=True)
   assert [(o.domain, o.version) for o in m.opset_import] == [('', 18)]
   ops = {n.op_type for n in m.graph.node}
-  assert {'Slice', 'Concat', 'Conv'} <= ops
+  assert {'Slice', 'Concat', 'Conv', 'MaxPool'} <= ops
+  # The shift in the convolutions' NCHW layout (ops/forms.py): no
+  # transpose takes or gives a Slice's or Concat's tensor.
+  made_by = {o: n.op_type for n in m.graph.node for o in n.output}
+  for n in m.graph.node:
+    if n.op_type in ('Slice', 'Concat'):
+      assert 'Transpose' not in {made_by.get(i) for i in n.input}, n
+  for n in m.graph.node:
+    if n.op_type == 'Transpose':
+      assert made_by.get(n.input[0]) not in ('Slice', 'Concat'), n
   assert all(n.domain in ('', 'ai.onnx') for n in m.graph.node)
   (x,) = m.graph.input
   assert x.name == 'clips' and x.type.tensor_type.elem_type == onnx.TensorProto.UINT8

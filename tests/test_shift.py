@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mstsm_jax.ops import shift as S
+from mstsm_jax.ops import forms, shift as S
 from mstsm_jax.ops.diff import frame_difference
 
 
@@ -183,6 +183,21 @@ def test_lowers_to_slices_and_concats_only(kind):
   assert ops <= {'stablehlo.slice', 'stablehlo.concatenate',
                  'stablehlo.reshape', 'stablehlo.broadcast_in_dim',
                  'stablehlo.constant'}, ops
+
+
+@pytest.mark.parametrize('causal', [False, True])
+def test_the_onnx_form_is_the_same_function(x, causal):
+  """Traced for ONNX (ops/forms.py) every module computes on `[N*T, C, H,
+  W]` between two transposes: the same values, bit for bit."""
+  for kind in S.CAUSAL_KINDS if causal else S.KINDS:
+    spec = S.ShiftSpec(kind, 8, causal=causal)
+    want = S.temporal_module(x, spec)
+    with forms.onnx_forms():
+      got = S.temporal_module(x, spec)
+      jaxpr = str(jax.make_jaxpr(lambda a, s=spec: S.temporal_module(a, s))(x))
+    np.testing.assert_array_equal(got, want)
+    assert ('transpose' in jaxpr) == (kind != 'tsn'), jaxpr
+  assert not forms.for_onnx()
 
 
 def ref_online_tsm(frames, fold_div=8):

@@ -36,6 +36,7 @@ import numpy as np
 
 from mstsm_jax import files
 from mstsm_jax.errors import UsageError
+from mstsm_jax.ops import forms
 
 OPSET = 18
 META_KEY = 'mstsm_jax'
@@ -96,9 +97,10 @@ def convert(fn, inputs, input_names, output_names, *, name: str):
   level = serde.level
   serde.setLevel(logging.ERROR)
   try:
-    model = to_onnx(fn, list(inputs), opset=OPSET, model_name=name,
-                    input_names=list(input_names),
-                    output_names=list(output_names))
+    with forms.onnx_forms():
+      model = to_onnx(fn, list(inputs), opset=OPSET, model_name=name,
+                      input_names=list(input_names),
+                      output_names=list(output_names))
   finally:
     serde.setLevel(level)
   model = _without_dead_nodes(model)

@@ -22,7 +22,6 @@ from mstsm_jax.data import pipeline, video
 from mstsm_jax.errors import UsageError
 
 
-@functools.partial(cpu.jit, static_argnames=('resize_short', 'crop_size'))
 def center_view(clips, resize_short: int, crop_size: int):
   """uint8 `[N, T, H, W, C]` -> uint8 `[N, T, crop, crop, C]`: the centre
   square that is `crop_size` at a short side of `resize_short`, resized to
@@ -33,6 +32,19 @@ def center_view(clips, resize_short: int, crop_size: int):
   (the resize fused into a model's program, other XLA flags) can round
   the other way, so a model directory and its export would see views a
   level apart."""
+  return _center_view_program()(clips, resize_short=resize_short,
+                                crop_size=crop_size)
+
+
+@functools.cache
+def _center_view_program():
+  """Made at first use, not at import: `cpu.jit` asks jax for its backend,
+  which starts jax, after which `predict` and `bench` can no longer keep
+  host memory (cpu.keep_host_memory)."""
+  return cpu.jit(_center_view, static_argnames=('resize_short', 'crop_size'))
+
+
+def _center_view(clips, resize_short: int, crop_size: int):
   n, t, h, w, c = clips.shape
   side = min(h, w, max(1, round(crop_size * min(h, w) / resize_short)))
   y, x = (h - side) // 2, (w - side) // 2

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 
 from mstsm_jax.models.layers import (batch_norm, conv_layer, shifted,
                                      stage_output)
+from mstsm_jax.ops import forms
 from mstsm_jax.ops.shift import ShiftSpec
 
 STAGES = ('layer1', 'layer2', 'layer3', 'layer4')
@@ -105,9 +106,13 @@ def stem_pool(x):
   """torchvision's stem max pool (3x3, stride 2, padding 1): `[N, H, W, C]`
   -> `[N, ceil(H/2), ceil(W/2), C]`, as the maximum of the nine strided
   views, which XLA fuses with the BN and ReLU before it (the same values
-  as `nn.max_pool`, whose reduce-window XLA:CPU runs 2x slower)."""
+  as `nn.max_pool`, whose reduce-window XLA:CPU runs 2x slower); traced
+  for ONNX (ops/forms.py), as `nn.max_pool`: one `MaxPool` node."""
   n, h, w, c = x.shape
   xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=-jnp.inf)
+  if forms.for_onnx():
+    return nn.max_pool(xp, window_shape=(3, 3), strides=(2, 2),
+                       padding='VALID')
   ho, wo = (h + 1) // 2, (w + 1) // 2
   views = [xp[:, i:i + 2 * ho - 1:2, j:j + 2 * wo - 1:2]
            for i in range(3) for j in range(3)]

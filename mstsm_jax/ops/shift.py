@@ -41,6 +41,9 @@ import dataclasses
 import math
 
 import jax.numpy as jnp
+from jax import lax
+
+from mstsm_jax.ops import forms
 
 KINDS = ('tsn', 'tsm', 'mstsm', 'mstsm2var', 'mstsm3')
 CAUSAL_KINDS = ('tsn', 'tsm', 'mstsm')
@@ -121,20 +124,28 @@ def shift_time(v: jnp.ndarray, k: int, fill: jnp.ndarray | None = None):
   return jnp.concatenate([pad, v[:, :t - n]], axis=1)
 
 
-def one_unit_parts(v: jnp.ndarray, fold: int) -> list[jnp.ndarray]:
-  """The TSM shift of clips `[N, T, H, W, C]` as channel pieces: `[0, fold)`
-  from t+1, `[fold, 2*fold)` from t-1, the rest unchanged."""
-  return [shift_time(v[..., :fold], 1), shift_time(v[..., fold:2 * fold], -1),
-          v[..., 2 * fold:]]
+def channels(v: jnp.ndarray, start: int, stop: int, axis: int = -1):
+  """Channels [start, stop) of `v` along its channel `axis`."""
+  return lax.slice_in_dim(v, start, stop, axis=axis % v.ndim)
+
+
+def one_unit_parts(v: jnp.ndarray, fold: int,
+                   axis: int = -1) -> list[jnp.ndarray]:
+  """The TSM shift of clips `[N, T, H, W, C]` (channels on `axis`) as
+  channel pieces: `[0, fold)` from t+1, `[fold, 2*fold)` from t-1, the rest
+  unchanged."""
+  return [shift_time(channels(v, 0, fold, axis), 1),
+          shift_time(channels(v, fold, 2 * fold, axis), -1),
+          channels(v, 2 * fold, v.shape[axis], axis)]
 
 
 def concat_parts(v: jnp.ndarray, units: int, start: int, width: int,
-                 pad_next: bool = False) -> list[jnp.ndarray]:
-  """The `units`-unit concatenated pair of clips `[N, T, H, W, C]` for
-  source channels [start, start+width): from t+units, then from t-units.
-  With `pad_next` the vacancies hold frames t-(units+1) / t+(units+1)
-  (MSTSM_2var) instead of zeros."""
-  v = v[..., start:start + width]
+                 pad_next: bool = False, axis: int = -1) -> list[jnp.ndarray]:
+  """The `units`-unit concatenated pair of clips `[N, T, H, W, C]`
+  (channels on `axis`) for source channels [start, start+width): from
+  t+units, then from t-units. With `pad_next` the vacancies hold frames
+  t-(units+1) / t+(units+1) (MSTSM_2var) instead of zeros."""
+  v = channels(v, start, start + width, axis)
   fwd_fill = shift_time(v, -(units + 1)) if pad_next else None
   bwd_fill = shift_time(v, units + 1) if pad_next else None
   return [shift_time(v, units, fwd_fill), shift_time(v, -units, bwd_fill)]
@@ -149,40 +160,43 @@ def one_unit_shift(x: jnp.ndarray, num_segments: int, r_one: float = 1 / 8):
 def temporal_module(x: jnp.ndarray, spec: ShiftSpec) -> jnp.ndarray:
   """Applies `spec` to `[N*T, H, W, C]` -> `[N*T, H, W, spec.out_channels(C)]`.
 
-  Dtype is preserved (bf16 in, bf16 out).
+  Dtype is preserved (bf16 in, bf16 out). Traced for ONNX (forms.py), it
+  computes on `[N*T, C, H, W]` between two transposes, which cancel against
+  those jax2onnx puts around the convolutions.
   """
-  c = x.shape[-1]
-  spec.out_channels(c)  # validates the widths
+  spec.out_channels(x.shape[-1])  # validates the widths
   if spec.kind == 'tsn':
     to_clips(x, spec.num_segments)
     return x
-  if spec.causal:
-    return causal_module(x, spec)
-  fold = spec.fold(c)
+  if forms.for_onnx():
+    y = _module(jnp.transpose(x, (0, 3, 1, 2)), spec, axis=2)
+    return jnp.transpose(y, (0, 2, 3, 1))
+  return _module(x, spec, axis=-1)
+
+
+def _module(x: jnp.ndarray, spec: ShiftSpec, axis: int) -> jnp.ndarray:
+  """`temporal_module` of frames whose channels lie on `axis` of their
+  clips `[N, T, ...]`: -1 for `[N*T, H, W, C]`, 2 for `[N*T, C, H, W]`."""
   v = to_clips(x, spec.num_segments)
-  parts = one_unit_parts(v, fold)
+  c = v.shape[axis]
+  fold = spec.fold(c)
   g, g3 = spec.groups(c)
-  if g:
-    parts += concat_parts(v, 2, 2 * fold, g,
-                          pad_next=spec.kind == 'mstsm2var')
-  if g3:
-    parts += concat_parts(v, 3, 2 * fold + g, g3)
+  if spec.causal:
+    parts = [shift_time(channels(v, 0, fold, axis), -1),
+             channels(v, fold, c, axis)]
+    if g:
+      src = channels(v, 2 * fold, 2 * fold + g, axis)
+      parts += [shift_time(src, -1), shift_time(src, -2)]
+  else:
+    parts = one_unit_parts(v, fold, axis)
+    if g:
+      parts += concat_parts(v, 2, 2 * fold, g,
+                            pad_next=spec.kind == 'mstsm2var', axis=axis)
+    if g3:
+      parts += concat_parts(v, 3, 2 * fold + g, g3, axis=axis)
   # One concatenate: XLA:CPU copies each nested one again (3% of ResNet-50).
-  return jnp.concatenate(parts, axis=-1).reshape(*x.shape[:-1], -1)
-
-
-def causal_module(x: jnp.ndarray, spec: ShiftSpec) -> jnp.ndarray:
-  """The causal shift of `spec` over whole clips: `[N*T, H, W, C]` ->
-  `[N*T, H, W, spec.out_channels(C)]`; frame 0 sees zeros for the past."""
-  v = to_clips(x, spec.num_segments)
-  c = x.shape[-1]
-  fold = spec.fold(c)
-  g, _ = spec.groups(c)
-  parts = [shift_time(v[..., :fold], -1), v[..., fold:]]
-  if g:
-    src = v[..., 2 * fold:2 * fold + g]
-    parts += [shift_time(src, -1), shift_time(src, -2)]
-  return jnp.concatenate(parts, axis=-1).reshape(*x.shape[:-1], -1)
+  y = jnp.concatenate(parts, axis=axis)
+  return y.reshape(x.shape[0], *y.shape[2:])
 
 
 def causal_buffers(spec: ShiftSpec, shape, dtype) -> dict:
