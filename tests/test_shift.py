@@ -197,6 +197,15 @@ def test_the_onnx_form_is_the_same_function(x, causal):
       jaxpr = str(jax.make_jaxpr(lambda a, s=spec: S.temporal_module(a, s))(x))
     np.testing.assert_array_equal(got, want)
     assert ('transpose' in jaxpr) == (kind != 'tsn'), jaxpr
+    if causal:  # one streamed frame, from buffers holding values
+      frame = x[:3]
+      buffers = jax.tree.map(
+          lambda b: np.random.default_rng(1).normal(size=b.shape).astype(
+              np.float32), S.causal_buffers(spec, frame.shape, jnp.float32))
+      want = S.causal_step(frame, buffers, spec)
+      with forms.onnx_forms():
+        got = S.causal_step(frame, buffers, spec)
+      jax.tree.map(np.testing.assert_array_equal, got, want)
   assert not forms.for_onnx()
 
 

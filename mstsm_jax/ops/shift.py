@@ -216,16 +216,30 @@ def causal_buffers(spec: ShiftSpec, shape, dtype) -> dict:
 
 def causal_step(x: jnp.ndarray, buffers: dict, spec: ShiftSpec):
   """One frame of a causal module: (`[N, H, W, C]` frame t, its block's
-  buffers) -> (`[N, H, W, out_channels(C)]`, the buffers for frame t+1)."""
+  buffers) -> (`[N, H, W, out_channels(C)]`, the buffers for frame t+1).
+  Traced for ONNX (forms.py), the frame is sliced channels-first; the
+  buffers keep their layout (transposed in and out: 1/8 of the channels)."""
   if spec.kind == 'tsn':
     return x, buffers
-  c = x.shape[-1]
+  if not forms.for_onnx():
+    return _step(x, buffers, spec, axis=-1)
+  to_nchw = lambda b: jnp.moveaxis(b, -1, -3)  # noqa: E731
+  y, new = _step(to_nchw(x), {k: to_nchw(b) for k, b in buffers.items()},
+                 spec, axis=1)
+  return (jnp.moveaxis(y, -3, -1),
+          {k: jnp.moveaxis(b, -3, -1) for k, b in new.items()})
+
+
+def _step(x: jnp.ndarray, buffers: dict, spec: ShiftSpec, axis: int):
+  """`causal_step` of a frame whose channels lie on `axis` (-1: `[N, H, W,
+  C]`; 1: `[N, C, H, W]`), its buffers `[k, *x.shape]` alike."""
+  c = x.shape[axis]
   fold = spec.fold(c)
   g, _ = spec.groups(c)
-  parts = [buffers['one'][0], x[..., fold:]]
-  new = {'one': x[None, ..., :fold]}
+  parts = [buffers['one'][0], channels(x, fold, c, axis)]
+  new = {'one': channels(x, 0, fold, axis)[None]}
   if g:
-    src = x[..., 2 * fold:2 * fold + g]
+    src = channels(x, 2 * fold, 2 * fold + g, axis)
     parts += [buffers['two'][0], buffers['two'][1]]
     new['two'] = jnp.stack([src, buffers['two'][0]])
-  return jnp.concatenate(parts, axis=-1), new
+  return jnp.concatenate(parts, axis=axis), new
