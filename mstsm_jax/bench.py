@@ -3,6 +3,7 @@ r"""Throughput benchmark: prints a table (and --json) of what was measured.
   python -m mstsm_jax.bench --config=configs/ucf101.py:mstsm_tfdem \
       [--batch=16,64] [--what=train,infer,latency,stream,deploy,data,e2e]
       [--json]
+      [--deploy_batch=1,8] [--runtimes=xla,onnxruntime,openvino]
       [--data_dir=DIR] [--workers=1,2] [--steps=10] [--repeats=3]
 
 train    clips/s of forward + backward + SGD update on device-resident
@@ -12,8 +13,9 @@ latency  batch-1 inference, ms p50 / p90
 stream   online variants: one frame per jitted step with its shift buffers
          (inference/streaming.py), frames/s and per-frame latency ms p50 / p90
 deploy   the exported model (uint8 clips, at each --deploy_batch, default
-         1) on every CPU runtime installed (xla, iree, and with .[onnx] the
-         ONNX file on onnxruntime and openvino: inference/runtimes.py) and
+         1) on every CPU runtime installed or named in --runtimes (xla,
+         iree, and with .[onnx] the ONNX file on onnxruntime and openvino:
+         inference/runtimes.py) and
          on XLA with
          jax's own CPU settings (xla_jax_defaults; cpu.py): clips/s, latency
          p50 / p90, max |diff| against the JAX model; with torch installed
@@ -57,6 +59,7 @@ from mstsm_jax.inference import onnx_file
 from mstsm_jax.inference.export import (clip_function, export_clips,
                                         io_names, stream_function)
 from mstsm_jax.inference.runtimes import RUNTIMES, available, callable_for
+from mstsm_jax.inference.runtimes import check as check_runtime
 from mstsm_jax.models import torch_reference
 from mstsm_jax.models.task import in_channels
 from mstsm_jax.inference.streaming import flat_step, step_function, zeros
@@ -148,9 +151,13 @@ def check_flags(fv) -> dict:
     raise cli.UsageError(f'--batch={fv["batch"].value}: every batch size '
                          f'must split over the {n} devices',
                          f'use multiples of {n}')
+  runtimes = [r for r in fv['runtimes'].value.split(',') if r]
+  for r in runtimes:
+    check_runtime(r)  # unknown or not installed: one line
   return {'what': what, 'batches': batches,
           'workers': int_list(fv, 'workers', 0),
-          'deploy_batches': int_list(fv, 'deploy_batch', 1)}
+          'deploy_batches': int_list(fv, 'deploy_batch', 1),
+          'runtimes': runtimes or available()}
 
 
 def bench_config(fv):
@@ -349,10 +356,10 @@ def stepper(fn, buffers, frame):
 
 
 def bench_deploy(config, variables, channels, steps: int,
-                 batch: int = 1) -> dict:
-  """Every installed runtime on the model exported with a fixed `batch`
-  (the zip archive's StableHLO, and the ONNX file with .[onnx]), and
-  PyTorch eager, interleaved."""
+                 batch: int = 1, runtimes=None) -> dict:
+  """Each of `runtimes` (default: every one installed) on the model
+  exported with a fixed `batch` (the zip archive's StableHLO, and the ONNX
+  file with .[onnx]), and PyTorch eager, interleaved."""
   p = Predictor(config, variables, channels, batch_size=batch)
   t, s, ch = config.model.num_segments, config.data.crop_size, p.channels
   clip = np.random.default_rng(0).integers(0, 256, (batch, t, s, s, ch),
@@ -370,7 +377,8 @@ def bench_deploy(config, variables, channels, steps: int,
   out, fns = {}, {}
   # 'xla' with jax's own XLA:CPU settings, for what cpu.py's options gain.
   untuned = jax.jit(programs['stablehlo'].call)
-  names = [n for n in available() if RUNTIMES[n].reads in programs]
+  names = [n for n in runtimes or available()
+           if RUNTIMES[n].reads in programs]
   for name in [*names, 'xla_jax_defaults']:
     t0 = time.perf_counter()
     fn = (lambda c: np.asarray(untuned(c))) if name == 'xla_jax_defaults' \
@@ -527,7 +535,7 @@ def main(fv, argv):
                                fv['steps'].value, channels))
   if 'deploy' in what:
     by_batch = {b: bench_deploy(config, variables, channels,
-                                fv['steps'].value, b)
+                                fv['steps'].value, b, opts['runtimes'])
                 for b in opts['deploy_batches']}
     result['deploy'] = by_batch[opts['deploy_batches'][0]]
     result['deploy_by_batch'] = {str(b): r for b, r in by_batch.items()}
@@ -560,6 +568,9 @@ def define_flags(fv):
                       flag_values=fv)
   flags.DEFINE_string('deploy_batch', '1', 'comma-separated batch sizes of '
                       'the exported model for --what=deploy', flag_values=fv)
+  flags.DEFINE_string('runtimes', '', 'comma-separated runtimes for '
+                      '--what=deploy (default: every one installed)',
+                      flag_values=fv)
   flags.DEFINE_string('data_dir', '', 'prepared dataset for data/e2e',
                       flag_values=fv)
   flags.DEFINE_string('workers', '0,1,2', 'grain worker counts for data',

@@ -226,6 +226,9 @@ FLAG_RULES: dict[str, Rule] = {
     'platforms': comma_list(one_of(('cpu', 'cuda', 'rocm', 'tpu')),
                             'platforms (cpu, cuda, rocm, tpu)', unique=True),
     'runtime': one_of(('auto', 'xla', 'iree', 'onnxruntime', 'openvino')),
+    'runtimes': either(empty('every runtime installed'), comma_list(
+        one_of(('xla', 'iree', 'onnxruntime', 'openvino')),
+        'runtimes (xla, iree, onnxruntime, openvino)', unique=True)),
     'views': either(empty("the config's eval.views"), schema.VIEWS),
     'predict.views': schema.VIEWS,
     'window_s': FINITE_POSITIVE, 'stride_s': FINITE_POSITIVE,

@@ -17,6 +17,10 @@ CASES = [
      'comma-separated list of integers >= 0'),
     ('bench', [*BENCH[:1], '--what=train,fly'], "--what=train,fly: unknown "
      "['fly']"),
+    ('bench', [*BENCH, '--runtimes=xla,tensorrt'], "--runtimes='xla,tensorrt'"
+     ": must be '' (every runtime installed) or a comma-separated list of"
+     ' runtimes (xla, iree, onnxruntime, openvino), each once'),
+    ('bench', [*BENCH, '--runtimes=xla,xla'], "--runtimes='xla,xla': must be"),
     ('ablate', ['--config=configs/synthetic_hard.py', '--seeds=0',
                 '--workdir=WORK'], '--seeds=0'),
     ('evaluate', ['--workdir=WORK', '--split=-1'], '--split=-1'),

@@ -129,3 +129,17 @@ def test_bench_deploy_reports_every_runtime_and_torch(job):
     assert d[name]['ratio_to_torch_channels_last'] > 0
     assert d[name]['latency_ms_p90'] >= d[name]['latency_ms_p50'] > 0
     assert d[name]['ratio_to_torch'] > 0
+
+
+def test_bench_runtimes_flag_picks_the_runtimes_timed():
+  """`bench --runtimes=...` (e.g. leaving out IREE's minute-long batch-8
+  calls) names the runtimes timed; empty: every one installed."""
+  from absl import flags
+  from mstsm_jax import bench
+  from mstsm_jax.inference.runtimes import available
+  fv = flags.FlagValues()
+  bench.define_flags(fv)
+  fv(['bench', '--what=deploy', '--batch=8', '--runtimes=iree,xla'])
+  assert bench.check_flags(fv)['runtimes'] == ['iree', 'xla']
+  fv['runtimes'].value = ''
+  assert bench.check_flags(fv)['runtimes'] == available()
