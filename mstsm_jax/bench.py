@@ -96,10 +96,10 @@ def latency_stats(lat, batch: int = 1) -> dict:
           'latency_ms_p90': float(np.percentile(lat, 90))}
 
 
-def timed_calls(fn, calls: int) -> dict:
-  """`latency_stats` of `calls` calls of `fn` (after two warm-up calls);
-  `fn` returns when its result is ready."""
-  return interleaved_calls({'fn': fn}, calls, rounds=1)['fn']
+def timed_calls(fn, calls: int, batch: int = 1) -> dict:
+  """`latency_stats` of `calls` calls of `fn` on `batch` clips (after two
+  warm-up calls); `fn` returns when its result is ready."""
+  return interleaved_calls({'fn': fn}, calls, rounds=1, batch=batch)['fn']
 
 
 def interleaved_calls(fns: dict, calls: int, rounds: int = 5,
@@ -421,8 +421,8 @@ def torch_installed() -> bool:
 
 def torch_rows(num_classes: int, clip: np.ndarray, calls: int,
                suffix: str = '', formats=('contiguous_format',)) -> dict:
-  """`timed_calls` of the PyTorch reference's runners."""
-  return {name: {**timed_calls(fn, calls), 'model': model}
+  """`timed_calls` of the PyTorch reference's runners on `clip`'s batch."""
+  return {name: {**timed_calls(fn, calls, len(clip)), 'model': model}
           for name, (fn, model) in torch_reference.runners(
               num_classes, clip, suffix, formats).items()}
 

@@ -91,9 +91,11 @@ def test_bench_times_pytorch_in_a_plain_process_too():
   import pytest
   pytest.importorskip('torch')
   from mstsm_jax import bench
-  clip = np.random.default_rng(0).integers(0, 256, (1, 8, 32, 32, 3),
+  clip = np.random.default_rng(0).integers(0, 256, (2, 8, 32, 32, 3),
                                            np.uint8)
   row = bench.torch_rows_default_malloc(5, clip, 2)[
       'torch_tsm_resnet50_eager_default_malloc']
   assert row['latency_ms_p90'] >= row['latency_ms_p50'] > 0
+  # two clips per call (a batch-8 row said 1/8 of its clips/s)
+  assert row["infer_clips_s"] > 1.5e3 / row["latency_ms_p90"]
   assert row['model'].endswith('contiguous_format default malloc')
