@@ -7,7 +7,8 @@ the BN and ReLU before it. An ONNX graph computes NCHW: jax2onnx wraps each
 convolution in NHWC <-> NCHW transposes and cancels the pairs that only
 elementwise ops separate, so a shift in NHWC left two full-tensor
 transposes per block, and nine strided `Slice`s are no `MaxPool` (ONNX
-Runtime: 18% of a ResNet-50 MSTSM-TFDEM clip, docs/performance.md).
+Runtime: 818 -> 658 ms per ResNet-50 MSTSM-TFDEM clip without them,
+docs/performance.md).
 Inside `onnx_forms()` (entered by `onnx_file.convert`) those ops are
 traced in the forms ONNX runtimes run fastest: the shift on `[N, T, C, H,
 W]`, the pool as `nn.max_pool` (jax2onnx's `MaxPool`). The values are the

@@ -3,7 +3,8 @@
 Pure `jnp` functions on frame-major NHWC batches `[N*T, H, W, C]` (clip-major:
 the T frames of a clip are consecutive). Everything is static slicing, padding
 and concatenation, so XLA fuses it into the neighbouring convolution inputs and
-`jax.vjp` of a shift is the opposite shift.
+`jax.vjp` of a shift is the opposite shift. Traced for ONNX (forms.py), the
+same slices are taken channels-first, between two transposes.
 
 Semantics follow the official TSM (`mit-han-lab/temporal-shift-module`,
 `ops/temporal_shift.py`, `shift` with `fold_div=8`): channels `[0, fold)` of
