@@ -140,13 +140,13 @@ def main(fv, argv):
         out, '--output')), fps) if out else None)
     res = stream_frames(streamer, itertools.chain([first], frames), fps,
                         every, k, writer, path)
-  if writer and writer.resized:
-    print(f'warning: {path}: {writer.resized} frames differ in size from '
-          f'the first ({first.shape[1]}x{first.shape[0]}); resized to it in '
-          f'{out}', file=LOG)
+  mixed = writer.mixed_sizes() if writer else ''
+  if mixed:  # predict's wording (video.mixed_sizes)
+    print(f'{path}: warning: mixed sizes ({mixed}) in {out}', file=LOG)
   label, prob = res.pop('last')
   result = {'video': path, 'checkpoint': fv['checkpoint'].value, 'fps': fps,
             'every': every, 'smooth': k, **res,
+            **({'mixed_sizes': f'mixed sizes ({mixed})'} if mixed else {}),
             'wall_s': round(time.perf_counter() - t_start, 3),
             'classes': list(streamer.classes)}
   if out:

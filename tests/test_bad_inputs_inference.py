@@ -357,8 +357,10 @@ def test_a_video_whose_size_changes_is_resized_and_said(tiny, tmp_path, job):
           f'--video={tmp_path}/mixed.ts', f'--output={tmp_path}/ann.mp4',
           '--json')
   assert r.json()['frames'] == 12
-  assert (f'warning: {tmp_path}/mixed.ts: 6 frames differ in size from the '
-          f'first (32x24); resized to it in {tmp_path}/ann.mp4') in r.stderr
+  assert (f'{tmp_path}/mixed.ts: warning: mixed sizes (6 of 12 frames differ'
+          ' in size from the first (32x24), e.g. frame 7 24x32; resized to '
+          f'it) in {tmp_path}/ann.mp4') in r.stderr
+  assert r.json()['mixed_sizes'] == rows[0]['mixed_sizes']
 
 
 def test_timeline_windows_cover_the_video_and_say_what_they_changed(

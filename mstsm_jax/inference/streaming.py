@@ -222,24 +222,27 @@ class Mp4Writer:
     self._stream.pix_fmt = 'yuv420p'
     self._size = self._first = None
     self._odd = []  # the resized frames, as video.fit_size records them
+    self._written = 0
 
-  @property
-  def resized(self) -> int:
-    return len(self._odd)
+  def mixed_sizes(self) -> str:
+    """'' or `video.mixed_sizes`' note for the frames resized so far."""
+    return video.mixed_sizes(self._odd, self._written, self._first)
 
   def write(self, frame: np.ndarray) -> None:
     """Appends `frame` uint8 `[H, W, 3]`; one of another size than the
     first (a stream whose resolution changes) is resized to the first's
-    (`video.fit_size`, as decoding does) and counted in `resized` (a video
-    file has one size)."""
+    (`video.fit_size`, as decoding does) and said by `mixed_sizes` (a
+    video file has one size)."""
     if self._size is None:
       h, w = frame.shape[:2]
       self._size = (h - h % 2, w - w % 2)
       self._stream.height, self._stream.width = self._size
       self._first = frame.shape[:2]
     h, w = self._size
+    self._written += 1
     if frame.shape[:2] != self._first:
-      frame = video.fit_size(frame, self._first, self._odd, '')
+      frame = video.fit_size(frame, self._first, self._odd,
+                             f'frame {self._written}')
     f = self._av.VideoFrame.from_ndarray(
         np.ascontiguousarray(frame[:h, :w]), 'rgb24')
     self._out.mux(self._stream.encode(f))
