@@ -24,6 +24,7 @@ from mstsm_jax import cli, files, inference
 from mstsm_jax.console import LOG
 from mstsm_jax.data import video
 from mstsm_jax.inference import gradcam
+from mstsm_jax.inference.views import NOTE_KINDS
 
 
 def define_flags(fv):
@@ -71,8 +72,8 @@ def main(fv, argv):
                                             'layer')},
                      'frames': len(maps),
                      'peaks': [[int(a) for a in p] for p in peaks],
-                     **{k: res[k] for k in ('warning', 'truncated',
-                                            'mixed_sizes') if res[k]}})
+                     **{k: res[k] for k in ('warning', *NOTE_KINDS)
+                        if res[k]}})
   return 0
 
 

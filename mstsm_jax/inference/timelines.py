@@ -10,7 +10,7 @@ import numpy as np
 
 from mstsm_jax.data import pipeline, video
 from mstsm_jax.errors import UsageError
-from mstsm_jax.inference.views import short_video_note
+from mstsm_jax.inference.views import short_video_note, video_notes
 from mstsm_jax.models import task
 
 
@@ -89,9 +89,7 @@ def timeline(path: str, predictor, window_s: float, stride_s: float,
                            cfg.model.num_segments)
   if short and len(windows) > 1:
     short = f'the shortest window has {short}'
-  notes = [short, clamped, rec['timing'],
-           *(f'{k.replace("_", " ")} ({rec[k]})'
-             for k in ('truncated', 'mixed_sizes') if rec[k])]
+  notes = [short, clamped, rec['timing'], *video_notes(rec)]
   return {'video': path, 'fps': fps, 'frames': len(frames),
           'truncated': rec['truncated'],
           'window_s': window_s, 'stride_s': stride_s,

@@ -86,6 +86,12 @@ def short_video_note(frames: int, num_segments: int) -> str:
 NOTE_KINDS = ('truncated', 'mixed_sizes')
 
 
+def video_notes(rec: dict) -> list[str]:
+  """`video.read_video`'s notes that apply, as predict words them:
+  'truncated (...)', 'mixed sizes (...)'."""
+  return [f'{k.replace("_", " ")} ({rec[k]})' for k in NOTE_KINDS if rec[k]]
+
+
 def note_fields(notes: list[str]) -> dict[str, str]:
   """`read_video_views`' warnings by kind, as `--json` results carry
   them: {'truncated': '' or its note, 'mixed_sizes': ...}."""
@@ -105,9 +111,8 @@ def read_video_views(path: str, config, views=(1, 1),
     raise UsageError('predict decodes RGB videos; a flow model needs '
                      'prepared flow', 'use evaluate on a prepared dataset')
   rec = video.read_video(path, config.data.resize_short, as_jpeg=False)
-  for key in NOTE_KINDS:
-    if rec[key] and warnings is not None:
-      warnings.append(f'{key.replace("_", " ")} ({rec[key]})')
+  if warnings is not None:
+    warnings.extend(video_notes(rec))
   rec['label'] = 0
   tf = pipeline.ClipTransform(config.data, config.model.num_segments,
                               train=False, views=views)
