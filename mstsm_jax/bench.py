@@ -152,8 +152,11 @@ def check_flags(fv) -> dict:
                          f'must split over the {n} devices',
                          f'use multiples of {n}')
   runtimes = [r for r in fv['runtimes'].value.split(',') if r]
-  for r in runtimes:
-    check_runtime(r)  # unknown or not installed: one line
+  for r in runtimes:  # unknown or not installed: one line
+    if check_runtime(r).reads == 'onnx' and not onnx_file.converter_installed():
+      raise cli.UsageError(f'--runtimes={fv["runtimes"].value}: {r} runs '
+                           'the ONNX export, which needs jax2onnx',
+                           onnx_file.INSTALL)
   return {'what': what, 'batches': batches,
           'workers': int_list(fv, 'workers', 0),
           'deploy_batches': int_list(fv, 'deploy_batch', 1),

@@ -131,7 +131,7 @@ def test_bench_deploy_reports_every_runtime_and_torch(job):
     assert d[name]['ratio_to_torch'] > 0
 
 
-def test_bench_runtimes_flag_picks_the_runtimes_timed():
+def test_bench_runtimes_flag_picks_the_runtimes_timed(monkeypatch):
   """`bench --runtimes=...` (e.g. leaving out IREE's minute-long batch-8
   calls) names the runtimes timed; empty: every one installed."""
   from absl import flags
@@ -143,3 +143,8 @@ def test_bench_runtimes_flag_picks_the_runtimes_timed():
   assert bench.check_flags(fv)['runtimes'] == ['iree', 'xla']
   fv['runtimes'].value = ''
   assert bench.check_flags(fv)['runtimes'] == available()
+  # an ONNX runtime without the converter would time nothing: refused
+  fv['runtimes'].value = 'xla,openvino'
+  monkeypatch.setattr(bench.onnx_file, 'converter_installed', lambda: False)
+  with pytest.raises(UsageError, match='openvino runs the ONNX export'):
+    bench.check_flags(fv)
