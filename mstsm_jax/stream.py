@@ -80,7 +80,7 @@ def open_frames(path):
                          f'{" (" + e.detail + ")" if e.detail else ""}',
                          'give a video file PyAV can decode') from e
   for note in notes:  # the times in the timeline rest on it
-    print(f'warning: {path}: {note}', file=LOG)
+    print(f'{path}: warning: {note}', file=LOG)
 
   def decoded():
     yield first
@@ -110,7 +110,7 @@ def stream_frames(streamer, frames, fps, every: int, k: int, writer,
               file=LOG)
   except video.VideoError as e:
     truncated = f'{e.reason} after frame {n}: {e.detail}'
-    print(f'warning: {path}: decoding stopped ({truncated}); streamed the '
+    print(f'{path}: warning: decoding stopped ({truncated}); streamed the '
           f'{n + 1} frames before it', file=LOG)
   finally:
     if writer:
