@@ -58,6 +58,23 @@ class Result:
     return json.loads(self.stdout.strip().splitlines()[-1])
 
 
+# The files that take longest, slowest first (seconds of one worker,
+# measured 2026-11-30, docs/performance.md): xdist hands whole files to
+# whichever worker is free, in collection order, so the long ones start
+# first and neither worker idles at the end waiting on the other.
+SLOWEST_FIRST = (
+    'test_train', 'test_onnx', 'test_convert', 'test_runtimes', 'test_model',
+    'test_gradcam', 'test_prune', 'test_cli', 'test_export',
+    'test_checkpoint_integrity', 'test_bad_inputs', 'test_ablation',
+    'test_demo', 'test_bad_inputs_inference', 'test_data', 'test_cpu',
+    'test_twostream', 'test_api')
+
+
+def pytest_collection_modifyitems(items):
+  rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
+  items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))
+
+
 @pytest.fixture
 def job(capfd):
   """job('train', '--config=...', code=0) -> Result: the job's `main` on

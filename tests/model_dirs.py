@@ -24,21 +24,58 @@ def tiny_config(variant='mstsm_tfdem', **extra):
   return load_config(f'configs/synthetic.py:{variant}', {**TINY, **extra})
 
 
-_INITS = {}
+_SHAPES = {}
+
+
+def flax_init(config, seed=0):
+  """`config`'s model as `model.init` draws it (numpy): for the tests of
+  the init itself. A jitted init compiles one initialiser per tensor (10
+  s for full-width EfficientNet-B0), so the other tests take
+  `init_variables`."""
+  s = config.data.crop_size
+  model = build_model(config.model)
+  return jax.tree.map(np.array, jax.device_get(jax.jit(model.init)(
+      jax.random.key(seed), jnp.zeros((1, config.model.num_segments, s, s,
+                                       3)))))
+
+
+def truncated_normal(rng, shape):
+  """Standard normal draws cut at +-2 (flax's `variance_scaling`)."""
+  v = rng.normal(size=shape)
+  while (out := np.abs(v) > 2).any():
+    v[out] = rng.normal(size=out.sum())
+  return v
+
+
+def random_variables(model, clip_shape, seed=0):
+  """`model`'s variables (numpy) for clips of `clip_shape`, drawn from the
+  init's distributions into the init's shapes (`jax.eval_shape`, traced
+  once per model and shape in a process): convolutions torchvision's (He,
+  fan out, truncated at 2 sd), classifier heads N(0, 0.001), biases 0,
+  BatchNorm scale 1, statistics (0, 1)."""
+  key = (model, tuple(clip_shape))
+  if key not in _SHAPES:
+    _SHAPES[key] = traverse_util.flatten_dict(jax.eval_shape(
+        model.init, jax.random.key(0), jnp.zeros(clip_shape)))
+  rng = np.random.default_rng(seed)
+  out = {}
+  for path, x in _SHAPES[key].items():
+    if path[-1] == 'kernel' and len(x.shape) == 4:  # as layers.conv_init
+      v = truncated_normal(rng, x.shape) * (
+          2 / (np.prod(x.shape[:2]) * x.shape[-1])) ** .5 / .87962566
+    elif path[-1] == 'kernel':
+      v = rng.normal(0, 0.001, x.shape)
+    else:
+      v = np.full(x.shape, path[-1] in ('scale', 'var'))
+    out[path] = v.astype(x.dtype)
+  return traverse_util.unflatten_dict(out)
 
 
 def init_variables(config, seed=0):
-  """`config`'s model at init (numpy), a fresh copy; traced and run once
-  per process for each model, crop size and seed (the tests build the
-  same small models many times)."""
+  """`random_variables` of `config`'s model at its crop size."""
   s = config.data.crop_size
-  key = (config.model.to_json_best_effort(sort_keys=True), s, seed)
-  if key not in _INITS:
-    model = build_model(config.model)
-    _INITS[key] = jax.device_get(jax.jit(model.init)(
-        jax.random.key(seed), jnp.zeros((1, config.model.num_segments, s, s,
-                                         3))))
-  return jax.tree.map(np.array, _INITS[key])
+  return random_variables(build_model(config.model),
+                          (1, config.model.num_segments, s, s, 3), seed)
 
 
 def calibrate_bn(config, variables, seed=0):

@@ -173,7 +173,7 @@ def test_only_what_the_checkpoint_lacks_is_initialised():
   from mstsm_jax.models import fit
   from mstsm_jax.models.mstsm import build_model
   config = model_dirs.tiny_config('mstsm_tfdem')
-  full = traverse_util.flatten_dict(model_dirs.init_variables(config, 4),
+  full = traverse_util.flatten_dict(model_dirs.flax_init(config, 4),
                                     sep='/')
   loaded = {k: v + 1 for k, v in full.items() if '/tfdem/' not in k}
   width = full['params/fc/kernel'].shape[0]  # a 3-class head; the model: 10

@@ -4,6 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import model_dirs
 from mstsm_jax.configs import load_config
 from mstsm_jax.models import task
 from mstsm_jax.models.mstsm import build_model
@@ -99,14 +100,15 @@ def clips(n=2, t=8, size=32, seed=0):
 
 def test_forward_shapes_and_dtypes():
   model = tiny(dtype='bfloat16')
-  variables = jax.jit(model.init)(jax.random.key(0), clips())
-  assert all(p.dtype == jnp.float32 for p in jax.tree.leaves(variables))
+  shapes = jax.eval_shape(model.init, jax.random.key(0), clips())
+  assert all(p.dtype == jnp.float32 for p in jax.tree.leaves(shapes))
+  variables = model_dirs.random_variables(model, clips().shape)
   logits, aux = jax.jit(model.apply)(variables, clips())
   assert logits.shape == aux.shape == (2, 5)
   assert logits.dtype == aux.dtype == jnp.float32
   model = tiny('mstsm')
   logits, aux = jax.jit(model.apply)(
-      jax.jit(model.init)(jax.random.key(0), clips()), clips())
+      model_dirs.random_variables(model, clips().shape), clips())
   assert aux is None
 
 
@@ -115,7 +117,7 @@ def test_tsn_ignores_frame_order_and_tsm_does_not():
   perm = x[:, ::-1]
   for variant, invariant in [('tsn', True), ('tsm', False), ('mstsm', False)]:
     model = tiny(variant)
-    v = jax.jit(model.init)(jax.random.key(0), x)
+    v = model_dirs.random_variables(model, x.shape)
     apply = jax.jit(model.apply)
     a, _ = apply(v, x)
     b, _ = apply(v, perm)
@@ -129,8 +131,7 @@ def test_tsn_ignores_frame_order_and_tsm_does_not():
 ])
 def test_bn_modes(mode, changed):
   model = tiny(bn_mode=mode)
-  # Jitted: one compile instead of hundreds of op-by-op ones (same values).
-  v = jax.jit(model.init)(jax.random.key(0), clips())
+  v = model_dirs.random_variables(model, clips().shape)
   _, new = jax.jit(lambda v, x: model.apply(
       v, x, train=True, mutable=['batch_stats'],
       rngs={'dropout': jax.random.key(1)}))(v, clips())
@@ -209,7 +210,7 @@ def test_full_resnet50_forward_backward_jit():
                        {'model.bn_mode': 'partial'})
   model = build_model(config.model)
   x = clips(n=1, size=64)
-  v = jax.jit(model.init)(jax.random.key(0), x)
+  v = model_dirs.random_variables(model, x.shape)
 
   @jax.jit
   def loss_and_grad(params, batch_stats):

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import model_dirs
 from mstsm_jax.models import pruning as prune
 from mstsm_jax import modeldir
 from mstsm_jax.configs import load_config
@@ -38,8 +39,7 @@ def tiny(variant='mstsm_tfdem'):
 
 
 def init_vars(model, size=32):
-  return jax.device_get(jax.jit(model.init)(
-      jax.random.key(0), jnp.zeros((1, 8, size, size, 3))))
+  return model_dirs.random_variables(model, (1, 8, size, size, 3))
 
 
 def test_output_pruning_is_exact_for_duplicate_kernels():

@@ -21,7 +21,7 @@ torchvision = pytest.importorskip('torchvision')
 
 from torch_tsm import Shifted  # noqa: E402,I100
 
-from model_dirs import init_variables, tiny_config, torchvision_state_dict  # noqa: E402,I100
+from model_dirs import flax_init, tiny_config, torchvision_state_dict  # noqa: E402,I100
 from mstsm_jax.training import sharding, steps  # noqa: E402
 
 T, S, B, STEPS, LR = 8, 32, 2, 3, 0.005
@@ -86,7 +86,7 @@ def optim_policies(net, fc_lr5):
 def randomized(config, seed=0):
   """Our initial variables with random BN statistics and affine
   parameters and an O(1) classifier, so that freezing them matters."""
-  v = jax.tree.map(np.array, init_variables(config, seed))
+  v = flax_init(config, seed)
   rng = np.random.default_rng(seed)
 
   def fill(tree, name):
