@@ -5,7 +5,7 @@ import numpy as np
 from flax import traverse_util
 
 from mstsm_jax.configs import load_config
-from mstsm_jax.models.mstsm import build_model
+from mstsm_jax.models.mstsm import build_model, variable_shapes
 from mstsm_jax import modeldir
 
 TINY = {'model.stage_sizes': (1, 1, 1, 1), 'model.width': 8,
@@ -22,9 +22,6 @@ EFFICIENTNET = {'model.backbone': 'efficientnet_b0', 'model.stage_sizes': (),
 
 def tiny_config(variant='mstsm_tfdem', **extra):
   return load_config(f'configs/synthetic.py:{variant}', {**TINY, **extra})
-
-
-_SHAPES = {}
 
 
 def flax_init(config, seed=0):
@@ -49,17 +46,14 @@ def truncated_normal(rng, shape):
 
 def random_variables(model, clip_shape, seed=0):
   """`model`'s variables (numpy) for clips of `clip_shape`, drawn from the
-  init's distributions into the init's shapes (`jax.eval_shape`, traced
-  once per model and shape in a process): convolutions torchvision's (He,
+  init's distributions into the init's shapes (`variable_shapes`: the
+  package's own, traced once per model and shape in a process): convolutions torchvision's (He,
   fan out, truncated at 2 sd), classifier heads N(0, 0.001), biases 0,
   BatchNorm scale 1, statistics (0, 1)."""
-  key = (model, tuple(clip_shape))
-  if key not in _SHAPES:
-    _SHAPES[key] = traverse_util.flatten_dict(jax.eval_shape(
-        model.init, jax.random.key(0), jnp.zeros(clip_shape)))
   rng = np.random.default_rng(seed)
   out = {}
-  for path, x in _SHAPES[key].items():
+  for path, x in traverse_util.flatten_dict(
+      variable_shapes(model, tuple(clip_shape))).items():
     if path[-1] == 'kernel' and len(x.shape) == 4:  # as layers.conv_init
       v = truncated_normal(rng, x.shape) * (
           2 / (np.prod(x.shape[:2]) * x.shape[-1])) ** .5 / .87962566

@@ -57,6 +57,14 @@ def test_predictor_takes_any_size_and_uint8(tmp_path):
   # cv2 INTER_AREA on the host vs antialiased on device
   np.testing.assert_allclose(predictor.scores_normalized(x), scores,
                              atol=0.03 * np.abs(scores).max())
+  # Another directory of the same model: its own weights and scores
+  # through the programs the first one compiled (no tracing again).
+  from mstsm_jax.inference import predictor as predictor_kinds
+  model_dirs.model_dir(tmp_path / 'm2', config, seed=1, head_std=0.5)
+  hits = predictor_kinds._programs.cache_info().hits
+  other = mj.load(tmp_path / 'm2', batch_size=3)
+  assert predictor_kinds._programs.cache_info().hits == hits + 1
+  assert np.abs(other(clips) - scores).max() > 1e-3
   assert predictor(clips[:1]).shape == (1, 10)
 
 

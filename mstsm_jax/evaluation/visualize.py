@@ -6,6 +6,7 @@ its own features), where the moving regions light up.
 """
 from __future__ import annotations
 
+import functools
 import pathlib
 
 import jax
@@ -13,6 +14,15 @@ import numpy as np
 
 from mstsm_jax.data import pipeline
 from mstsm_jax.models import task
+
+
+@functools.lru_cache(maxsize=4)
+def _intermediates(model):
+  """`model`'s forward with its sown intermediates, jitted once per model
+  (flax modules compare by their fields): every evaluation report of a run
+  draws these maps, and tracing the model again for each took 1-2 s."""
+  return jax.jit(lambda v, x: model.apply(v, x, train=False,
+                                          mutable=['intermediates']))
 
 
 def tfdem_maps(model, variables, clip: np.ndarray, config, path,
@@ -25,8 +35,7 @@ def tfdem_maps(model, variables, clip: np.ndarray, config, path,
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt
   x = task.preprocess(clip[None], config)
-  _, inter = jax.jit(lambda v, a: model.apply(
-      v, a, train=False, mutable=['intermediates']))(variables, x)
+  _, inter = _intermediates(model)(variables, x)
   feats = np.abs(np.asarray(inter['intermediates']['tfdem']['features'][0],
                             np.float32)).mean(-1)
   diffs = np.abs(np.asarray(inter['intermediates']['tfdem']['diff'][0],

@@ -18,6 +18,7 @@ line naming the dtype and the two accepted inputs.
 """
 from __future__ import annotations
 
+import functools
 import pathlib
 import sys
 
@@ -106,19 +107,12 @@ class Predictor(Contract):
                                range(config.model.num_classes)]
     self.channels = task.in_channels(config.data)
     self.fuse = config.model.tfdem_fuse
-    mean, std = task.norm_stats(config.data)
-    views = cpu.jit(lambda v, x: self.forward(v, task.normalize(x, mean,
-                                                                std)))
-    normalized = cpu.jit(self.forward)
+    # forward(variables, x): normalised clips -> video scores (pure).
+    self.forward, views, normalized = _programs(
+        self.model, config.model.dtype, self.fuse,
+        *task.norm_stats(config.data))
     self._views = lambda x: views(self.variables, x)
     self._normalized = lambda x: normalized(self.variables, x)
-
-  def forward(self, variables, x):
-    """Normalised clips `[N, T, H, W, C]` -> video scores `[N, classes]`
-    (pure: jit or export it)."""
-    logits, aux = self.model.apply(
-        variables, x.astype(DTYPES[self.config.model.dtype]), train=False)
-    return task.scores(logits, aux, fuse=self.fuse)
 
   def scores_normalized(self, x) -> np.ndarray:
     """Video scores of normalised float clips `[N, T, H, W, C]` (any H, W;
@@ -128,6 +122,21 @@ class Predictor(Contract):
                 lambda d: np.issubdtype(d, np.floating),
                 'normalised floats (task.normalize of uint8 pixels)')
     return self._batched(self._normalized, x.astype(np.float32))
+
+
+@functools.lru_cache(maxsize=8)
+def _programs(model, dtype: str, fuse: bool, mean, std):
+  """`forward` (normalised clips `[N, T, H, W, C]` -> video scores
+  `[N, classes]`; pure: jit or export it) and the jitted programs of uint8
+  views and of normalised clips, made once per model (flax modules compare
+  by their fields): every `load` of a model in a process shares its
+  compilations instead of tracing the model again."""
+  def forward(variables, x):
+    logits, aux = model.apply(variables, x.astype(DTYPES[dtype]),
+                              train=False)
+    return task.scores(logits, aux, fuse=fuse)
+  views = cpu.jit(lambda v, x: forward(v, task.normalize(x, mean, std)))
+  return forward, views, cpu.jit(forward)
 
 
 class ExportedPredictor(Contract):
