@@ -157,10 +157,16 @@ def check_flags(fv) -> dict:
       raise cli.UsageError(f'--runtimes={fv["runtimes"].value}: {r} runs '
                            'the ONNX export, which needs jax2onnx',
                            onnx_file.INSTALL)
+  left_out = []  # by default every runtime installed that can run here
+  if not runtimes:
+    runtimes = available()
+    if not onnx_file.converter_installed():
+      left_out = [r for r in runtimes if RUNTIMES[r].reads == 'onnx']
+      runtimes = [r for r in runtimes if r not in left_out]
   return {'what': what, 'batches': batches,
           'workers': int_list(fv, 'workers', 0),
           'deploy_batches': int_list(fv, 'deploy_batch', 1),
-          'runtimes': runtimes or available()}
+          'runtimes': runtimes, 'runtimes_left_out': left_out}
 
 
 def bench_config(fv):
@@ -525,6 +531,11 @@ def main(fv, argv):
   result = {'device': dev.device_kind, 'platform': dev.platform,
             'jax': jax.__version__, 'variant': config.variant,
             'dtype': config.model.dtype}
+  if opts['runtimes_left_out'] and {'deploy', 'stream'} & set(what):
+    print(f'note: {", ".join(opts["runtimes_left_out"])} installed but not '
+          'timed: they run the ONNX export, which needs jax2onnx '
+          f'({onnx_file.INSTALL})', file=LOG)
+    result['runtimes_left_out'] = opts['runtimes_left_out']
   rows = []
   for b in batches:
     row, variables = bench_batch(run, config, b, opts, fv,

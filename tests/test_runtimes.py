@@ -133,7 +133,8 @@ def test_bench_deploy_reports_every_runtime_and_torch(job):
 
 def test_bench_runtimes_flag_picks_the_runtimes_timed(monkeypatch):
   """`bench --runtimes=...` (e.g. leaving out IREE's minute-long batch-8
-  calls) names the runtimes timed; empty: every one installed."""
+  calls) names the runtimes timed; empty: every one installed that can
+  run (an ONNX runtime without the converter: left out, and said)."""
   from absl import flags
   from mstsm_jax import bench
   from mstsm_jax.inference.runtimes import available
@@ -148,3 +149,10 @@ def test_bench_runtimes_flag_picks_the_runtimes_timed(monkeypatch):
   monkeypatch.setattr(bench.onnx_file, 'converter_installed', lambda: False)
   with pytest.raises(UsageError, match='openvino runs the ONNX export'):
     bench.check_flags(fv)
+  # by default, the ONNX runtimes installed are left out and named
+  fv['runtimes'].value = ''
+  onnx = [r for r in available() if r in ('onnxruntime', 'openvino')]
+  assert onnx or os.environ.get('CI') != 'true'  # CI installs both
+  opts = bench.check_flags(fv)
+  assert opts['runtimes_left_out'] == onnx
+  assert opts['runtimes'] == [r for r in available() if r not in onnx]
