@@ -4,7 +4,8 @@ r"""Train and evaluate the three official splits; the paper's averaged table.
       --workdir=runs/ucf101 [--splits=1,2,3] [--config.x=y] [--json]
 
 Each split trains in WORKDIR/split<k> (resumable like any run); every
-split is checked against the dataset before the first one trains. The table
+split is checked (its lists in the dataset, a split workdir's saved config)
+before the first one trains. The table
 gives top-1 / top-5 / mean class accuracy per split and mean +- std (the
 paper reports the 3-split average: UCF-101 96.25%, HMDB51 72.83%). SIGTERM
 stops the job once the running split has saved its checkpoint (exit 0 as
@@ -20,8 +21,7 @@ from absl import flags
 
 from mstsm_jax import cli
 from mstsm_jax.console import LOG
-from mstsm_jax.data import pipeline
-from mstsm_jax.training.trainer import train_and_evaluate
+from mstsm_jax.training import trainer
 
 KEYS = ('top1', 'top5', 'mean_class_acc')
 
@@ -49,27 +49,27 @@ def define_flags(fv):
   flags.mark_flag_as_required('workdir', flag_values=fv)
 
 
-def split_configs(fv) -> dict:
-  """{split: config}, each split's train and test lists opened as
-  `train_and_evaluate` opens them (a split the dataset lacks is refused
-  there) before the first split trains."""
+def split_runs(fv) -> dict:
+  """{split: (config, workdir)}, each run checked as `train_and_evaluate`
+  checks it (`trainer.plan`: a split the dataset lacks, a split workdir
+  that holds a run of another config, ...) before the first split
+  trains."""
   out = {}
   for k in [int(s) for s in fv['splits'].value.split(',')]:
     config = copy.deepcopy(fv['config'].value)
     config.data.split = k
-    for train in (True, False):
-      pipeline.open_split(config.data, train)
-    out[k] = config
+    workdir = pathlib.Path(fv['workdir'].value) / f'split{k}'
+    trainer.plan(config, workdir)
+    out[k] = config, workdir
   return out
 
 
 def main(fv, argv):
   del argv
   rows = {}
-  for k, config in split_configs(fv).items():
+  for k, (config, workdir) in split_runs(fv).items():
     print(f'=== split {k} ===', file=LOG)
-    rows[k] = train_and_evaluate(config, pathlib.Path(fv['workdir'].value) /
-                                 f'split{k}')
+    rows[k] = trainer.train_and_evaluate(config, workdir)
     if rows[k].get('preempted'):  # as train: the split saved its state
       print(f'split {k}: stopped by SIGTERM, its checkpoint saved; the same '
             'command resumes it', file=LOG)

@@ -64,7 +64,7 @@ def test_splits_checks_every_split_before_the_first_trains(
   (data.pipeline.open_split) before split 1 trains, nothing left behind."""
   from mstsm_jax import splits
   trained = []
-  monkeypatch.setattr(splits, 'train_and_evaluate',
+  monkeypatch.setattr(splits.trainer, 'train_and_evaluate',
                       lambda config, workdir: trained.append(workdir))
   r = job('splits', '--config=configs/synthetic.py:tsn', '--splits=1,2',
           f'--workdir={tmp_path}', code=2)
@@ -73,13 +73,47 @@ def test_splits_checks_every_split_before_the_first_trains(
   assert trained == [] and list(tmp_path.iterdir()) == []
 
 
+def test_splits_checks_every_split_workdir_before_the_first_trains(
+    tmp_path, job, monkeypatch):
+  """A split workdir holding a run of another config (split 3 here) is
+  refused before split 1 trains, as `train` refuses it (check_resume)."""
+  import jax
+  import videos
+  from mstsm_jax import splits
+  from mstsm_jax.configs import load_config
+  from mstsm_jax.modeldir import write_config
+  job('prepare', '--dataset=ucf101',
+      f'--manual_dir={videos.ucf101_tree(tmp_path / "raw")}',
+      f'--data_dir={tmp_path}/tfds', '--workers=1', '--max_failures=10',
+      '--max_missing=1')
+  fields = {'data.data_dir': f'{tmp_path}/tfds', 'model.num_classes': 3,
+            'train.batch_size': 2}
+  args = ['--config=configs/ucf101.py:tsn',
+          *[f'--config.{k}={v}' for k, v in fields.items()]]
+  other = load_config('configs/ucf101.py:tsn', {
+      **fields, 'data.split': 3, 'model.width': 32})
+  write_config(tmp_path / 'run' / 'split3', other)
+  trained = []
+  monkeypatch.setattr(splits.trainer, 'train_and_evaluate',
+                      lambda config, workdir: trained.append(workdir))
+  # one device: a batch of 2 of the miniature's 4-5 training videos
+  mesh = splits.trainer.sharding.make_mesh
+  monkeypatch.setattr(splits.trainer.sharding, 'make_mesh',
+                      lambda: mesh(jax.devices()[:1]))
+  r = job('splits', *args, f'--workdir={tmp_path}/run', code=2)
+  assert r.stderr.startswith(f'error: {tmp_path}/run/split3 holds a run with '
+                             'another config (1 field differs: model.width: 32'
+                             ), r.stderr
+  assert trained == []
+
+
 def test_a_split_stopped_by_sigterm_stops_splits_cleanly(tmp_path, job,
                                                          monkeypatch):
   """As train and ablate: a preempted split (train_and_evaluate's
   {'preempted': True}) ends the job with exit 0; the same command
   resumes it."""
   from mstsm_jax import splits
-  monkeypatch.setattr(splits, 'train_and_evaluate',
+  monkeypatch.setattr(splits.trainer, 'train_and_evaluate',
                       lambda config, workdir: {'preempted': True, 'steps': 3})
   r = job('splits', '--config=configs/synthetic.py:tsn', '--splits=1',
           f'--workdir={tmp_path}', '--json')

@@ -18,6 +18,7 @@ import json
 import pathlib
 import signal
 import time
+from typing import Any
 
 import jax
 import numpy as np
@@ -108,19 +109,30 @@ def init_from_checkpoint(config, run: steps.Setup):
   return merged
 
 
-def train_and_evaluate(config, workdir) -> dict:
-  """Trains `config` in `workdir` (resuming if it has checkpoints) and
-  returns the final evaluation {'top1', 'top5', 'mean_class_acc', ...}."""
-  t_start = time.time()
+@dataclasses.dataclass(frozen=True)
+class Plan:
+  """What a run is, checked before it touches its workdir (`plan`)."""
+  config: Any  # num_classes filled in from the dataset
+  workdir: pathlib.Path
+  mesh: Any
+  per_host: int
+  train_split: Any
+  test_split: Any
+  steps_per_epoch: int
+  total_steps: int
+  notes: list[str]  # the lr schedule's, for the log
+
+
+def plan(config, workdir) -> Plan:
+  """Every check of a run before it starts (workdir writable, batch over
+  the devices, the split's lists and classes, at least one batch, a
+  restart's config the same as the saved one), each a one-line UsageError;
+  `splits` asks it for every split before the first one trains."""
   config = copy.deepcopy(config)  # derived here, never edited in place
   workdir = files.check_writable(workdir)
   tc = config.train
-
-  # ---------------------------------------------------------------- mesh
   mesh = sharding.make_mesh()
   per_host = sharding.check_batch(tc.batch_size, mesh)
-
-  # --------------------------------------------------------------- input
   train_split = pipeline.open_split(config.data, train=True)
   test_split = pipeline.open_split(config.data, train=False)
   classes = train_split.classes
@@ -138,20 +150,28 @@ def train_and_evaluate(config, workdir) -> dict:
   total_steps = int(tc.epochs * steps_per_epoch)
   if tc.max_steps:
     total_steps = min(total_steps, tc.max_steps)
-  for line in optimizer.schedule_notes(tc, steps_per_epoch, total_steps):
-    print(line, file=LOG)
+  workdirs.check_resume(workdir, config)
+  return Plan(config, workdir, mesh, per_host, train_split, test_split,
+              steps_per_epoch, total_steps,
+              optimizer.schedule_notes(tc, steps_per_epoch, total_steps))
 
-  # ------------------------------------------------- the workdir is ours
-  workdirs.check_resume(workdir, config)  # before touching anything,
-  # even the lock file
-  lock = workdirs.lock(workdir)
+
+def train_and_evaluate(config, workdir) -> dict:
+  """Trains `config` in `workdir` (resuming if it has checkpoints) and
+  returns the final evaluation {'top1', 'top5', 'mean_class_acc', ...}."""
+  t_start = time.time()
+  p = plan(config, workdir)  # before touching anything, even the lock file
+  for line in p.notes:
+    print(line, file=LOG)
+  lock = workdirs.lock(p.workdir)
   try:
-    res = Run(config, workdir, mesh, per_host, train_split, test_split,
-              steps_per_epoch, total_steps).run()
+    res = Run(p.config, p.workdir, p.mesh, p.per_host, p.train_split,
+              p.test_split, p.steps_per_epoch, p.total_steps).run()
   finally:
     lock.release()
   if not res.get('preempted'):
-    res.update(seconds=round(time.time() - t_start, 1), workdir=str(workdir))
+    res.update(seconds=round(time.time() - t_start, 1),
+               workdir=str(p.workdir))
   return res
 
 

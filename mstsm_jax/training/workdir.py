@@ -106,7 +106,7 @@ def check_resume(workdir, config) -> bool:
                                      if len(diffs) > 6 else '')
     raise UsageError(
         f'{workdir} holds a run with another config ({len(diffs)} '
-        f'field{"s" if len(diffs) > 1 else ""} differ: {shown})',
+        f'field{"s differ" if len(diffs) > 1 else " differs"}: {shown})',
         'resume with the same config (only how long to train, logging, '
         'checkpointing, evaluation and data location may change) or pass a '
         'new --workdir')
