@@ -39,12 +39,9 @@ def check_flags(fv, paths: list) -> list[float]:
     raise cli.UsageError(f'--scores: {twice[0]} given twice (it would count '
                          'twice)', 'give each stream once; weigh a stream '
                          'with --weights')
-  arg = fv['weights'].value
-  try:
-    weights = [float(w) for w in arg.split(',')]
-  except ValueError:
-    weights = [-1.0]
-  if not all(0 <= w < float('inf') for w in weights) or not any(weights):
+  arg = fv['weights'].value  # finite numbers >= 0: cli.FLAG_RULES
+  weights = [float(w) for w in arg.split(',')]
+  if not any(weights):
     raise cli.UsageError(f'--weights={arg}: expected comma-separated '
                          'finite numbers >= 0, not all 0', 'e.g. '
                          '--weights=1,1.5')

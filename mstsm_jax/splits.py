@@ -5,11 +5,11 @@ r"""Train and evaluate the three official splits; the paper's averaged table.
 
 Each split trains in WORKDIR/split<k> (resumable like any run); every
 split is checked (its lists in the dataset, a split workdir's saved config)
-before the first one trains. The table
-gives top-1 / top-5 / mean class accuracy per split and mean +- std (the
-paper reports the 3-split average: UCF-101 96.25%, HMDB51 72.83%). SIGTERM
-stops the job once the running split has saved its checkpoint (exit 0 as
-`train`, JSON {'preempted': true}); the same command resumes it.
+before the first one trains. The table gives top-1 / top-5 / mean class
+accuracy per split and mean +- std (the paper reports the 3-split average:
+UCF-101 96.25%, HMDB51 72.83%). SIGTERM stops the job once the running
+split has saved its checkpoint (exit 0 as `train`, JSON
+{'preempted': true}); the same command resumes it.
 """
 from __future__ import annotations
 

@@ -46,10 +46,10 @@ def truncated_normal(rng, shape):
 
 def random_variables(model, clip_shape, seed=0):
   """`model`'s variables (numpy) for clips of `clip_shape`, drawn from the
-  init's distributions into the init's shapes (`variable_shapes`: the
-  package's own, traced once per model and shape in a process): convolutions torchvision's (He,
-  fan out, truncated at 2 sd), classifier heads N(0, 0.001), biases 0,
-  BatchNorm scale 1, statistics (0, 1)."""
+  init's distributions into the init's shapes (the package's
+  `variable_shapes`, traced once per model and shape in a process):
+  convolutions torchvision's (He, fan out, truncated at 2 sd), classifier
+  heads N(0, 0.001), biases 0, BatchNorm scale 1, statistics (0, 1)."""
   rng = np.random.default_rng(seed)
   out = {}
   for path, x in traverse_util.flatten_dict(

@@ -165,8 +165,7 @@ def train_and_evaluate(config, workdir) -> dict:
     print(line, file=LOG)
   lock = workdirs.lock(p.workdir)
   try:
-    res = Run(p.config, p.workdir, p.mesh, p.per_host, p.train_split,
-              p.test_split, p.steps_per_epoch, p.total_steps).run()
+    res = Run(p).run()
   finally:
     lock.release()
   if not res.get('preempted'):
@@ -181,12 +180,11 @@ class Run:
   the next epoch end, logged), `evaluate_and_keep_best`, `save`, `preempt`
   (SIGTERM) and `finish` (the full evaluation)."""
 
-  def __init__(self, config, workdir, mesh, per_host, train_split,
-               test_split, steps_per_epoch, total_steps):
-    self.config, self.workdir, self.mesh = config, workdir, mesh
-    self.per_host, self.steps_per_epoch = per_host, steps_per_epoch
-    self.train_split, self.test_split = train_split, test_split
-    self.total_steps, self.classes = total_steps, train_split.classes
+  def __init__(self, p: Plan):
+    self.config, self.workdir, self.mesh = p.config, p.workdir, p.mesh
+    self.per_host, self.steps_per_epoch = p.per_host, p.steps_per_epoch
+    self.train_split, self.test_split = p.train_split, p.test_split
+    self.total_steps, self.classes = p.total_steps, p.train_split.classes
     self.pending, self.skipped = [], 0.0
     self.best = {'step': -1, 'top1': -1.0}
     self.sigterm = False
