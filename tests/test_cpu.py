@@ -33,14 +33,17 @@ def test_convolutions_leave_ynnpack_with_the_same_values():
                              rtol=1e-5, atol=1e-4)
 
 
-# Every module of the package is imported first: one that starts jax at
-# import (a module-level cpu.jit did) makes keep_host_memory a no-op in
+# With keep_host_memory, every module of the package is imported first: one
+# that starts jax at import (a module-level cpu.jit did) makes it a no-op in
 # predict and bench.
-PROBE = '''
-import importlib, pkgutil, resource
+IMPORT_ALL = '''
+import importlib, pkgutil
 import mstsm_jax
 for m in pkgutil.walk_packages(mstsm_jax.__path__, 'mstsm_jax.'):
   importlib.import_module(m.name)
+'''
+PROBE = '''
+import resource
 from mstsm_jax import cpu
 kept = cpu.keep_host_memory()
 import jax, jax.numpy as jnp
@@ -59,7 +62,8 @@ print(kept, (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - r0) / 20)
 def page_faults(keep: bool) -> tuple[str, float]:
   env = dict(os.environ, MSTSM_KEEP_HOST_MEMORY='1' if keep else '0',
              JAX_PLATFORMS='cpu')
-  out = subprocess.run([sys.executable, '-c', PROBE], env=env, check=True,
+  probe = IMPORT_ALL * keep + PROBE
+  out = subprocess.run([sys.executable, '-c', probe], env=env, check=True,
                        capture_output=True, text=True).stdout.split()
   return out[0], float(out[1])
 
