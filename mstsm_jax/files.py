@@ -161,13 +161,18 @@ def check_same_inputs(record, inputs, what: str, hint: str,
     raise UsageError(f'{record} is not valid JSON ({e})', hint) from e
   diffs = differences(saved, inputs, ignore)
   if diffs:
-    shown = '; '.join(diffs[:6]) + (f'; and {len(diffs) - 6} more'
-                                     if len(diffs) > 6 else '')
-    raise UsageError(
-        f'{what} was made from other inputs ({len(diffs)} '
-        f'{"fields differ" if len(diffs) > 1 else "field differs"}: '
-        f'{shown})', hint)
+    raise UsageError(f'{what} was made from other inputs '
+                     f'({fields_differ(diffs)})', hint)
   return True
+
+
+def fields_differ(diffs: list[str]) -> str:
+  """`differences` for an error line: '1 field differs: a' or 'N fields
+  differ: a; b; ...' (the first six, then how many more)."""
+  shown = '; '.join(diffs[:6]) + (f'; and {len(diffs) - 6} more'
+                                   if len(diffs) > 6 else '')
+  verb = 'fields differ' if len(diffs) > 1 else 'field differs'
+  return f'{len(diffs)} {verb}: {shown}'
 
 
 def _identity(path) -> str:

@@ -18,7 +18,7 @@ import pathlib
 import socket
 
 from mstsm_jax.errors import UsageError
-from mstsm_jax.files import differences
+from mstsm_jax.files import differences, fields_differ
 
 # Config fields a resumed run may change: they do not change what the saved
 # parameters and optimizer state mean.
@@ -102,11 +102,9 @@ def check_resume(workdir, config) -> bool:
                      'restore it from a backup or use a new --workdir') from e
   diffs = config_differences(saved, config)
   if diffs:
-    shown = '; '.join(diffs[:6]) + (f'; and {len(diffs) - 6} more'
-                                     if len(diffs) > 6 else '')
     raise UsageError(
-        f'{workdir} holds a run with another config ({len(diffs)} '
-        f'field{"s differ" if len(diffs) > 1 else " differs"}: {shown})',
+        f'{workdir} holds a run with another config '
+        f'({fields_differ(diffs)})',
         'resume with the same config (only how long to train, logging, '
         'checkpointing, evaluation and data location may change) or pass a '
         'new --workdir')
