@@ -18,8 +18,9 @@ from mstsm_jax.training import sharding
 from mstsm_jax.configs import load_config
 from mstsm_jax.data import pipeline
 from mstsm_jax.models.mstsm import build_model
-from mstsm_jax.training.optimizer import (decay_mask, lr_multipliers, lr_schedule,
-                                 make_optimizer)
+from mstsm_jax.training.optimizer import (clip_by_global_norm, decay_mask,
+                                          global_norm, lr_multipliers,
+                                          lr_schedule, make_optimizer)
 from mstsm_jax.training.trainer import train_and_evaluate
 from mstsm_jax.training.steps import create_state, jit_steps
 
@@ -133,6 +134,28 @@ def test_weight_decay_mask_and_lr_multipliers():
   upd, _ = tx.update(jax.tree.map(jnp.zeros_like, p), tx.init(p), p)
   np.testing.assert_allclose(upd['k'], -0.5)
   np.testing.assert_allclose(upd['b'], 0.0)
+
+
+def test_clip_on_the_step_norm_is_optaxs_clip():
+  """The clip that takes the train step's norm gives optax's clipped
+  updates (on either side of max_norm, with the norm given or not) and
+  keeps optax's (empty) state, so checkpoints keep their structure."""
+  import optax
+  rng = np.random.default_rng(0)
+  g = {'a': jnp.asarray(rng.normal(size=(3, 4)), jnp.float32),
+       'b': {'c': jnp.asarray(rng.normal(size=(5,)), jnp.float32)}}
+  norm = global_norm(g)
+  np.testing.assert_allclose(norm, optax.tree.norm(g), rtol=1e-6)
+  for max_norm in (0.5, 100.0):
+    ours, theirs = clip_by_global_norm(max_norm), optax.clip_by_global_norm(
+        max_norm)
+    want, _ = theirs.update(g, theirs.init(g))
+    assert jax.tree.structure(ours.init(g)) == jax.tree.structure(
+        theirs.init(g))
+    for kw in ({'grad_norm': norm}, {}):
+      got, _ = ours.update(g, ours.init(g), **kw)
+      jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-6),
+                   got, want)
 
 
 def test_loss_falls_overfitting_one_batch():

@@ -2,7 +2,8 @@
 
 SGD, momentum 0.9, L2 weight decay 5e-4 added to the gradient (as PyTorch's
 SGD `weight_decay`) only on conv and dense kernels (TSM: no decay on BN and
-biases), global-norm clipping (TSM: 20) of the raw gradient, lr divided by
+biases), global-norm clipping (TSM: 20) of the raw gradient by the norm the
+train step computes once (`global_norm`, passed as `grad_norm`), lr divided by
 10 at epoch boundaries with optional linear warmup. Per-parameter learning
 rate multipliers (TSM's 5x new classifier, 2x biases) are one tree of scales
 applied after momentum, which is exactly a per-group lr.
@@ -129,12 +130,36 @@ def scale_by_tree(scales) -> optax.GradientTransformation:
   return optax.GradientTransformation(lambda _: optax.EmptyState(), update)
 
 
+def global_norm(tree) -> jnp.ndarray:
+  """The L2 norm of all leaves of `tree` together: one dot product per leaf
+  (optax.tree.norm takes five ops per leaf: squares of the real and the
+  imaginary part, their sum, a reduction; a train step traces and compiles
+  each of them for every parameter)."""
+  return jnp.sqrt(sum(jnp.vdot(x, x) for x in jax.tree.leaves(tree)))
+
+
+def clip_by_global_norm(max_norm: float) -> optax.GradientTransformation:
+  """optax.clip_by_global_norm, on the norm the caller has computed when
+  it gives `update` one as `grad_norm` (the train step logs it too):
+  updates scaled by max_norm / grad_norm where that is below 1, one
+  multiply per leaf. Its state is optax's (empty): checkpoints keep their
+  structure."""
+  def update(updates, state, params=None, *, grad_norm=None):
+    del params
+    if grad_norm is None:
+      grad_norm = global_norm(updates)
+    scale = jnp.where(grad_norm < max_norm, 1.0, max_norm / grad_norm)
+    return jax.tree.map(lambda u: u * scale.astype(u.dtype), updates), state
+  return optax.GradientTransformationExtraArgs(optax.init_empty_state, update)
+
+
 def make_optimizer(train_cfg, model_cfg, params, steps_per_epoch: int):
-  """Returns (optax transformation, lr schedule)."""
+  """Returns (optax transformation, lr schedule). Its `update` takes the
+  gradient's `global_norm` as the keyword `grad_norm`."""
   schedule = lr_schedule(train_cfg, steps_per_epoch)
   parts = []
   if train_cfg.clip_norm:
-    parts.append(optax.clip_by_global_norm(train_cfg.clip_norm))
+    parts.append(clip_by_global_norm(train_cfg.clip_norm))
   if train_cfg.weight_decay:
     parts.append(optax.add_decayed_weights(
         train_cfg.weight_decay, decay_mask(params, bn_mode=model_cfg.bn_mode,

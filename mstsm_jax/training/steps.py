@@ -25,14 +25,15 @@ import flax
 import jax
 import jax.numpy as jnp
 import optax
+from jax import lax
 from jax.sharding import Mesh
 
 from mstsm_jax import cpu
 from mstsm_jax.models import task
 from mstsm_jax.models.mstsm import build_model, variable_shapes
 from mstsm_jax.training import sharding
-from mstsm_jax.training.optimizer import (make_optimizer, merge_params,
-                                          split_frozen)
+from mstsm_jax.training.optimizer import (global_norm, make_optimizer,
+                                          merge_params, split_frozen)
 
 
 @flax.struct.dataclass
@@ -78,15 +79,17 @@ def train_step(state: TrainState, batch, *, model, tx, schedule, config):
 
   (loss, (out, batch_stats)), grads = jax.value_and_grad(
       loss_fn, has_aux=True)(trainable)
-  grad_norm = optax.tree.norm(grads)
+  grad_norm = global_norm(grads)
   grads = merge_params(grads, jax.tree.map(jnp.zeros_like, frozen))
-  updates, opt_state = tx.update(grads, state.opt_state, state.params)
+  updates, opt_state = tx.update(grads, state.opt_state, state.params,
+                                 grad_norm=grad_norm)
   finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
   new = state.replace(step=state.step + 1,
                       params=optax.apply_updates(state.params, updates),
                       batch_stats=batch_stats, opt_state=opt_state)
-  # Keep the old state (step included) if anything went non-finite.
-  new = jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, state)
+  # Keep the old state (step included) if anything went non-finite: one
+  # select per leaf on the scalar (jnp.where would broadcast it per leaf).
+  new = jax.tree.map(lambda a, b: lax.select(finite, a, b), new, state)
   v = valid.astype(jnp.float32)
   metrics = {'loss': loss, 'grad_norm': grad_norm, 'lr': schedule(state.step),
              'nonfinite': 1 - finite.astype(jnp.int32),
