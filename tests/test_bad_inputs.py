@@ -520,11 +520,23 @@ def test_the_command_line_itself():
   assert r.returncode == 2 and 'Traceback' not in r.stderr, r.stderr
   assert r.stderr.splitlines()[0] == (
       "error: --config.nonexistent: the config has no field 'nonexistent'")
-  for name, flag in [('train', '--workdir'), ('evaluate', '--views'),
-                     ('splits', '--splits'), ('bench', '--what')]:
-    r = subprocess.run([sys.executable, '-m', f'mstsm_jax.{name}', '--help'],
-                       capture_output=True, text=True)
-    assert r.returncode == 0 and f'  {flag}:' in r.stdout, (name, r.stderr)
+  # Each job's `__main__` with --help, in one process (one jax start).
+  jobs = {'train': '--workdir', 'evaluate': '--views', 'splits': '--splits',
+          'bench': '--what'}
+  code = ('import runpy, sys\n'
+          f'for name in {list(jobs)}:\n'
+          '  sys.argv = [name, "--help"]\n'
+          '  try:\n'
+          '    runpy.run_module(f"mstsm_jax.{name}", run_name="__main__")\n'
+          '  except SystemExit as e:\n'
+          '    print(f"<<{name} exit {e.code}>>", flush=True)\n')
+  r = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                     text=True)
+  assert r.returncode == 0, r.stderr
+  rest = r.stdout
+  for name, flag in jobs.items():
+    out, _, rest = rest.partition(f'<<{name} exit ')
+    assert rest.startswith('0>>') and f'  {flag}:' in out, (name, r.stdout)
 
 
 def test_convert_without_torch_is_one_line(tmp_path, job, monkeypatch):
