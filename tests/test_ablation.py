@@ -8,7 +8,8 @@ from mstsm_jax.data import synthetic, synthetic_hard
 OVERRIDES = {'model.stage_sizes': (1, 1, 1, 1), 'model.width': 8,
              'data.synthetic_videos': 96, 'data.synthetic_size': 36,
              'data.resize_short': 36, 'data.crop_size': 32,
-             'train.epochs': 1, 'eval.batch_size': 8, 'train.batch_size': 8}
+             'train.epochs': 1, 'train.max_steps': 2, 'eval.batch_size': 8,
+             'train.batch_size': 8}
 TINY = [f'--config.{k}={v}'.replace(' ', '') for k, v in OVERRIDES.items()]
 COLORS = np.array([(230, 40, 40), (40, 220, 40), (50, 80, 240)])
 

@@ -522,7 +522,7 @@ def test_the_command_line_itself():
       "error: --config.nonexistent: the config has no field 'nonexistent'")
   # Each job's `__main__` with --help, in one process (one jax start).
   jobs = {'train': '--workdir', 'evaluate': '--views', 'splits': '--splits',
-          'bench': '--what'}
+          'bench': '--what', 'prune': '--r_out'}
   code = ('import runpy, sys\n'
           f'for name in {list(jobs)}:\n'
           '  sys.argv = [name, "--help"]\n'

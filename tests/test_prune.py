@@ -119,13 +119,13 @@ def run(*args):
   return r
 
 
-def test_cli_resnet50_lands_at_22_4m_and_reloads(tmp_path):
+def test_cli_resnet50_lands_at_22_4m_and_reloads(tmp_path, job):
   config = load_config('configs/ucf101.py:mstsm_tfdem')
   model = build_model(config.model)
   modeldir.write_model(tmp_path / 'full', config, init_vars(model))
-  r = run('-m', 'mstsm_jax.prune', f'--checkpoint={tmp_path}/full',
+  r = job('prune', f'--checkpoint={tmp_path}/full',
           f'--output={tmp_path}/pruned', '--json')
-  res = json.loads(r.stdout.strip().splitlines()[-1])
+  res = r.json()
   assert res['params_before'] == 24_450_186
   assert res['params_after'] == 22_425_754  # paper: 22.4M
   assert res['gflops_after'] < res['gflops_before']
