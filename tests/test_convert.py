@@ -1,6 +1,7 @@
 """PyTorch -> JAX conversion: numeric parity with torchvision's ResNet-50
 (TSN) and a PyTorch TSM (official zero-padded shift around each block's
 conv1), for torchvision, official-TSM and MMAction2 key formats."""
+import functools
 import re
 
 import jax
@@ -87,13 +88,20 @@ def reference(tmp_path_factory):
           'dir': d}
 
 
-def ours(reference, fmt, variant, tmp_path=None):
+@functools.cache
+def forward(variant):
+  """`variant`'s jitted inference forward, one per variant in the module
+  (two key formats convert to the same TSM model: traced once)."""
+  from mstsm_jax.models.mstsm import build_model
+  model = build_model(load_config(f'configs/ucf101.py:{variant}').model)
+  return jax.jit(lambda v, x: model.apply(v, x, train=False))
+
+
+def ours(reference, fmt, variant):
   config = load_config(f'configs/ucf101.py:{variant}')
   variables, report, detected = convert.convert(
       str(reference['files'][fmt]), config)
-  from mstsm_jax.models.mstsm import build_model
-  logits, aux = jax.jit(lambda v, x: build_model(config.model).apply(
-      v, x, train=False))(variables, reference['x'])
+  logits, aux = forward(variant)(variables, reference['x'])
   return np.asarray(logits), aux, report, detected
 
 
