@@ -164,7 +164,7 @@ def test_loss_falls_overfitting_one_batch():
   mesh, state, train_fn = setup(config, jax.devices()[:2])
   b = sharding.put_batch(batches(config, 1)[0], mesh)
   losses = []
-  for _ in range(25):
+  for _ in range(12):  # halved by step 8 (4.60 -> 2.22), 2.03 at step 12
     state, m = train_fn(state, b)
     losses.append(float(m['loss']))
   assert losses[-1] < 0.5 * losses[0], losses
