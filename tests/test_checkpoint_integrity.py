@@ -14,18 +14,19 @@ from mstsm_jax.training.trainer import train_and_evaluate
 
 from model_dirs import TINY_ARGS, tiny_config
 
-# 64 training videos, batch 8: 8 steps an epoch; two epochs, evaluated
+# 40 training videos, batch 8: 5 steps an epoch; two epochs, evaluated
 # after each.
-RUN = {'train.epochs': 2, 'train.eval_every_epochs': 1,
-       'eval.max_videos': 8, 'train.keep_checkpoints': 3}
+RUN = {'data.synthetic_videos': 50, 'train.epochs': 2,
+       'train.eval_every_epochs': 1, 'eval.max_videos': 8,
+       'train.keep_checkpoints': 3}
 
 
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
-  """A run with checkpoints 8 and 16, copied for each test."""
+  """A run with checkpoints 5 and 10, copied for each test."""
   root = tmp_path_factory.mktemp('run')
   train_and_evaluate(tiny_config(**RUN), root)
-  assert modeldir.saved_steps(root) == [8, 16]
+  assert modeldir.saved_steps(root) == [5, 10]
   return root
 
 
@@ -51,19 +52,19 @@ def rows(workdir):
 
 def test_damaged_latest_falls_back_in_every_reader(trained, tmp_path, job):
   run = copy(trained, tmp_path)
-  damage_data(run, 16)
+  damage_data(run, 10)
   _, _, _, step = modeldir.load_variables(run)
-  assert step == 8
+  assert step == 5
   for name, args in (
       ('evaluate', [f'--workdir={run}']),
       ('export', [f'--checkpoint={run}', f'--output={tmp_path / "m.zip"}'])):
     r = job(name, *args)
-    assert f'{run}/checkpoints/16 is damaged' in r.stderr, r.stderr
-    assert 'using checkpoint 8' in r.stderr
+    assert f'{run}/checkpoints/10 is damaged' in r.stderr, r.stderr
+    assert 'using checkpoint 5' in r.stderr
     assert 'Traceback' not in r.stderr
   # Asked for by name, the damaged one is one line naming it.
-  r = job('evaluate', f'--workdir={run}', '--checkpoint=16', code=2)
-  assert f'{run}/checkpoints/16 is damaged' in r.stderr
+  r = job('evaluate', f'--workdir={run}', '--checkpoint=10', code=2)
+  assert f'{run}/checkpoints/10 is damaged' in r.stderr
   assert len(r.stderr.strip().splitlines()) <= 3
 
 
@@ -72,14 +73,14 @@ def test_resume_skips_a_damaged_checkpoint(trained, tmp_path):
   (kept), recomputes metrics rows after it (no duplicates) and best.json
   names only written checkpoints."""
   run = copy(trained, tmp_path)
-  (run / 'checkpoints' / '16' / 'data_iter').mkdir(exist_ok=True)
-  for p in (run / 'checkpoints' / '16' / 'data_iter').rglob('*'):
+  (run / 'checkpoints' / '10' / 'data_iter').mkdir(exist_ok=True)
+  for p in (run / 'checkpoints' / '10' / 'data_iter').rglob('*'):
     if p.is_file():
       p.write_text('')  # an empty iterator file
   res = train_and_evaluate(tiny_config(**{**RUN, 'train.epochs': 3}), run)
-  assert res['steps'] == 24
-  assert (run / 'checkpoints' / '16.damaged').is_dir()
-  assert 16 in modeldir.saved_steps(run) and 24 in modeldir.saved_steps(run)
+  assert res['steps'] == 15
+  assert (run / 'checkpoints' / '10.damaged').is_dir()
+  assert 10 in modeldir.saved_steps(run) and 15 in modeldir.saved_steps(run)
   steps = [r['step'] for r in rows(run) if 'loss' in r]
   assert len(steps) == len(set(steps)), steps
   best = json.loads((run / 'best.json').read_text())
@@ -93,7 +94,7 @@ def test_failed_write_is_one_line_and_resumes(tmp_path, job, monkeypatch):
   real = modeldir.ocp.CheckpointManager.save
 
   def save(self, step, *args, **kwargs):
-    if step == 16:
+    if step == 10:
       raise OSError(errno.EFBIG, 'File too large')
     return real(self, step, *args, **kwargs)
   monkeypatch.setattr(modeldir.ocp.CheckpointManager, 'save', save)
@@ -101,16 +102,16 @@ def test_failed_write_is_one_line_and_resumes(tmp_path, job, monkeypatch):
           *TINY_ARGS, *[f'--config.{k}={v}' for k, v in RUN.items()]]
   r = job('train', *args, code=2)
   err = [ln for ln in r.stderr.splitlines() if ln.startswith('error:')]
-  assert err and 'could not write checkpoint 16' in err[0], r.stderr
+  assert err and 'could not write checkpoint 10' in err[0], r.stderr
   assert 'File too large' in err[0] and 'Traceback' not in r.stderr
   assert 'Event loop is closed' not in r.stderr
-  assert modeldir.saved_steps(tmp_path) == [8]
-  assert json.loads((tmp_path / 'best.json').read_text())['step'] == 8
+  assert modeldir.saved_steps(tmp_path) == [5]
+  assert json.loads((tmp_path / 'best.json').read_text())['step'] == 5
   monkeypatch.setattr(modeldir.ocp.CheckpointManager, 'save', real)
   job('train', *args)
   steps = [r['step'] for r in rows(tmp_path) if 'loss' in r]
   assert len(steps) == len(set(steps)), steps
-  assert modeldir.saved_steps(tmp_path)[-1] == 16
+  assert modeldir.saved_steps(tmp_path)[-1] == 10
 
 
 def test_sound_model_directory_loads_without_warnings(trained, capfd,
