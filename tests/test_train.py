@@ -198,6 +198,14 @@ def test_setup_is_shared_by_the_seeds_of_one_config():
   assert steps.setup(config, mesh, steps_per_epoch=11) is not first
   config.train.lr = 0.5
   assert steps.setup(config, mesh, steps_per_epoch=10) is not first
+  # A fresh state holds flax's `init` of the model, bit for bit (its lazy
+  # init skips the forward pass).
+  state = first.new_state(3)
+  init_rng = jax.random.split(jax.random.key(3))[0]
+  want = jax.jit(first.model.init)(init_rng, jnp.zeros(first.clip_shape))
+  jax.tree.map(np.testing.assert_array_equal,
+               (state.params, state.batch_stats),
+               (want['params'], want['batch_stats']))
 
 
 def test_metrics_against_hand_computation():
