@@ -208,6 +208,47 @@ def test_setup_is_shared_by_the_seeds_of_one_config():
                (want['params'], want['batch_stats']))
 
 
+def test_host_fields_do_not_reach_the_steps():
+  """steps.HOST_FIELDS, which configs sharing a Setup may differ in: two
+  configs that differ in every one of them trace the same train and eval
+  programs (and the same Setup key); a field the steps read does not."""
+  from mstsm_jax.training import steps
+  other = {'seed': 5, 'init_from': '/elsewhere', 'init_partial': True,
+           'train.batch_size': 4, 'train.epochs': 7, 'train.max_steps': 3,
+           'train.log_every_steps': 5, 'train.checkpoint_every_steps': 7,
+           'train.keep_checkpoints': 4, 'train.eval_every_epochs': 2,
+           'eval.batch_size': 4, 'eval.max_videos': 3, 'eval.views': '1x3',
+           'data.dataset': 'ucf101', 'data.data_dir': '/data',
+           'data.split': 2, 'data.workers': 2, 'data.prefetch': 4,
+           'data.synthetic_videos': 100, 'data.synthetic_size': 40,
+           'data.synthetic_frames': 12, 'data.synthetic_seed': 3,
+           'data.resize_short': 40, 'data.scales': (1.0,),
+           'data.max_distort': 0, 'data.flip': True,
+           'data.crop_offsets': 'tsm13', 'data.train_sampling': 'tsm',
+           'data.test_sampling': 'tsm', 'data.test_crops': 'tsm'}
+  assert set(other) == set(steps.HOST_FIELDS)
+  mesh = sharding.make_mesh(jax.devices()[:1])
+
+  def programs(config):
+    s = steps._build(config, mesh, None, 10)
+    state = s.abstract_state()
+    clips = jax.ShapeDtypeStruct((8, 8, 32, 32, 3), jnp.uint8)
+    batch = {'clips': clips, 'label': jax.ShapeDtypeStruct((8,), jnp.int32),
+             'valid': jax.ShapeDtypeStruct((8,), jnp.bool_)}
+    views = jax.ShapeDtypeStruct((8, 2, 8, 32, 32, 3), jnp.uint8)
+    yield str(s.train_step.trace(state, batch).jaxpr)
+    yield str(s.eval_step.trace(steps.variables_of(state),
+                                {'clips': views}).jaxpr)
+  base = tiny_config()
+  changed = tiny_config(**other)
+  assert steps.steps_key(changed) == steps.steps_key(base)
+  want = list(programs(base))
+  assert list(programs(changed)) == want
+  smoothed = tiny_config(**{'train.label_smoothing': 0.1})
+  assert steps.steps_key(smoothed) != steps.steps_key(base)
+  assert next(programs(smoothed)) != want[0]
+
+
 def test_metrics_against_hand_computation():
   scores = np.array([[0.9, 0.1, 0.0], [0.2, 0.5, 0.3], [0.1, 0.3, 0.6],
                      [0.5, 0.4, 0.1]])

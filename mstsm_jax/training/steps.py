@@ -19,6 +19,7 @@ import collections
 import copy
 import dataclasses
 import functools
+import json
 from typing import Any, Callable
 
 import flax
@@ -176,6 +177,36 @@ def variables_of(state: TrainState) -> dict:
   return {'params': state.params, 'batch_stats': state.batch_stats}
 
 
+# Config fields no jitted step reads: the host's data pipeline, the run's
+# length and its bookkeeping (batch sizes only reach the programs as
+# shapes). tests/test_train.py traces the steps of two configs that differ
+# in all of them and compares the programs.
+HOST_FIELDS = (
+    'seed', 'init_from', 'init_partial',
+    'train.batch_size', 'train.epochs', 'train.max_steps',
+    'train.log_every_steps', 'train.checkpoint_every_steps',
+    'train.keep_checkpoints', 'train.eval_every_epochs',
+    'eval.batch_size', 'eval.max_videos', 'eval.views',
+    'data.dataset', 'data.data_dir', 'data.split', 'data.workers',
+    'data.prefetch', 'data.synthetic_videos', 'data.synthetic_size',
+    'data.synthetic_frames', 'data.synthetic_seed', 'data.resize_short',
+    'data.scales', 'data.max_distort', 'data.flip', 'data.crop_offsets',
+    'data.train_sampling', 'data.test_sampling', 'data.test_crops')
+
+
+def steps_key(config) -> str:
+  """`config` as JSON without its `HOST_FIELDS`: equal for two configs
+  whose steps are the same programs."""
+  tree = json.loads(config.to_json_best_effort())
+  for name in HOST_FIELDS:
+    *parents, leaf = name.split('.')
+    node = tree
+    for part in parents:
+      node = node.get(part, {})
+    node.pop(leaf, None)
+  return json.dumps(tree, sort_keys=True)
+
+
 _SETUPS: collections.OrderedDict = collections.OrderedDict()
 SETUPS_KEPT = 2  # the latest Setups, for the next run of the same config
 
@@ -188,18 +219,16 @@ def setup(config, mesh: Mesh, *, channels=None,
   dense. `steps_per_epoch`: the lr schedule's epoch length; None builds
   for evaluation only (no optimizer, no train step).
 
-  The steps do not depend on `config.seed` (the seed is in the state), so
-  a config that differs from a recent one only by its seed gets the same
-  Setup: the seeds of an ablation trace and compile their steps once
+  The steps read neither the seed (it is in the state) nor the
+  `HOST_FIELDS`, so a config that differs from a recent one only there
+  gets the same Setup: the seeds of an ablation, a resumed run of another
+  length and the splits of `splits` whose epochs have as many steps trace
+  and compile their steps once
   (4-6 s a run for the ablation's model, besides the compilations that
   the persistent cache would serve).
   """
   config = copy.deepcopy(config)  # the steps read it when they trace
-  seedless = copy.deepcopy(config)
-  if 'seed' in seedless:
-    seedless.seed = 0
-  key = (seedless.to_json_best_effort(sort_keys=True), mesh, channels,
-         steps_per_epoch)
+  key = (steps_key(config), mesh, channels, steps_per_epoch)
   if key in _SETUPS:
     _SETUPS.move_to_end(key)
     return _SETUPS[key]
