@@ -121,6 +121,13 @@ def flatten(obj, prefix: str = '') -> dict:
   return out
 
 
+def ignored(key: str, ignore) -> bool:
+  """Whether the dotted `key` is in `ignore`: exact keys, or prefixes
+  ending in '.'."""
+  return any(key == r or (r.endswith('.') and key.startswith(r))
+             for r in ignore)
+
+
 def differences(saved, now, ignore=()) -> list[str]:
   """'field: saved -> now' for every field of two records (nested dicts or
   ConfigDicts) that differs, skipping `ignore` (exact keys, or prefixes
@@ -130,8 +137,7 @@ def differences(saved, now, ignore=()) -> list[str]:
   a, b = flatten(saved), flatten(now)
   out = []
   for key in sorted(set(a) | set(b)):
-    if any(key == r or (r.endswith('.') and key.startswith(r))
-           for r in ignore):
+    if ignored(key, ignore):
       continue
     if key not in a and not b[key]:
       continue

@@ -313,13 +313,13 @@ def test_cli_to_predict(reference, tmp_path, job):
   assert rep['format'] == 'tsm' and rep['missing'] == []
   # The converted directory restores as the same model.
   pred = inference.load(out, batch_size=2)
+  assert pred.config.data.crop_size == 64
   logits = pred.scores_normalized(reference['x'])
   assert max_rel_diff(logits, reference['tsm']) <= 1e-3
   assert pred.scores_normalized(reference['x'][:1]).shape == (1, 101)
   clip = tmp_path / 'v.avi'
   videos.write_video(clip, 24, size=(72, 96))
   res = job('predict', f'--checkpoint={out}', '--json', str(clip)).json()
-  assert pred.config.data.crop_size == 64
   assert len(res['top5']) == 5 and res['top5'][0]['class'].startswith('Class')
   probs = [t['probability'] for t in res['top5']]
   assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0001

@@ -29,7 +29,7 @@ import optax
 from jax import lax
 from jax.sharding import Mesh
 
-from mstsm_jax import cpu
+from mstsm_jax import cpu, files
 from mstsm_jax.models import task
 from mstsm_jax.models.mstsm import build_model, variable_shapes
 from mstsm_jax.training import sharding
@@ -180,7 +180,9 @@ def variables_of(state: TrainState) -> dict:
 # Config fields no jitted step reads: the host's data pipeline, the run's
 # length and its bookkeeping (batch sizes only reach the programs as
 # shapes). tests/test_train.py traces the steps of two configs that differ
-# in all of them and compares the programs.
+# in all of them and compares the programs. It holds workdir.RESUMABLE's
+# fields but is not built from it: a field a resume may change could be
+# one a step reads (a learning rate).
 HOST_FIELDS = (
     'seed', 'init_from', 'init_partial',
     'train.batch_size', 'train.epochs', 'train.max_steps',
@@ -197,14 +199,8 @@ HOST_FIELDS = (
 def steps_key(config) -> str:
   """`config` as JSON without its `HOST_FIELDS`: equal for two configs
   whose steps are the same programs."""
-  tree = json.loads(config.to_json_best_effort())
-  for name in HOST_FIELDS:
-    *parents, leaf = name.split('.')
-    node = tree
-    for part in parents:
-      node = node.get(part, {})
-    node.pop(leaf, None)
-  return json.dumps(tree, sort_keys=True)
+  return json.dumps({k: v for k, v in files.flatten(config).items()
+                     if not files.ignored(k, HOST_FIELDS)}, sort_keys=True)
 
 
 _SETUPS: collections.OrderedDict = collections.OrderedDict()
