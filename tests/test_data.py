@@ -1,8 +1,8 @@
 """Data: official layouts with their quirks, prepare's report, sampling,
 augmentation, synthetic twins and the grain pipeline's determinism."""
+import contextlib
+import io
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -16,10 +16,17 @@ import videos
 
 
 def prepare(*args):
-  r = subprocess.run([sys.executable, '-m', 'mstsm_jax.prepare', '--json',
-                      '--workers=2', *args], capture_output=True, text=True)
-  return r.returncode, r.stderr, (json.loads(r.stdout.strip().splitlines()[-1])
-                                  if r.stdout.strip() else None)
+  """`python -m mstsm_jax.prepare --json --workers=2 ARGS` -> (exit code,
+  stderr, its JSON), run as its command line runs it, in this process (a
+  module-scoped fixture cannot take the `job` fixture)."""
+  from mstsm_jax import cli
+  from mstsm_jax import prepare as job
+  out, err = io.StringIO(), io.StringIO()
+  with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    rc = cli.invoke(job.define_flags, job.main,
+                    ['prepare.py', '--json', '--workers=2', *args], job.__doc__)
+  out = out.getvalue().strip()
+  return rc, err.getvalue(), json.loads(out.splitlines()[-1]) if out else None
 
 
 @pytest.fixture(scope='module')
