@@ -39,6 +39,10 @@ os.environ.setdefault('MSTSM_KEEP_HOST_MEMORY', '0')
 os.environ.setdefault('JAX_COMPILATION_CACHE_DIR', str(
     pathlib.Path(tempfile.gettempdir()) / 'mstsm_jax_test_cache'))
 os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0.5')
+# IREE modules likewise (keyed by the StableHLO, compiler, flags and CPU):
+# the tests' 48 px tiny model compiles once for the files that run it.
+os.environ.setdefault('MSTSM_IREE_CACHE', str(
+    pathlib.Path(tempfile.gettempdir()) / 'mstsm_jax_test_iree'))
 
 import pytest  # noqa: E402
 from absl import flags  # noqa: E402

@@ -20,19 +20,21 @@ from mstsm_jax.inference.streaming import Streamer  # noqa: E402
 SIZE = {'data.crop_size': 48, 'data.resize_short': 52}
 
 
-@pytest.fixture(autouse=True)
-def iree_cache(tmp_path, monkeypatch):
-  monkeypatch.setenv('MSTSM_IREE_CACHE', str(tmp_path / 'iree'))
+@pytest.fixture(scope='module')
+def tiny(tmp_path_factory):
+  """The 48 px tiny model (test_bad_inputs_inference's too): its IREE
+  module for batch 2 compiles once in the run's cache (conftest.py)."""
+  path = tmp_path_factory.mktemp('tiny') / 'm'
+  model_dirs.model_dir(path, model_dirs.tiny_config(**SIZE), head_std=0.5)
+  return path
 
 
-def test_iree_clip_model_parity(tmp_path, job):
-  model_dirs.model_dir(tmp_path / 'm', model_dirs.tiny_config(**SIZE),
-                       head_std=0.5)
+def test_iree_clip_model_parity(tiny, tmp_path, job):
   out = tmp_path / 'm2.mstsm'
-  job('export', f'--checkpoint={tmp_path}/m', f'--output={out}', '--batch=2')
+  job('export', f'--checkpoint={tiny}', f'--output={out}', '--batch=2')
   clips = np.random.default_rng(0).integers(0, 256, (3, 8, 48, 48, 3),
                                             np.uint8)
-  p = inference.load(tmp_path / 'm')
+  p = inference.load(tiny)
   want = p(clips)
   got = inference.load(out, runtime='iree')(clips)  # 3 clips: padded batches
   assert np.abs(want).max() > 0.1
@@ -48,11 +50,11 @@ def test_iree_clip_model_parity(tmp_path, job):
                              [r['probability'] for r in rows[1]['top5']],
                              atol=1e-4)
   # A symbolic batch cannot compile for IREE: said, with the fix.
-  job('export', f'--checkpoint={tmp_path}/m', f'--output={tmp_path}/d.mstsm')
+  job('export', f'--checkpoint={tiny}', f'--output={tmp_path}/d.mstsm')
   with pytest.raises(UsageError, match='symbolic batch'):
     inference.load(tmp_path / 'd.mstsm', runtime='iree')
   with pytest.raises(UsageError, match='model directory'):
-    inference.load(tmp_path / 'm', runtime='iree')
+    inference.load(tiny, runtime='iree')
   model_dirs.model_dir(tmp_path / 's', model_dirs.tiny_config())  # 32 px
   job('export', f'--checkpoint={tmp_path}/s', f'--output={tmp_path}/s.mstsm',
       '--batch=1')
@@ -60,23 +62,28 @@ def test_iree_clip_model_parity(tmp_path, job):
     inference.load(tmp_path / 's.mstsm', runtime='iree')
 
 
-def test_export_format_iree_runs_without_compiling(tmp_path, job, capfd):
+def test_export_format_iree_runs_without_compiling(tiny, tmp_path, job,
+                                                   capfd, monkeypatch):
   import json
   import zipfile
-  model_dirs.model_dir(tmp_path / 'm', model_dirs.tiny_config(**SIZE),
-                       head_std=0.5)
+  from mstsm_jax.inference import runtimes
   out = tmp_path / 'm.mstsm'
-  meta = job('export', f'--checkpoint={tmp_path}/m', f'--output={out}',
-             '--batch=1', '--format=iree', '--json').json()
+  meta = job('export', f'--checkpoint={tiny}', f'--output={out}',
+             '--batch=2', '--format=iree', '--json').json()
   assert meta['format'] == 'iree' and meta['iree']['flags']
   clips = np.random.default_rng(0).integers(0, 256, (2, 8, 48, 48, 3),
                                             np.uint8)
   want = inference.load(out)(clips)  # XLA on the same file
-  cache = tmp_path / 'iree'  # MSTSM_IREE_CACHE (fixture): nothing compiled
-  np.testing.assert_allclose(inference.load(out, runtime='iree')(clips),
-                             want, atol=1e-4 * np.abs(want).max())
-  assert not cache.exists()
-  # Exported on another CPU: said, and compiled here instead.
+
+  def compile_iree(mlir):
+    raise AssertionError('compiled at load')
+  with monkeypatch.context() as m:  # the file's own module: nothing compiled
+    m.setattr(runtimes, 'compile_iree', compile_iree)
+    m.setenv('MSTSM_IREE_CACHE', str(tmp_path / 'empty'))
+    got = inference.load(out, runtime='iree')(clips)
+  np.testing.assert_allclose(got, want, atol=1e-4 * np.abs(want).max())
+  # Exported on another CPU: said, and this machine's module used instead
+  # (compiled, or as here, the one export compiled in the cache).
   moved = tmp_path / 'moved.mstsm'
   with zipfile.ZipFile(out) as src, zipfile.ZipFile(moved, 'w') as dst:
     for name in src.namelist():
@@ -89,12 +96,11 @@ def test_export_format_iree_runs_without_compiling(tmp_path, job, capfd):
   capfd.readouterr()
   got = inference.load(moved, runtime='iree')(clips)
   assert 'compiled for' in capfd.readouterr().err
-  assert len(list(cache.glob('*.vmfb'))) == 1
   np.testing.assert_allclose(got, want, atol=1e-4 * np.abs(want).max())
-  r = job('export', f'--checkpoint={tmp_path}/m', f'--output={out}',
+  r = job('export', f'--checkpoint={tiny}', f'--output={out}',
           '--format=iree', code=2)
   assert 'fixed batch' in r.stderr
-  job('export', f'--checkpoint={tmp_path}/m', f'--output={out}',
+  job('export', f'--checkpoint={tiny}', f'--output={out}',
       '--format=onnx', code=2)
 
 
@@ -158,3 +164,23 @@ def test_bench_runtimes_flag_picks_the_runtimes_timed(monkeypatch):
   opts = bench.check_flags(fv)
   assert opts['runtimes_left_out'] == onnx
   assert opts['runtimes'] == [r for r in available() if r not in onnx]
+
+
+def test_iree_cache_key_leaves_out_source_locations(tmp_path, monkeypatch):
+  """One module exported from two call sites (its `#locN` lines name the
+  caller's file and line) compiles once; another module compiles again."""
+  from mstsm_jax.inference import runtimes
+  monkeypatch.setenv('MSTSM_IREE_CACHE', str(tmp_path))
+  compiled = []
+  monkeypatch.setattr(runtimes, 'compile_iree',
+                      lambda mlir: compiled.append(mlir) or b'module')
+  body = ('module @jit_f {\n  func.func public @main(%arg0: tensor<2xf32> '
+          'loc("x")) -> tensor<2xf32> {\n    return %arg0 : tensor<2xf32> '
+          'loc(#loc3)\n  } loc(#loc)\n} loc(#loc)\n#loc = loc(unknown)\n')
+  target = runtimes.iree_target()
+  for caller in ('a.py":14:0', 'scripts/b.py":7:2'):
+    assert runtimes._cached_module(
+        body + f'#loc3 = loc("{caller})\n', target) == b'module'
+  assert len(compiled) == 1
+  runtimes._cached_module(body.replace('2xf32', '3xf32'), target)
+  assert len(compiled) == 2

@@ -15,7 +15,7 @@ flattened inputs) -> the flat list of its outputs as numpy arrays, run by:
   docs/performance.md) on first use and cached by content under
   ~/.cache/mstsm_jax/iree (or $MSTSM_IREE_CACHE), or at export (`export
   --format=iree` stores the module in the file, used where its target,
-  `iree_target()`, is this machine's). IREE needs static
+  `iree_target()`, is this machine's; it compiles through the same cache). IREE needs static
   shapes: export with `--batch=N`. IREE 3.13 does not compile a strided 3x3
   convolution whose output is 1x1 (a ResNet fed under 48 px); that is a
   one-line error naming the fix;
@@ -34,6 +34,7 @@ import importlib
 import importlib.util
 import os
 import pathlib
+import re
 import sys
 from typing import Callable
 
@@ -106,7 +107,11 @@ def _iree_load(exported, stored=None):
 
 
 def _iree_compile(exported):
-  return iree_target(), compile_iree(exported.mlir_module())
+  """At export: the module for this machine, through the cache `load`
+  reads (exporting a model again, or running its XLA export with
+  `--runtime=iree`, compiles nothing)."""
+  here = iree_target()
+  return here, _cached_module(exported.mlir_module(), here)
 
 
 def _onnxruntime_load(program, stored=None):
@@ -265,8 +270,12 @@ def compile_iree(mlir: str) -> bytes:
 
 
 def _cached_module(mlir: str, target: dict) -> bytes:
-  """`compile_iree`, once per module and `iree_target()`."""
-  key = hashlib.sha256((mlir + repr(target)).encode()).hexdigest()
+  """`compile_iree`, once per module and `iree_target()`. The key leaves
+  out the module's source locations (`#locN`: the file and line that
+  called export), so one model exported from two scripts is one module."""
+  body = '\n'.join(ln for ln in re.sub(r' loc\(#loc\d*\)', '', mlir)
+                   .splitlines() if not ln.startswith('#loc'))
+  key = hashlib.sha256((body + repr(target)).encode()).hexdigest()
   cache = pathlib.Path(os.environ.get(
       'MSTSM_IREE_CACHE', pathlib.Path.home() / '.cache' / 'mstsm_jax' /
       'iree'))
