@@ -79,6 +79,14 @@ def pytest_collection_modifyitems(items):
   items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))
 
 
+@pytest.fixture(scope='session')
+def run_tmp(tmp_path_factory):
+  """A folder every xdist worker of this run sees (the run's base
+  temporary folder), for what the run makes once (model_dirs)."""
+  base = tmp_path_factory.getbasetemp()
+  return base.parent if os.environ.get('PYTEST_XDIST_WORKER') else base
+
+
 @pytest.fixture
 def job(capfd):
   """job('train', '--config=...', code=0) -> Result: the job's `main` on

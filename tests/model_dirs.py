@@ -111,6 +111,20 @@ def model_dir(path, config, seed=0, head_std=0.0, calibrate=False):
   return variables
 
 
+def efficientnet_dir(run_tmp):
+  """test_export's and test_onnx's full-width EfficientNet-B0 (BN
+  calibrated, heads redrawn): made once in a run, in `run_tmp` (conftest's
+  folder every xdist worker sees); another worker waits on its lock."""
+  import filelock
+  d = run_tmp / 'efficientnet_b0'
+  with filelock.FileLock(f'{d}.lock'):
+    if not (run_tmp / 'efficientnet_b0.done').exists():
+      model_dir(d, tiny_config('mstsm_tfdem', **EFFICIENTNET), head_std=0.5,
+                calibrate=True)
+      (run_tmp / 'efficientnet_b0.done').touch()
+  return d
+
+
 LEAF = {'kernel': 'weight', 'scale': 'weight', 'bias': 'bias',
         'mean': 'running_mean', 'var': 'running_var'}
 

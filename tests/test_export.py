@@ -27,7 +27,7 @@ def reference(model_dir, x):
   return inference.load(model_dir)(x)
 
 
-def pruned_dir(tmp_path):
+def pruned_dir(tmp_path, _=None):
   config = model_dirs.tiny_config()
   variables = model_dirs.init_variables(config)
   variables['params']['fc']['kernel'] = np.random.default_rng(0).normal(
@@ -46,18 +46,17 @@ def pruned_dir(tmp_path):
 # scores up to 70) amplifies rounding more than the tiny ResNets (1.4e-5
 # measured).
 @pytest.mark.parametrize('make,sizes,tol', [
-    (lambda tmp: model_dirs.model_dir(tmp / 'tsn', model_dirs.tiny_config(
+    (lambda tmp, _: model_dirs.model_dir(tmp / 'tsn', model_dirs.tiny_config(
         'tsn'), head_std=0.5) and tmp / 'tsn', (1, 7), 1e-5),
-    (lambda tmp: model_dirs.model_dir(tmp / 'mt', model_dirs.tiny_config(
+    (lambda tmp, _: model_dirs.model_dir(tmp / 'mt', model_dirs.tiny_config(
         'mstsm_tfdem', **{'model.tfdem_fuse': True}), head_std=0.5) and
      tmp / 'mt', (1, 7), 1e-5),
     (pruned_dir, (1, 7), 1e-5),
-    (lambda tmp: model_dirs.model_dir(tmp / 'eff', model_dirs.tiny_config(
-        'mstsm_tfdem', **model_dirs.EFFICIENTNET),
-        head_std=0.5, calibrate=True) and tmp / 'eff', (3,), 1e-4),
+    (lambda tmp, run_tmp: model_dirs.efficientnet_dir(run_tmp), (3,), 1e-4),
 ], ids=['tsn', 'mstsm_tfdem_fused', 'pruned', 'efficientnet_b0'])
-def test_export_parity_dynamic_batch(make, sizes, tol, tmp_path, job):
-  model_dir = make(tmp_path)
+def test_export_parity_dynamic_batch(make, sizes, tol, tmp_path, run_tmp,
+                                     job):
+  model_dir = make(tmp_path, run_tmp)
   out = tmp_path / 'model.mstsm'
   meta = job('export', f'--checkpoint={model_dir}', f'--output={out}',
              '--json').json()

@@ -37,8 +37,7 @@ def assert_same(got, want):
 def model(tmp_path, variant='mstsm_tfdem', **extra):
   d = tmp_path / variant
   model_dirs.model_dir(d, model_dirs.tiny_config(variant, **extra),
-                       head_std=0.5,
-                       calibrate=extra == model_dirs.EFFICIENTNET)
+                       head_std=0.5)
   return d
 
 
@@ -59,10 +58,9 @@ def matches_its_export(d, tmp_path):
                 want)
 
 
-def test_efficientnet_matches_the_model_directory(tmp_path):
+def test_efficientnet_matches_the_model_directory(tmp_path, run_tmp):
   """Full-width EfficientNet-B0 (test_export.py's model) as above."""
-  matches_its_export(model(tmp_path, 'mstsm_tfdem', **model_dirs.EFFICIENTNET),
-                     tmp_path)
+  matches_its_export(model_dirs.efficientnet_dir(run_tmp), tmp_path)
 
 
 def test_pruned_model_and_fixed_batch(tmp_path, job):
