@@ -24,7 +24,8 @@ def prepare(*args):
   out, err = io.StringIO(), io.StringIO()
   with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
     rc = cli.invoke(job.define_flags, job.main,
-                    ['prepare.py', '--json', '--workers=2', *args], job.__doc__)
+                    ['prepare.py', '--json', '--workers=2', *args],
+                    job.__doc__)
   out = out.getvalue().strip()
   return rc, err.getvalue(), json.loads(out.splitlines()[-1]) if out else None
 

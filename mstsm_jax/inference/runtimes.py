@@ -16,9 +16,9 @@ flattened inputs) -> the flat list of its outputs as numpy arrays, run by:
   ~/.cache/mstsm_jax/iree (or $MSTSM_IREE_CACHE), or at export (`export
   --format=iree` compiles through the same cache and stores the module in
   the file, used where its target, `iree_target()`, is this machine's).
-  IREE needs static shapes: export with `--batch=N`. IREE 3.13 does not compile a strided 3x3
-  convolution whose output is 1x1 (a ResNet fed under 48 px); that is a
-  one-line error naming the fix;
+  IREE needs static shapes: export with `--batch=N`. IREE 3.13 does not
+  compile a strided 3x3 convolution whose output is 1x1 (a ResNet fed
+  under 48 px); that is a one-line error naming the fix;
 - 'onnxruntime': ONNX Runtime's CPU execution provider, every graph
   optimisation on, one thread per core (`pip install -e '.[onnx]'`);
 - 'openvino': OpenVINO's CPU plugin, which reads the ONNX model directly,
