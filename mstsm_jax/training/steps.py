@@ -223,12 +223,13 @@ def setup(config, mesh: Mesh, *, channels=None,
   (4-6 s a run for the ablation's model, besides the compilations that
   the persistent cache would serve).
   """
-  config = copy.deepcopy(config)  # the steps read it when they trace
   key = (steps_key(config), mesh, channels, steps_per_epoch)
   if key in _SETUPS:
     _SETUPS.move_to_end(key)
     return _SETUPS[key]
-  _SETUPS[key] = built = _build(config, mesh, channels, steps_per_epoch)
+  # A copy: the steps read it when they trace, after the caller's changes.
+  _SETUPS[key] = built = _build(copy.deepcopy(config), mesh, channels,
+                                steps_per_epoch)
   while len(_SETUPS) > SETUPS_KEPT:
     _SETUPS.popitem(last=False)
   return built
