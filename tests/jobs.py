@@ -1,0 +1,33 @@
+"""The package's jobs run from the tests where the `job` fixture cannot
+run them: in this process from a module-scoped fixture or from a process
+whose file descriptors must stay uncaptured (`run`), or in a child process
+on the suite's XLA flags (`xla_flags`)."""
+import contextlib
+import importlib
+import io
+import os
+import re
+
+
+def run(name: str, *args) -> tuple[int, str, str]:
+  """`python -m mstsm_jax.<name> ARGS` as its command line runs it (its
+  `main` on fresh flags through `cli.invoke`), in this process -> (exit
+  code, stdout, stderr), caught at Python level."""
+  from mstsm_jax import cli
+  module = importlib.import_module(f'mstsm_jax.{name}')
+  out, err = io.StringIO(), io.StringIO()
+  with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    rc = cli.invoke(module.define_flags, module.main, [f'{name}.py', *args],
+                    module.__doc__)
+  return rc, out.getvalue(), err.getvalue()
+
+
+def xla_flags(devices: int, optimization_level: int | None = None) -> str:
+  """The suite's XLA_FLAGS (those this XLA knows: conftest.py) with
+  `devices` fake CPU devices and, given, another LLVM optimisation level."""
+  flags = re.sub(r'(?<=--xla_force_host_platform_device_count=)\d+',
+                 str(devices), os.environ['XLA_FLAGS'])
+  if optimization_level is not None:
+    flags = re.sub(r'(?<=--xla_backend_optimization_level=)\d+',
+                   str(optimization_level), flags)
+  return flags
