@@ -1,7 +1,5 @@
 """Data: official layouts with their quirks, prepare's report, sampling,
 augmentation, synthetic twins and the grain pipeline's determinism."""
-import contextlib
-import io
 import json
 
 import numpy as np
@@ -12,22 +10,17 @@ from mstsm_jax.data import layouts, pipeline, sampling, synthetic, transforms
 from mstsm_jax.data.builder import open_prepared
 from mstsm_jax.errors import UsageError
 
+import jobs
 import videos
 
 
 def prepare(*args):
   """`python -m mstsm_jax.prepare --json --workers=2 ARGS` -> (exit code,
-  stderr, its JSON), run as its command line runs it, in this process (a
-  module-scoped fixture cannot take the `job` fixture)."""
-  from mstsm_jax import cli
-  from mstsm_jax import prepare as job
-  out, err = io.StringIO(), io.StringIO()
-  with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-    rc = cli.invoke(job.define_flags, job.main,
-                    ['prepare.py', '--json', '--workers=2', *args],
-                    job.__doc__)
-  out = out.getvalue().strip()
-  return rc, err.getvalue(), json.loads(out.splitlines()[-1]) if out else None
+  stderr, its JSON), in this process (a module-scoped fixture cannot take
+  the `job` fixture)."""
+  rc, out, err = jobs.run('prepare', '--json', '--workers=2', *args)
+  out = out.strip()
+  return rc, err, json.loads(out.splitlines()[-1]) if out else None
 
 
 @pytest.fixture(scope='module')

@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 import pytest
 
+import jobs
 import model_dirs
 import videos
 from mstsm_jax.data import synthetic
@@ -133,23 +134,14 @@ def test_the_page_in_a_browser():
 
 
 def json_of(name, *args) -> dict:
-  """A job's --json object, run as the command line runs it (its `main` on
-  fresh flags through `cli.invoke`, in this process: no second start of
-  jax and no second compile of the model the page also loads). Not the
-  `job` fixture: its capfd swaps the file descriptors this process keeps
-  uncaptured for Gradio and Playwright."""
-  import contextlib
-  import importlib
-  import io
-  from mstsm_jax import cli
-  module = importlib.import_module(name)
-  out = io.StringIO()
-  with contextlib.redirect_stdout(out):
-    rc = cli.invoke(module.define_flags, module.main,
-                    [f'{name.rpartition(".")[2]}.py', *args, '--json'],
-                    module.__doc__)
-  assert rc == 0, out.getvalue()[-3000:]
-  return json.loads(out.getvalue().strip().splitlines()[-1])
+  """A job's --json object, run as the command line runs it, in this
+  process (`jobs.run`: no second start of jax and no second compile of the
+  model the page also loads). Not the `job` fixture: its capfd swaps the
+  file descriptors this process keeps uncaptured for Gradio and
+  Playwright."""
+  rc, out, err = jobs.run(name, *args, '--json')
+  assert rc == 0, out[-3000:] + err[-3000:]
+  return json.loads(out.strip().splitlines()[-1])
 
 
 def test_browser_page(tmp_path):
@@ -168,9 +160,9 @@ def test_browser_page(tmp_path):
   motion, _ = synthetic.render(0, size=96, num_frames=16)  # move_right
   assert synthetic.CLASSES[synthetic.label_of(0)] == 'move_right'
   write_y4m(tmp_path / 'motion.y4m', motion)
-  want = json_of('mstsm_jax.predict', f'--checkpoint={tmp_path}/m',
+  want = json_of('predict', f'--checkpoint={tmp_path}/m',
                  str(tmp_path / 'clip.avi'))['top5']
-  streamed = json_of('mstsm_jax.stream', f'--checkpoint={tmp_path}/m',
+  streamed = json_of('stream', f'--checkpoint={tmp_path}/m',
                      f'--video={tmp_path}/motion.y4m')
   t = 8
   stream_labels = {r['label'] for r in streamed['timeline'][t:]}

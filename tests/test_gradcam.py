@@ -14,7 +14,6 @@ not for a random one.
 """
 
 import os
-import re
 import subprocess
 import sys
 
@@ -22,6 +21,7 @@ import cv2
 import numpy as np
 import pytest
 
+import jobs
 import model_dirs
 from mstsm_jax import inference
 from mstsm_jax.data import sampling, synthetic, transforms
@@ -79,10 +79,7 @@ def trained(tmp_path_factory):
   8 fake devices compile 3x faster but run a step of this model 4x slower:
   0.45 against 0.10 s; 80 steps pay the compile back). 35 s on 2 cores."""
   workdir = tmp_path_factory.mktemp('cam') / 'run'
-  # The suite's flags (those this XLA knows: conftest.py), one device, -O1.
-  flags = re.sub(r'(?<=device_count=)\d+', '1', os.environ['XLA_FLAGS'])
-  env = dict(os.environ, XLA_FLAGS=flags.replace(
-      'optimization_level=0', 'optimization_level=1'))
+  env = dict(os.environ, XLA_FLAGS=jobs.xla_flags(1, optimization_level=1))
   r = subprocess.run([sys.executable, '-m', 'mstsm_jax.train',
                       f'--workdir={workdir}', *TRAIN], env=env,
                      capture_output=True, text=True)

@@ -12,6 +12,7 @@ import model_dirs  # noqa: E402
 import videos  # noqa: E402
 from mstsm_jax import inference  # noqa: E402
 from mstsm_jax.errors import UsageError  # noqa: E402
+from mstsm_jax.inference import runtimes  # noqa: E402
 from mstsm_jax.inference.streaming import Streamer  # noqa: E402
 
 
@@ -66,7 +67,6 @@ def test_export_format_iree_runs_without_compiling(tiny, tmp_path, job,
                                                    capfd, monkeypatch):
   import json
   import zipfile
-  from mstsm_jax.inference import runtimes
   out = tmp_path / 'm.mstsm'
   meta = job('export', f'--checkpoint={tiny}', f'--output={out}',
              '--batch=2', '--format=iree', '--json').json()
@@ -82,6 +82,10 @@ def test_export_format_iree_runs_without_compiling(tiny, tmp_path, job,
     m.setenv('MSTSM_IREE_CACHE', str(tmp_path / 'empty'))
     got = inference.load(out, runtime='iree')(clips)
   np.testing.assert_allclose(got, want, atol=1e-4 * np.abs(want).max())
+  with zipfile.ZipFile(out) as z:  # a module IREE reads; cut short, not
+    module = z.read('iree.vmfb')
+  assert runtimes._unreadable(module) == ''
+  assert runtimes._unreadable(module[:1000])
   # Exported on another CPU: said, and this machine's module used instead
   # (compiled, or as here, the one export compiled in the cache).
   moved = tmp_path / 'moved.mstsm'
@@ -143,7 +147,6 @@ def test_bench_runtimes_flag_picks_the_runtimes_timed(monkeypatch):
   run (an ONNX runtime without the converter: left out, and said)."""
   from absl import flags
   from mstsm_jax import bench
-  from mstsm_jax.inference.runtimes import available
   fv = flags.FlagValues()
   bench.define_flags(fv)
   fv(['bench', '--what=deploy', '--batch=8', '--runtimes=iree,xla'])
@@ -151,7 +154,7 @@ def test_bench_runtimes_flag_picks_the_runtimes_timed(monkeypatch):
   fv['runtimes'].value = ''
   opts = bench.check_flags(fv)
   assert sorted(opts['runtimes'] + opts['runtimes_left_out']) == sorted(
-      available())
+      runtimes.available())
   # an ONNX runtime without the converter would time nothing: refused
   fv['runtimes'].value = 'xla,openvino'
   monkeypatch.setattr(bench.onnx_file, 'converter_installed', lambda: False)
@@ -159,21 +162,24 @@ def test_bench_runtimes_flag_picks_the_runtimes_timed(monkeypatch):
     bench.check_flags(fv)
   # by default, the ONNX runtimes installed are left out and named
   fv['runtimes'].value = ''
-  onnx = [r for r in available() if r in ('onnxruntime', 'openvino')]
+  onnx = [r for r in runtimes.available() if r in ('onnxruntime', 'openvino')]
   assert onnx or os.environ.get('CI') != 'true'  # CI installs both
   opts = bench.check_flags(fv)
   assert opts['runtimes_left_out'] == onnx
-  assert opts['runtimes'] == [r for r in available() if r not in onnx]
+  assert opts['runtimes'] == [r for r in runtimes.available() if r not in onnx]
 
 
-def test_iree_cache_key_leaves_out_source_locations(tmp_path, monkeypatch):
+def test_iree_cache_key_leaves_out_source_locations(tmp_path, monkeypatch,
+                                                   capfd):
   """One module exported from two call sites (its `#locN` lines name the
-  caller's file and line) compiles once; another module compiles again."""
-  from mstsm_jax.inference import runtimes
+  caller's file and line) compiles once; another module compiles again; a
+  cached module cut short is said and compiled again, never used."""
   monkeypatch.setenv('MSTSM_IREE_CACHE', str(tmp_path))
   compiled = []
   monkeypatch.setattr(runtimes, 'compile_iree',
                       lambda mlir: compiled.append(mlir) or b'module')
+  monkeypatch.setattr(runtimes, '_unreadable',  # what the stub compiles
+                      lambda blob: '' if blob == b'module' else 'cut short')
   body = ('module @jit_f {\n  func.func public @main(%arg0: tensor<2xf32> '
           'loc("x")) -> tensor<2xf32> {\n    return %arg0 : tensor<2xf32> '
           'loc(#loc3)\n  } loc(#loc)\n} loc(#loc)\n#loc = loc(unknown)\n')
@@ -184,3 +190,11 @@ def test_iree_cache_key_leaves_out_source_locations(tmp_path, monkeypatch):
   assert len(compiled) == 1
   runtimes._cached_module(body.replace('2xf32', '3xf32'), target)
   assert len(compiled) == 2
+  for entry in tmp_path.glob('*.vmfb'):
+    entry.write_bytes(b'mod')  # cut short (a full disk, a copy stopped)
+  capfd.readouterr()
+  assert runtimes._cached_module(body, target) == b'module'
+  assert len(compiled) == 3
+  assert 'is damaged (cut short); compiling it again' in capfd.readouterr().err
+  assert sorted(p.read_bytes() for p in tmp_path.glob('*.vmfb')) == [
+      b'mod', b'module']

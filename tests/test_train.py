@@ -2,7 +2,6 @@
 decay mask, overfitting, metrics and SIGTERM (on 8 fake CPU devices)."""
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from mstsm_jax.training.optimizer import (clip_by_global_norm, decay_mask,
 from mstsm_jax.training.trainer import train_and_evaluate
 from mstsm_jax.training.steps import create_state, jit_steps
 
+import jobs
 from model_dirs import TINY_ARGS, tiny_config
 
 
@@ -330,9 +330,7 @@ def test_two_processes_equal_one_process(tmp_path):
           '--config.train.max_steps=3', '--config.train.eval_every_epochs=0',
           '--config.eval.max_videos=8', '--config.model.dropout=0.0']
   def launch(workdir, devices, pid=None):
-    env = dict(os.environ, XLA_FLAGS=re.sub(
-        r'(?<=--xla_force_host_platform_device_count=)\d+', str(devices),
-        os.environ['XLA_FLAGS']))
+    env = dict(os.environ, XLA_FLAGS=jobs.xla_flags(devices))
     extra = []
     if pid is not None:
       env.update(JAX_COORDINATOR_ADDRESS=f'127.0.0.1:{port}',

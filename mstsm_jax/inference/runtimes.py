@@ -280,13 +280,31 @@ def _cached_module(mlir: str, target: dict) -> bytes:
       'MSTSM_IREE_CACHE', pathlib.Path.home() / '.cache' / 'mstsm_jax' /
       'iree'))
   path = cache / f'{key[:32]}.vmfb'
-  if not path.is_file():
-    blob = compile_iree(mlir)
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f'.{os.getpid()}.tmp')
-    tmp.write_bytes(blob)
-    tmp.replace(path)
-  return path.read_bytes()
+  if path.is_file():
+    blob = path.read_bytes()
+    damage = _unreadable(blob)
+    if not damage:
+      return blob
+    # Never run, nor store in an exported file, a cut-short module.
+    print(f'note: {path} is damaged ({damage}); compiling it again',
+          file=sys.stderr)
+  blob = compile_iree(mlir)
+  cache.mkdir(parents=True, exist_ok=True)
+  tmp = path.with_suffix(f'.{os.getpid()}.tmp')
+  tmp.write_bytes(blob)
+  tmp.replace(path)
+  return blob
+
+
+def _unreadable(module: bytes) -> str:
+  """Why IREE's runtime cannot read `module` (a cache entry cut short), or
+  '' when it reads it."""
+  import iree.runtime as rt
+  try:
+    rt.VmModule.copy_buffer(rt.VmInstance(), module)
+  except ValueError as e:
+    return str(e).splitlines()[0][:160]
+  return ''
 
 
 def _iree_main(module: bytes):
