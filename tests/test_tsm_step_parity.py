@@ -189,6 +189,10 @@ def test_step_equals_official(start, bn_mode, fc_lr_mult, clip):
       assert np.abs(got).max() == 0, k  # frozen on both sides
       continue
     worst = max(worst, float(np.abs(got - want).max() / scale))
-    assert np.abs(got - want).max() <= 1e-4 * scale + 1e-9, k
+    # The updates are read off float32 weights: two equal updates may
+    # round to neighbouring floats (a BatchNorm weight near 1 stores a
+    # 1e-3 update to 1.2e-7, 1.1e-4 of it; seen on an AVX-512 CPU).
+    ulp = np.spacing(np.abs(t_after[k]).astype(np.float32))
+    assert np.all(np.abs(got - want) <= 1e-4 * scale + ulp), k
   print(f'{bn_mode} fc x{fc_lr_mult} clip {clip}: loss {o_loss} vs '
         f'{t_loss}, norm {o_norm} vs {t_norm}, worst update diff {worst:.1e}')
