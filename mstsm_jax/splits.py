@@ -19,7 +19,7 @@ import pathlib
 import numpy as np
 from absl import flags
 
-from mstsm_jax import cli
+from mstsm_jax import cli, files
 from mstsm_jax.console import LOG
 from mstsm_jax.training import trainer
 
@@ -73,6 +73,7 @@ def main(fv, argv):
     if rows[k].get('preempted'):  # as train: the split saved its state
       print(f'split {k}: stopped by SIGTERM, its checkpoint saved; the same '
             'command resumes it', file=LOG)
+      files.remove_created()  # the later splits' workdirs, made by plan
       cli.emit_json(fv, {'preempted': True})
       return 0
   print(table(rows), file=LOG)

@@ -111,15 +111,22 @@ def test_a_split_stopped_by_sigterm_stops_splits_cleanly(tmp_path, job,
                                                          monkeypatch):
   """As train and ablate: a preempted split (train_and_evaluate's
   {'preempted': True}) ends the job with exit 0; the same command
-  resumes it."""
-  from mstsm_jax import splits
-  monkeypatch.setattr(splits.trainer, 'train_and_evaluate',
-                      lambda config, workdir: {'preempted': True, 'steps': 3})
-  r = job('splits', '--config=configs/synthetic.py:tsn', '--splits=1',
-          f'--workdir={tmp_path}', '--json')
+  resumes it; the later splits' workdirs, made by their early checks, are
+  not left behind empty."""
+  from mstsm_jax import files, splits
+
+  def preempted(config, workdir):
+    (workdir / 'checkpoint').touch()  # what the stopped split saved
+    return {'preempted': True, 'steps': 3}
+  monkeypatch.setattr(splits.trainer, 'train_and_evaluate', preempted)
+  monkeypatch.setattr(splits.trainer, 'plan',
+                      lambda config, workdir: files.check_writable(workdir))
+  r = job('splits', '--config=configs/synthetic.py:tsn', '--splits=1,2',
+          f'--workdir={tmp_path}/runs', '--json')
   assert r.json() == {'preempted': True}
   assert ('split 1: stopped by SIGTERM, its checkpoint saved; the same '
           'command resumes it') in r.stderr
+  assert [p.name for p in (tmp_path / 'runs').iterdir()] == ['split1']
 
 
 def scores_file(path, classes=5, **arrays):
