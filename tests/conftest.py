@@ -2,7 +2,6 @@
 flags, a persistent compilation cache shared with the subprocesses, and the
 `job` fixture that runs a `python -m mstsm_jax.<job>` in-process."""
 import dataclasses
-import importlib
 import os
 import pathlib
 import subprocess
@@ -92,13 +91,11 @@ def job(capfd):
   """job('train', '--config=...', code=0) -> Result: the job's `main` on
   fresh flags, exactly as its command line runs it (exit code, stdout,
   stderr), without a new process."""
-  from mstsm_jax import cli
+  import jobs
 
   def run(name, *args, code=0):
-    module = importlib.import_module(f'mstsm_jax.{name}')
     capfd.readouterr()
-    rc = cli.invoke(module.define_flags, module.main, [f'{name}.py', *args],
-                    module.__doc__)
+    rc = jobs.invoke(name, *args)
     out, err = capfd.readouterr()
     assert rc == code, f'exit {rc}, wanted {code}:\n{err[-3000:]}'
     return Result(rc, out, err)

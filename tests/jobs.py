@@ -1,7 +1,8 @@
-"""The package's jobs run from the tests where the `job` fixture cannot
-run them: in this process from a module-scoped fixture or from a process
-whose file descriptors must stay uncaptured (`run`), or in a child process
-on the suite's XLA flags (`xla_flags`)."""
+"""The package's jobs run from the tests: in this process (`invoke`; the
+`job` fixture captures its file descriptors, `run` its Python streams, for
+a module-scoped fixture or a process whose file descriptors must stay
+uncaptured), or in a child process on the suite's XLA flags
+(`xla_flags`)."""
 import contextlib
 import importlib
 import io
@@ -9,16 +10,21 @@ import os
 import re
 
 
-def run(name: str, *args) -> tuple[int, str, str]:
+def invoke(name: str, *args) -> int:
   """`python -m mstsm_jax.<name> ARGS` as its command line runs it (its
-  `main` on fresh flags through `cli.invoke`), in this process -> (exit
-  code, stdout, stderr), caught at Python level."""
+  `main` on fresh flags through `cli.invoke`), in this process -> its exit
+  code. The `job` fixture (conftest.py) and `run` capture its output."""
   from mstsm_jax import cli
   module = importlib.import_module(f'mstsm_jax.{name}')
+  return cli.invoke(module.define_flags, module.main, [f'{name}.py', *args],
+                    module.__doc__)
+
+
+def run(name: str, *args) -> tuple[int, str, str]:
+  """`invoke` -> (exit code, stdout, stderr), caught at Python level."""
   out, err = io.StringIO(), io.StringIO()
   with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-    rc = cli.invoke(module.define_flags, module.main, [f'{name}.py', *args],
-                    module.__doc__)
+    rc = invoke(name, *args)
   return rc, out.getvalue(), err.getvalue()
 
 
