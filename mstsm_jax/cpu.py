@@ -1,4 +1,5 @@
-"""XLA:CPU settings measured fastest for this model (docs/performance.md).
+"""XLA:CPU settings measured fastest for this model (docs/performance.md),
+and how many CPUs this process may use.
 
 Two settings, both measured on the project's 2-core AMD EPYC (Zen 5,
 AVX-512) machines with jax 0.10.2; ResNet-50 MSTSM-TFDEM, 8 x 224 px,
@@ -24,6 +25,9 @@ batch 1, float32:
   `stream` leaves it off. (Synchronous dispatch instead of one arena,
   measured too, keeps small calls fast but left 38,000 faults per call in
   one run of three.)
+
+jax is imported only where it is used: `prepare` and the PyTorch
+reference ask `cores()` without starting it.
 """
 from __future__ import annotations
 
@@ -32,18 +36,29 @@ import functools
 import os
 import sys
 
-import jax
-
 OPTIONS = {'xla_cpu_experimental_ynn_fusion_type': ''}
 # glibc mallopt parameters (malloc.h)
 M_TRIM_THRESHOLD, M_MMAP_MAX, M_ARENA_MAX = -1, -4, -8
 _kept = [False]
 
 
+def cores() -> int:
+  """The CPUs this process may run on: its affinity set (taskset, a Slurm
+  or container cpuset), not the host's count, so that thread pools and
+  decoding processes fit a 4-CPU share of a 64-core node instead of
+  starting 64 threads on it. The host's count where the OS has no
+  affinity (macOS)."""
+  try:
+    return len(os.sched_getaffinity(0))
+  except AttributeError:
+    return os.cpu_count() or 1
+
+
 @functools.cache
 def compiler_options() -> dict | None:
   """`OPTIONS` on the CPU if this jax takes them (said once if not); None
   on accelerators or with MSTSM_XLA_CPU_DEFAULTS=1."""
+  import jax
   if (os.environ.get('MSTSM_XLA_CPU_DEFAULTS') == '1' or
       jax.default_backend() != 'cpu'):
     return None
@@ -59,6 +74,7 @@ def compiler_options() -> dict | None:
 
 def jit(fn, **kwargs):
   """`jax.jit(fn, **kwargs)` with `compiler_options()`."""
+  import jax
   return jax.jit(fn, compiler_options=compiler_options(), **kwargs)
 
 

@@ -39,7 +39,7 @@ import shutil
 
 from absl import flags
 
-from mstsm_jax import cli, files
+from mstsm_jax import cli, cpu, files
 from mstsm_jax.console import LOG
 from mstsm_jax.data import builder, layouts
 from mstsm_jax.data.layouts import plural
@@ -62,7 +62,8 @@ def define_flags(fv):
   flags.DEFINE_string('manual_dir', '', 'where the archives are extracted',
                       **def_)
   flags.DEFINE_string('data_dir', None, 'output tfds data dir', **def_)
-  flags.DEFINE_integer('workers', os.cpu_count() or 1, 'decoding processes',
+  flags.DEFINE_integer('workers', cpu.cores(), 'decoding processes '
+                       '(default: the CPUs this process may use)',
                        **def_)
   flags.DEFINE_integer('short_side', 256, 'store frames with this short '
                        'side (0 = original size)', **def_)

@@ -7,6 +7,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from mstsm_jax import cpu
 from mstsm_jax.models.resnet import stem_pool
@@ -103,3 +104,18 @@ def test_bench_times_pytorch_in_a_plain_process_too():
   # two clips per call (a batch-8 row said 1/8 of its clips/s)
   assert row["infer_clips_s"] > 1.5e3 / row["latency_ms_p90"]
   assert row['model'].endswith('contiguous_format default malloc')
+
+
+@pytest.mark.skipif(not hasattr(os, 'sched_setaffinity'),
+                    reason='no CPU affinity on this OS')
+def test_cores_is_the_affinity_set_not_the_hosts_count():
+  """A Slurm or container cpuset gives a process a share of the host:
+  ONNX Runtime's threads, PyTorch's and prepare's decoding processes are
+  sized to that share."""
+  mine = os.sched_getaffinity(0)
+  try:
+    os.sched_setaffinity(0, {min(mine)})
+    assert cpu.cores() == 1
+  finally:
+    os.sched_setaffinity(0, mine)
+  assert cpu.cores() == len(mine)

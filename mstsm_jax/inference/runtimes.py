@@ -20,7 +20,8 @@ flattened inputs) -> the flat list of its outputs as numpy arrays, run by:
   compile a strided 3x3 convolution whose output is 1x1 (a ResNet fed
   under 48 px); that is a one-line error naming the fix;
 - 'onnxruntime': ONNX Runtime's CPU execution provider, every graph
-  optimisation on, one thread per core (`pip install -e '.[onnx]'`);
+  optimisation on, one thread per CPU this process may use
+  (`pip install -e '.[onnx]'`);
 - 'openvino': OpenVINO's CPU plugin, which reads the ONNX model directly,
   latency hint (`pip install -e '.[onnx]'`).
 `DEFAULT` names each format's default runtime, the fastest measured
@@ -116,13 +117,14 @@ def _iree_compile(exported):
 
 def _onnxruntime_load(program, stored=None):
   """An ONNX Runtime CPU session (all graph optimisations, a thread per
-  core: the settings measured fastest in docs/performance.md)."""
+  CPU this process may use: the settings measured fastest in
+  docs/performance.md)."""
   del stored
   import onnxruntime as ort
   options = ort.SessionOptions()
   options.graph_optimization_level = (
       ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
-  options.intra_op_num_threads = os.cpu_count() or 1
+  options.intra_op_num_threads = cpu.cores()
   session = ort.InferenceSession(program.model, options,
                                  providers=['CPUExecutionProvider'])
 

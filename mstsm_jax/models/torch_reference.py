@@ -9,9 +9,9 @@ measured). torch and torchvision are optional and imported on first use.
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
+
+from mstsm_jax import cpu
 
 FOLD_DIV = 8  # 1/8 of the channels shift each way
 
@@ -59,7 +59,7 @@ def runners(num_classes: int, clip: np.ndarray, suffix: str = '',
   (NCHW as the TSM code runs it and, a PyTorch option too, channels-last);
   `call()` returns the logits."""
   import torch
-  torch.set_num_threads(os.cpu_count() or 1)
+  torch.set_num_threads(cpu.cores())
   x = torch.from_numpy(clip.reshape(-1, *clip.shape[2:]).astype(
       np.float32)).permute(0, 3, 1, 2)
   out = {}
