@@ -10,12 +10,14 @@ import subprocess
 import sys
 import zipfile
 
+import cv2
 import numpy as np
 import pytest
 
 import model_dirs
 import videos
 from mstsm_jax import files, inference
+from mstsm_jax.data import sampling, video
 from mstsm_jax.errors import UsageError
 from mstsm_jax.inference import archive, runtimes
 from mstsm_jax.inference.export import export_model
@@ -25,6 +27,11 @@ from mstsm_jax.models import task
 # 48 px: IREE does not compile a strided 3x3 conv with a 1x1 output (under
 # 48 px input); 52 px short side, so clips of any size are resized.
 SIZE = {'data.crop_size': 48, 'data.resize_short': 52}
+# The official TSM's test protocol (configs/ucf101.py): its centre box
+# rounds half to even where ours floors, a pixel apart on 77 px wide
+# frames (67 px at the short side of 52), so a file that forgot the
+# protocol would crop another view than its model directory.
+TSM_TEST = {'data.test_sampling': 'tsm', 'data.test_crops': 'tsm'}
 
 
 def one_error(stderr: str) -> str:
@@ -39,7 +46,7 @@ def one_error(stderr: str) -> str:
 def kinds(tmp_path_factory):
   """A model directory and its exports: dynamic batch, fixed batch."""
   tmp = tmp_path_factory.mktemp('kinds')
-  model_dirs.model_dir(tmp / 'm', model_dirs.tiny_config(**SIZE),
+  model_dirs.model_dir(tmp / 'm', model_dirs.tiny_config(**SIZE, **TSM_TEST),
                        head_std=0.5)
   export_model(tmp / 'm', tmp / 'dynamic.mstsm')
   export_model(tmp / 'm', tmp / 'fixed.mstsm', batch=2)
@@ -52,7 +59,7 @@ def test_every_predictor_kind_gives_the_same_scores(kinds):
   batch) and IREE agree on uint8 clips of a size other than the crop
   size: the same top-5, scores within 1e-4 x max|score|. (IREE's module:
   test_runtimes.py's model, compiled once in the run's cache.)"""
-  clips = np.random.default_rng(0).integers(0, 256, (3, 8, 60, 75, 3),
+  clips = np.random.default_rng(0).integers(0, 256, (3, 8, 60, 77, 3),
                                             np.uint8)
   predictors = {'directory': inference.load(kinds / 'm'),
                 'dynamic': inference.load(kinds / 'dynamic.mstsm'),
@@ -71,11 +78,37 @@ def test_every_predictor_kind_gives_the_same_scores(kinds):
   p = predictors['directory']
   views = p.view(clips)
   assert views.shape == (3, 8, 48, 48, 3) and views.dtype == np.uint8
+  # evaluate's view: frames stored at short side 52 (60x77 -> 52x67), the
+  # TSM centre box (x = round(19 / 2) = 10, not 19 // 2 = 9).
+  stored = np.stack([cv2.resize(f, (67, 52), interpolation=cv2.INTER_AREA)
+                     for f in clips[1]])
+  np.testing.assert_array_equal(views[1], stored[:, 2:50, 10:58])
+  assert (views[1] != stored[:, 2:50, 9:57]).any()
   np.testing.assert_allclose(predictors['fixed'].scores_views(views), want,
                              atol=1e-4 * np.abs(want).max())
   x = np.asarray(task.normalize(views, *task.norm_stats(p.config.data)))
   np.testing.assert_allclose(p.scores_normalized(x), want,
                              atol=1e-4 * np.abs(want).max())
+
+
+def test_a_video_scores_the_same_through_predict_load_and_export(kinds,
+                                                                job):
+  """`predict` on a video file (decoded, sampled and cropped as evaluate
+  does) and `predictor(clips)` on the frames it samples give the same
+  probabilities, for the model directory and its export (the file carries
+  the model's test-time sampling and crops)."""
+  videos.write_video(kinds / 'v.mp4', 20, size=(60, 77))
+  decoded = video.read_video(str(kinds / 'v.mp4'), 0, as_jpeg=False)
+  idx = sampling.test_indices(decoded['num_frames'], 8, 1, 'tsm')[0]
+  for path in (kinds / 'm', kinds / 'dynamic.mstsm'):
+    p = inference.load(path)
+    assert p.config.data.test_crops == 'tsm', path
+    want = p.probabilities(decoded['frames'][idx][None])[0]
+    got = json.loads(job('predict', f'--checkpoint={path}', '--json',
+                         str(kinds / 'v.mp4')).stdout)
+    top = {r['class']: r['probability'] for r in got['top5']}
+    for name, prob in top.items():
+      assert abs(prob - want[p.classes.index(name)]) <= 1e-5, (path, name)
 
 
 @pytest.mark.parametrize('dtype', [np.float64, np.int64, np.float32])

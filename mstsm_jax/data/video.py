@@ -22,6 +22,16 @@ class VideoError(Exception):
     self.path, self.reason, self.detail = path, reason, detail
 
 
+def stored_frame(img: np.ndarray, short_side: int) -> np.ndarray:
+  """A frame as it is stored and read for the model: short side brought
+  down to `short_side` (`resize_short`), never up; 0 keeps every size.
+  `read_video`, `read_frame_folder` and the predictors' centre view
+  (inference/views.py) all store a frame through this one rule."""
+  if short_side and min(img.shape[:2]) > short_side:
+    return resize_short(img, short_side)
+  return img
+
+
 def resize_short(img: np.ndarray, short_side: int) -> np.ndarray:
   """Resizes `[H, W, 3]` so min(H, W) == short_side (INTER_AREA down,
   INTER_LINEAR up)."""
@@ -96,9 +106,8 @@ def read_frame_folder(folder: str, filename_tmpl: str, short_side: int = 256,
       raise VideoError(folder, 'undecodable',
                        f'{os.path.basename(path)}: {e}') from e
     size = size or rgb.shape[:2]
-    keep = not short_side or min(rgb.shape[:2]) <= short_side
-    if not keep:
-      rgb = resize_short(rgb, short_side)
+    kept = stored_frame(rgb, short_side)
+    keep, rgb = kept is rgb, kept
     stored = stored or rgb.shape[:2]
     if rgb.shape[:2] != stored:
       rgb, keep = fit_size(rgb, stored, odd, os.path.basename(path)), False
@@ -199,8 +208,7 @@ def read_video(path: str, short_side: int = 256, fps: float = 0.0,
   try:
     for rate, rgb in iter_frames(path, fps, times, notes):
       size = size or rgb.shape[:2]
-      if short_side and min(rgb.shape[:2]) > short_side:  # no upscale
-        rgb = resize_short(rgb, short_side)
+      rgb = stored_frame(rgb, short_side)
       stored = stored or rgb.shape[:2]
       if rgb.shape[:2] != stored:
         rgb = fit_size(rgb, stored, odd, f'frame {len(frames) + 1}')

@@ -34,6 +34,7 @@ import mstsm_jax.inference.onnx_file as onnx_file
 import mstsm_jax.inference.predictor as predictor_kinds
 import mstsm_jax.inference.runtimes as runtimes
 import mstsm_jax.inference.streaming as online
+from mstsm_jax.inference.views import crop_mode, view_size
 from mstsm_jax.models import task
 
 
@@ -73,7 +74,7 @@ def export_model(model_dir, path, batch='dynamic', platforms=('cpu',),
                      'the device): drop --platforms')
   predictor = predictor_kinds.load(model_dir, checkpoint_step)
   cfg = predictor.config
-  t, s, c = cfg.model.num_segments, cfg.data.crop_size, predictor.channels
+  t, s, c = cfg.model.num_segments, view_size(cfg.data), predictor.channels
   n = export.symbolic_shape('N')[0] if batch == 'dynamic' else batch
   shown = 'N' if batch == 'dynamic' else batch
   k = cfg.model.num_classes
@@ -90,6 +91,8 @@ def export_model(model_dir, path, batch='dynamic', platforms=('cpu',),
   mean, std = task.norm_stats(cfg.data)
   meta = {'kind': 'stream' if streaming else 'clips',
           'resize_short': cfg.data.resize_short,
+          'test_sampling': cfg.data.get('test_sampling', 'spread'),
+          'test_crops': crop_mode(cfg.data),
           'format_version': archive.FORMAT_VERSION,
           'classes': predictor.classes,
           'num_segments': t, 'crop_size': s, 'channels': c,
@@ -140,7 +143,7 @@ def stream_function(predictor, streams):
   cfg = predictor.config
   step, buffers = online.step_function(predictor.model, predictor.variables,
                                        cfg, streams)
-  s, c = cfg.data.crop_size, predictor.channels
+  s, c = view_size(cfg.data), predictor.channels
 
   def fn(frames, *flat):
     scores, new = step(frames, list(flat))
@@ -152,7 +155,7 @@ def export_clips(predictor, batch, platforms=('cpu',)):
   """`jax.export` of `clip_function(predictor)` for `batch` (an int or a
   symbolic dimension)."""
   cfg = predictor.config
-  t, s, c = cfg.model.num_segments, cfg.data.crop_size, predictor.channels
+  t, s, c = cfg.model.num_segments, view_size(cfg.data), predictor.channels
   return export.export(jax.jit(clip_function(predictor)),
                        platforms=tuple(platforms))(
                            jax.ShapeDtypeStruct((batch, t, s, s, c),

@@ -30,7 +30,8 @@ from mstsm_jax.configs import base_config
 from mstsm_jax.errors import UsageError
 import mstsm_jax.inference.archive as archive
 import mstsm_jax.inference.runtimes as runtimes
-from mstsm_jax.inference.views import center_view, in_batches
+from mstsm_jax.inference.views import (center_view, crop_mode, in_batches,
+                                       view_size)
 from mstsm_jax.models import task
 from mstsm_jax.models.mstsm import DTYPES, build_model
 
@@ -76,7 +77,7 @@ class Contract:
     size, already cropped (`read_video_views`): no further view."""
     views = np.asarray(views)
     self._check(views, 'scores_views', lambda d: d == np.uint8,
-                'uint8 views at the crop size', self.config.data.crop_size)
+                'uint8 views at the crop size', view_size(self.config.data))
     return self._batched(self._views, views)
 
   def probabilities(self, clips) -> np.ndarray:
@@ -85,9 +86,10 @@ class Contract:
 
   def view(self, clips) -> np.ndarray:
     """The uint8 centre views `[N, T, S, S, C]` that `__call__` scores
-    (one program for every kind: `center_view`)."""
+    (the same for every kind: `center_view`)."""
     cfg = self.config.data
-    return np.asarray(center_view(clips, cfg.resize_short, cfg.crop_size))
+    return center_view(clips, cfg.resize_short, cfg.crop_size,
+                       crop_mode(cfg))
 
 
 class Predictor(Contract):
@@ -176,14 +178,18 @@ class ExportedPredictor(Contract):
 
 def file_config(meta: dict):
   """The config fields an exported file's metadata fixes (T, sizes,
-  modality, normalisation, fusion), for sampling and cropping videos for
-  it."""
+  test-time sampling and crops, modality, normalisation, fusion), for
+  sampling and cropping videos for it as for its model directory. A file
+  from before the test-time fields were written was run with 'spread' and
+  'resize', which its defaults keep."""
   c = base_config('custom', len(meta['classes']), meta['variant'])
   c.model.num_segments, c.model.tfdem_fuse = (meta['num_segments'],
                                               meta['tfdem_fuse'])
   c.data.crop_size, c.data.modality = meta['crop_size'], meta['modality']
   c.data.resize_short = meta.get('resize_short',
                                  round(meta['crop_size'] * 256 / 224))
+  c.data.test_sampling = meta.get('test_sampling', 'spread')
+  c.data.test_crops = meta.get('test_crops', 'resize')
   if meta['modality'] == 'rgb':
     c.data.mean, c.data.std = tuple(meta['mean']), tuple(meta['std'])
   return c

@@ -35,7 +35,7 @@ from mstsm_jax.errors import UsageError
 import mstsm_jax.inference.archive as archive
 import mstsm_jax.inference.predictor as predictor_kinds
 import mstsm_jax.inference.runtimes as runtimes
-from mstsm_jax.inference.views import center_view
+from mstsm_jax.inference.views import center_view, crop_mode, view_size
 from mstsm_jax.models import task
 from mstsm_jax.models.mstsm import DTYPES
 
@@ -54,7 +54,7 @@ def step_function(model, variables, config, streams=1):
         f'variant {config.get("variant", "?")} looks at future frames and '
         'cannot stream', 'train an online variant (--config=...:tsm_online, '
         'mstsm_online or mstsm_tfdem_online)')
-  s, c = config.data.crop_size, task.in_channels(config.data)
+  s, c = view_size(config.data), task.in_channels(config.data)
   mean, std = task.norm_stats(config.data)
   dtype = DTYPES[config.model.dtype]
   frame_shape = jax.ShapeDtypeStruct((streams, s, s, c), jnp.uint8)
@@ -94,7 +94,7 @@ class Streamer:
   """Runs an online model one frame at a time: from a model directory or
   from a file written by `export --streaming`.
 
-  `step(frame)` takes uint8 `[H, W, C]` at any size (cropped on the device
+  `step(frame)` takes uint8 `[H, W, C]` at any size (cropped on the host
   as `Predictor` crops clips) and returns that frame's scores `[classes]`;
   `smoothed(k)` is the mean of the last k; `probabilities(scores)` as
   `Predictor`'s; `reset()` empties the buffers for a new video.
@@ -115,7 +115,7 @@ class Streamer:
           exported, runtime, archive.stored_module(path, self.meta, runtime))
       self._fn, shapes = flat_step(run), exported.in_avals[1:]
       self.classes = self.meta['classes']
-      resize, crop = self.meta['resize_short'], self.meta['crop_size']
+      data = predictor_kinds.file_config(self.meta).data
       self.fuse, self.num_segments = (self.meta['tfdem_fuse'],
                                       self.meta['num_segments'])
       self.channels = self.meta['channels']
@@ -126,14 +126,15 @@ class Streamer:
       fn, shapes = step_function(predictor.model, predictor.variables, cfg)
       self._fn = cpu.jit(fn)
       self.classes = predictor.classes
-      resize, crop = cfg.data.resize_short, cfg.data.crop_size
+      data = cfg.data
       self.fuse, self.num_segments = (cfg.model.tfdem_fuse,
                                       cfg.model.num_segments)
       self.channels = predictor.channels
     self._shapes = shapes
     # The test-time centre view of one frame, as a predictor's of a clip.
-    self._crop = lambda f: np.asarray(center_view(f[None, None], resize,
-                                                  crop))[0, 0]
+    self._crop = lambda f: center_view(
+        f[None, None], data.resize_short, data.crop_size,
+        crop_mode(data))[0, 0]
     self.history = collections.deque(maxlen=history)
     self.reset()
 

@@ -3,58 +3,49 @@ its runtime runs the model, so a model directory, an exported file and
 every runtime see the same input.
 
 - `center_view`: uint8 clips of any size -> the uint8 centre view at the
-  crop size, as evaluate's 1x1 view (short side to `resize_short`, centre
-  crop `crop_size`, antialiased, rounded back to uint8 as the host pipeline's
-  frames are).
+  crop size, evaluate's 1x1 view, by the host functions evaluate uses.
 - `read_video_views`: a video file -> evaluate's exact test-time views.
 - `short_video_note`: the one warning for a video shorter than T frames.
 """
 from __future__ import annotations
 
-import functools
-
-import jax
-import jax.numpy as jnp
 import numpy as np
 
-from mstsm_jax import cpu
-from mstsm_jax.data import pipeline, video
+from mstsm_jax.data import pipeline, transforms, video
 from mstsm_jax.errors import UsageError
 
 
-def center_view(clips, resize_short: int, crop_size: int):
-  """uint8 `[N, T, H, W, C]` -> uint8 `[N, T, crop, crop, C]`: the centre
-  square that is `crop_size` at a short side of `resize_short`, resized to
-  `crop_size` (antialiased, rounded), as evaluate's 1x1 view.
+def center_view(clips, resize_short: int, crop_size: int,
+                mode: str = 'resize') -> np.ndarray:
+  """uint8 `[N, T, H, W, C]` -> uint8 `[N, T, S, S, C]` (S =
+  `transforms.test_size`): evaluate's 1x1 view, made by the functions
+  that make it for `evaluate` and `predict`: each frame stored as they
+  store it (`video.stored_frame`: short side down to `resize_short`), then
+  the centre test box of data.test_crops=`mode`
+  (`transforms.test_clips`). Host OpenCV, the same arithmetic for every
+  predictor kind and runtime, so a video gives the same scores through
+  `predict`, `predictor(clips)` and `Streamer`."""
+  clips = np.asarray(clips)
+  n, t, _, _, c = clips.shape
+  size = transforms.test_size(resize_short, crop_size, mode)
+  out = np.empty((n, t, size, size, c), np.uint8)
+  for i, clip in enumerate(clips):
+    out[i] = transforms.test_clips(
+        np.stack([video.stored_frame(f, resize_short) for f in clip]),
+        resize_short=resize_short, crop_size=crop_size, mode=mode)[0]
+  return out
 
-  One compiled program per shape for every predictor kind: its rounding
-  back to uint8 lands on exact .5 ties, which any other float arithmetic
-  (the resize fused into a model's program, other XLA flags) can round
-  the other way, so a model directory and its export would see views a
-  level apart."""
-  return _center_view_program()(clips, resize_short=resize_short,
-                                crop_size=crop_size)
+
+def view_size(data_cfg) -> int:
+  """The side of the test-time views a model of `data_cfg` sees: the crop
+  size, or `resize_short` with data.test_crops='full_res'."""
+  return transforms.test_size(data_cfg.resize_short, data_cfg.crop_size,
+                              crop_mode(data_cfg))
 
 
-@functools.cache
-def _center_view_program():
-  """Made at first use, not at import: `cpu.jit` asks jax for its backend,
-  which starts jax, after which `predict` and `bench` can no longer keep
-  host memory (cpu.keep_host_memory)."""
-  return cpu.jit(_center_view, static_argnames=('resize_short', 'crop_size'))
-
-
-def _center_view(clips, resize_short: int, crop_size: int):
-  n, t, h, w, c = clips.shape
-  side = min(h, w, max(1, round(crop_size * min(h, w) / resize_short)))
-  y, x = (h - side) // 2, (w - side) // 2
-  crop = clips[:, :, y:y + side, x:x + side]
-  if side == crop_size:
-    return crop
-  out = jax.image.resize(crop.astype(jnp.float32),
-                         (n, t, crop_size, crop_size, c), 'linear',
-                         antialias=True)
-  return jnp.clip(jnp.round(out), 0, 255).astype(jnp.uint8)
+def crop_mode(data_cfg) -> str:
+  """data.test_crops ('resize' in a config.json from before the field)."""
+  return data_cfg.get('test_crops', 'resize')
 
 
 def in_batches(fn, clips: np.ndarray, batch: int,
