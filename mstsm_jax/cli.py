@@ -63,6 +63,17 @@ def define_json(fv: flags.FlagValues) -> None:
                     flag_values=fv)
 
 
+def only_with(fv: flags.FlagValues, names, needed: str) -> None:
+  """Refuses flags of `names` given on the command line while `--needed`
+  is off or empty: they would be ignored, and an ignored flag is one
+  line, never silence."""
+  given = ', '.join('--' + n for n in names if fv[n].present)
+  if given and not fv[needed].value:
+    value = '=...' if isinstance(fv[needed].value, str) else ''
+    raise UsageError(f'{given}: only with --{needed}, which is not given',
+                     f'add --{needed}{value} or drop {given}')
+
+
 def emit_json(fv: flags.FlagValues, obj) -> None:
   if fv['json'].value:
     print(json.dumps(obj), flush=True)

@@ -61,6 +61,7 @@ def main(fv, argv):
   platforms = [p.strip() for p in fv['platforms'].value.split(',')]
   out = fv['output'].value
   check_export_flags(fv['batch'].value, fv['format'].value)
+  check_name(out, fv['format'].value)
   files.check_writable(os.path.dirname(os.path.abspath(out)),
                        'output folder')
   files.check_outputs({'--output': out}, [fv['checkpoint'].value],
@@ -73,7 +74,24 @@ def main(fv, argv):
   print(f'wrote {out}: {size / 2**20:.1f} MiB, {meta["input"]} -> '
         f'{meta["output"]}, platforms {",".join(platforms)}, '
         f'{time.time() - t0:.1f}s', file=LOG)
-  cli.emit_json(fv, {**meta, 'output': out, 'bytes': size})
+  # Flat as before, 'output' being the file; the file's own metadata
+  # (whose 'output' describes the scores) whole under 'metadata'.
+  cli.emit_json(fv, {**meta, 'output': out, 'bytes': size, 'metadata': meta})
+
+
+def check_name(out: str, fmt: str) -> None:
+  """An ONNX file is named .onnx and nothing else is: ONNX Runtime,
+  OpenVINO and TensorRT users open a `.onnx` as ONNX, and a StableHLO zip
+  under that name fails there."""
+  named = out.lower().endswith('.onnx')
+  if named and fmt != 'onnx':
+    raise cli.UsageError(f'--output={out} is named .onnx, but --format={fmt}'
+                         ' writes a StableHLO zip',
+                         'add --format=onnx, or name the file .mstsm')
+  if fmt == 'onnx' and not named:
+    raise cli.UsageError(f'--format=onnx writes an ONNX file; --output={out}'
+                         ' is not named .onnx',
+                         'name it .onnx, as ONNX tools expect')
 
 
 if __name__ == '__main__':

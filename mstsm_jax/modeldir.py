@@ -97,6 +97,10 @@ def write_config(workdir, config, channels: ChannelSpec | None = None):
 
 def read_config(workdir) -> ml_collections.ConfigDict:
   path = pathlib.Path(workdir) / 'config.json'
+  if not pathlib.Path(workdir).exists():
+    raise UsageError(f'{workdir} not found: it is not a model directory, '
+                     'nor a file', 'give a training workdir, a directory '
+                     'written by convert or prune, or an exported file')
   if not path.is_file():
     raise UsageError(
         f'{path} not found: {workdir} is not a model directory',

@@ -61,6 +61,8 @@ def main(fv, argv):
   if not paths:
     raise cli.UsageError('no video given',
                          'put one or more video files after the flags')
+  cli.only_with(fv, ('window_s', 'stride_s', 'output_dir', 'overwrite'),
+                'timeline')
   views = parse_views(fv['views'].value)
   outputs = None
   if fv['timeline'].value:

@@ -56,6 +56,7 @@ def check_output(fv) -> None:
   """--output must be a new .mp4 (and its .json timeline) in a writable
   folder, never the video or model it reads."""
   out = fv['output'].value
+  cli.only_with(fv, ('overwrite',), 'output')
   if not out:
     return
   if not out.lower().endswith('.mp4'):
@@ -129,7 +130,8 @@ def main(fv, argv):
   check_output(fv)
   fps, frames = open_frames(path)
   first = next(frames)
-  streamer = Streamer(fv['checkpoint'].value, runtime=fv['runtime'].value)
+  streamer = Streamer(fv['checkpoint'].value, runtime=fv['runtime'].value,
+                      history=max(64, fv['smooth'].value))
   every = fv['every'].value
   k = fv['smooth'].value or streamer.num_segments
   streamer.step(first)  # compiles; not timed
@@ -144,6 +146,12 @@ def main(fv, argv):
   if mixed:  # predict's wording (video.mixed_sizes)
     print(f'{path}: warning: mixed sizes ({mixed}) in {out}', file=LOG)
   label, prob = res.pop('last')
+  if res['steps'] < k:
+    asked = (f'--smooth={k}' if fv['smooth'].value else
+             f'T = {k}, the clip the model was trained on')
+    print(f'{path}: warning: {res["steps"]} of {res["frames"]} frames '
+          f'stepped (--every={every}), fewer than {asked}: the label is '
+          'the mean of fewer steps', file=LOG)
   result = {'video': path, 'checkpoint': fv['checkpoint'].value, 'fps': fps,
             'every': every, 'smooth': k, **res,
             **({'mixed_sizes': f'mixed sizes ({mixed})'} if mixed else {}),

@@ -44,12 +44,15 @@ def one_error(stderr: str) -> str:
 
 @pytest.fixture(scope='module')
 def kinds(tmp_path_factory):
-  """A model directory and its exports: dynamic batch, fixed batch."""
+  """A model directory and its exports: dynamic batch; fixed batch,
+  lowered for the CPU and CUDA as the README shows (runtimes run the
+  CPU's lowering)."""
   tmp = tmp_path_factory.mktemp('kinds')
   model_dirs.model_dir(tmp / 'm', model_dirs.tiny_config(**SIZE, **TSM_TEST),
                        head_std=0.5)
   export_model(tmp / 'm', tmp / 'dynamic.mstsm')
-  export_model(tmp / 'm', tmp / 'fixed.mstsm', batch=2)
+  export_model(tmp / 'm', tmp / 'fixed.mstsm', batch=2,
+               platforms=('cpu', 'cuda'))
   return tmp
 
 
@@ -57,8 +60,9 @@ def kinds(tmp_path_factory):
 def test_every_predictor_kind_gives_the_same_scores(kinds):
   """Issue 22: model directory, exported file (dynamic batch, fixed
   batch) and IREE agree on uint8 clips of a size other than the crop
-  size: the same top-5, scores within 1e-4 x max|score|. (IREE's module:
-  test_runtimes.py's model, compiled once in the run's cache.)"""
+  size: the same top-5, scores within 1e-4 x max|score|. (IREE ran no
+  file lowered for two platforms until a user tried: it takes the
+  lowering's index first.)"""
   clips = np.random.default_rng(0).integers(0, 256, (3, 8, 60, 77, 3),
                                             np.uint8)
   predictors = {'directory': inference.load(kinds / 'm'),
@@ -203,6 +207,52 @@ def test_export_and_explain_outputs(kinds, tmp_path, job):
   assert 'exists' in one_error(r.stderr)
 
 
+def test_export_refuses_a_file_and_misnamed_outputs(kinds, tmp_path, job):
+  """export reads a model directory, names ONNX files .onnx and nothing
+  else .onnx; --json gives the file and its metadata apart."""
+  out = tmp_path / 'x.mstsm'
+  r = job('export', f'--checkpoint={kinds}/dynamic.mstsm', f'--output={out}',
+          code=2)
+  assert 'is an exported file; export reads a model directory' in one_error(
+      r.stderr)
+  r = job('export', f'--checkpoint={kinds}/m', f'--output={tmp_path}/x.onnx',
+          code=2)
+  assert 'is named .onnx, but --format=xla' in one_error(r.stderr)
+  if 'onnxruntime' in runtimes.available():
+    r = job('export', f'--checkpoint={kinds}/m', f'--output={out}',
+            '--format=onnx', code=2)
+    assert 'is not named .onnx' in one_error(r.stderr)
+  assert not list(tmp_path.iterdir())
+  r = job('export', f'--checkpoint={kinds}/m', f'--output={out}',
+          '--json').json()
+  assert r['output'] == str(out) and r['bytes'] == out.stat().st_size
+  assert r['metadata']['output'] == 'float32 [N, 10] video scores'
+  # Flags that only apply with another are refused without it.
+  r = job('predict', f'--checkpoint={kinds}/m', '--window_s=2',
+          f'--output_dir={tmp_path}', str(out), code=2)
+  assert '--window_s, --output_dir: only with --timeline' in one_error(
+      r.stderr)
+  r = job('stream', f'--checkpoint={kinds}/m', f'--video={out}',
+          '--overwrite', code=2)
+  assert '--overwrite: only with --output' in one_error(r.stderr)
+  # A missing or empty file says so.
+  r = job('predict', f'--checkpoint={tmp_path}/gone.onnx', str(out), code=2)
+  assert one_error(r.stderr).endswith('gone.onnx not found: it is not a '
+                                      'model directory, nor a file')
+  (tmp_path / 'empty.onnx').touch()
+  with pytest.raises(UsageError, match=r'empty.onnx is empty \(0 bytes\)'):
+    inference.load(tmp_path / 'empty.onnx')
+
+
+def test_a_file_lowered_for_another_platform_is_one_line(kinds, tmp_path):
+  export_model(kinds / 'm', tmp_path / 'cuda.mstsm', batch=2,
+               platforms=('cuda',))
+  for runtime in {'xla', 'iree'} & set(runtimes.available()):
+    with pytest.raises(UsageError, match='exported for cuda') as e:
+      inference.load(tmp_path / 'cuda.mstsm', runtime=runtime)
+    assert '--platforms=cpu' in e.value.hint
+
+
 def test_check_outputs_rules(tmp_path):
   a = tmp_path / 'a.json'
   assert files.check_outputs({'--output': a}) == {'--output': a}
@@ -244,6 +294,7 @@ def test_job_numbers(job_args, tmp_path, job):
     ({'channels': 2}, r'describes uint8 \[N, 8, 48, 48, 2\]'),
     ({'batch': 3}, r'describes uint8 \[3, 8, 48, 48, 3\]'),
     ({'kind': None}, 'kind None is neither'),
+    ({'classes': ['a'] * 10}, "names class 'a' twice"),
 ])
 def test_altered_metadata_is_refused_at_load(kinds, tmp_path, change, words):
   src, bad = kinds / 'dynamic.mstsm', tmp_path / 'altered.mstsm'
@@ -263,7 +314,7 @@ def test_export_batch_shown_and_a_full_disk_leaves_nothing(kinds, tmp_path,
   out = tmp_path / 'b2.mstsm'
   r = job('export', f'--checkpoint={kinds}/m', f'--output={out}',
           '--batch=2', '--json')
-  assert r.json()['input'] == 'uint8 [2, 8, 48, 48, 3]'
+  assert r.json()['metadata']['input'] == 'uint8 [2, 8, 48, 48, 3]'
   assert 'uint8 [2, 8, 48, 48, 3] -> float32 [2, 10]' in r.stderr
   good = out.read_bytes()
 
@@ -317,6 +368,12 @@ def test_streamer_refuses_rgba_and_empty_frames(tmp_path):
     streamer.step(np.zeros((0, 0, 3), np.uint8))
   with pytest.raises(UsageError, match='must be uint8'):
     streamer.step(np.zeros((20, 30, 3), np.float64))
+  with pytest.raises(UsageError, match='no frame has been stepped'):
+    streamer.ranked(8)
+  streamer.step(np.zeros((20, 30, 3), np.uint8))
+  with pytest.raises(UsageError, match='keeps the last 64') as e:
+    streamer.smoothed(65)
+  assert 'history=K' in e.value.hint
 
 
 def test_archive_writes_whole_files_only(tmp_path):

@@ -11,6 +11,7 @@ import pytest
 import model_dirs
 import videos
 from mstsm_jax import inference
+from mstsm_jax.data import video
 from mstsm_jax.errors import UsageError
 from mstsm_jax.inference.archive import read
 from mstsm_jax.models import task
@@ -72,7 +73,7 @@ def test_exported_step_equals_the_python_step(tmp_path, job):
   model_dirs.model_dir(tmp_path / 'm', config, head_std=0.5)
   out = tmp_path / 'online.mstsm'
   meta = job('export', f'--checkpoint={tmp_path}/m', f'--output={out}',
-             '--streaming', '--batch=1', '--json').json()
+             '--streaming', '--batch=1', '--json').json()['metadata']
   assert meta['kind'] == 'stream' and meta['batch'] == 1
   _, exported = read(out)
   p = inference.load(tmp_path / 'm')
@@ -88,6 +89,35 @@ def test_exported_step_equals_the_python_step(tmp_path, job):
   assert Streamer(out).step(frames[0, 0]).shape == (10,)
   with pytest.raises(UsageError, match='streaming step'):
     inference.load(out)
+  # A step for two streams at once is the user's loop, not Streamer's.
+  job('export', f'--checkpoint={tmp_path}/m', f'--output={tmp_path}/2.mstsm',
+      '--streaming', '--batch=2')
+  with pytest.raises(UsageError, match='steps 2 streams at once') as e:
+    Streamer(tmp_path / '2.mstsm')
+  assert '--batch=1' in e.value.hint
+
+
+def test_stream_smooths_past_64_steps_and_warns_when_short(tmp_path, job):
+  """--smooth=K is the mean of K steps whatever K (the Streamer kept 64,
+  so K = 70 was silently 64); fewer steps than T are said."""
+  model_dirs.model_dir(tmp_path / 'm', model_dirs.tiny_config('tsm_online'),
+                       head_std=0.5)
+  videos.write_video(tmp_path / 'v.avi', 70, size=(36, 36))
+  r = job('stream', f'--checkpoint={tmp_path}/m', f'--video={tmp_path}/v.avi',
+          '--smooth=70', '--json').json()
+  streamer = Streamer(tmp_path / 'm', history=70)
+  for f in video.read_video(str(tmp_path / 'v.avi'), 0,
+                            as_jpeg=False)['frames']:
+    streamer.step(f)
+  (label, prob), = streamer.ranked(70)
+  assert r['timeline'][-1] == {'frame': 69, 'time': 2.76, 'label': label,
+                               'probability': round(prob, 6)}
+  assert streamer.ranked(64) != streamer.ranked(70)
+  videos.write_video(tmp_path / 'short.avi', 4, size=(36, 36))
+  r = job('stream', f'--checkpoint={tmp_path}/m',
+          f'--video={tmp_path}/short.avi')
+  assert 'warning: 4 of 4 frames stepped (--every=1), fewer than T = 8' \
+      in r.stderr
 
 
 def test_stream_writes_a_playable_annotated_mp4(tmp_path, job):

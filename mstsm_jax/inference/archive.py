@@ -133,6 +133,13 @@ def check(path, meta: dict, fn) -> None:
     n = len(meta['classes']) if isinstance(meta['classes'], list) else '?'
     raise UsageError(f'{path}: the metadata lists {n} classes, the function '
                      f'gives {scores} scores', hint)
+  names = meta['classes']
+  if not all(isinstance(c, str) for c in names) or len(set(names)) != len(
+      names):
+    twice = next((c for c in names if names.count(c) > 1), None)
+    raise UsageError(f'{path}: the metadata names '
+                     + (f'class {twice!r} twice' if twice is not None else
+                        'classes that are not all strings'), hint)
 
 
 def stored_module(path, meta: dict, runtime: str):

@@ -22,6 +22,8 @@ OpenVINO and TensorRT).
 """
 from __future__ import annotations
 
+import pathlib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -72,6 +74,11 @@ def export_model(model_dir, path, batch='dynamic', platforms=('cpu',),
     raise UsageError(f'--platforms={",".join(platforms)} with --format=onnx',
                      'an ONNX file names no platform (its runtime picks '
                      'the device): drop --platforms')
+  if pathlib.Path(model_dir).is_file():
+    raise UsageError(f'--checkpoint={model_dir} is an exported file; export '
+                     'reads a model directory',
+                     'give the run directory it came from (train '
+                     '--workdir=...)')
   predictor = predictor_kinds.load(model_dir, checkpoint_step)
   cfg = predictor.config
   t, s, c = cfg.model.num_segments, view_size(cfg.data), predictor.channels

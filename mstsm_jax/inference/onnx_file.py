@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 
 import numpy as np
 
@@ -142,7 +143,11 @@ def _aval(value) -> Aval:
 def read(path) -> tuple[dict, OnnxProgram]:
   """(metadata, program) of an ONNX file this package wrote; anything else
   is one line naming the file."""
-  hint = 'export one with python -m mstsm_jax.export --format=onnx'
+  hint = ('give a model directory or a file written by python -m '
+          'mstsm_jax.export')
+  if os.path.getsize(path) == 0:
+    raise UsageError(f'{path} is empty (0 bytes), not an exported model',
+                     hint)
   try:
     onnx = _onnx()
   except UsageError as e:

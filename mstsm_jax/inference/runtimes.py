@@ -77,6 +77,14 @@ def _xla_load(exported, stored=None):
   """`Exported.call`, jax's compiler, with the XLA:CPU options measured
   fastest (cpu.py)."""
   del stored
+  from jax import export
+  here = export.default_export_platform()
+  if here not in exported.platforms:
+    raise UsageError(f'this file was exported for '
+                     f'{",".join(exported.platforms)}; jax here runs on '
+                     f'{here}',
+                     f're-export it with --platforms={here} (or '
+                     f'{",".join((*exported.platforms, here))})')
   call = cpu.jit(exported.call)
 
   def run(*args):
@@ -87,7 +95,16 @@ def _xla_load(exported, stored=None):
 
 def _iree_load(exported, stored=None):
   """The IREE module stored at export when it was compiled for this
-  machine, else compiled here (cached)."""
+  machine, else compiled here (cached). A file lowered for several
+  platforms (`--platforms=cpu,cuda`) takes the index of the lowering to
+  run first: the CPU's."""
+  platforms = [p.lower() for p in exported.platforms]
+  if 'cpu' not in platforms:
+    raise UsageError(f'--runtime=iree runs the CPU lowering; this file was '
+                     f'exported for {",".join(platforms)} only',
+                     're-export it with --platforms=cpu (or cpu,'
+                     f'{",".join(platforms)})')
+  lead = ([np.int32(platforms.index('cpu'))] if len(platforms) > 1 else [])
   module, here = None, iree_target()
   if stored is not None:
     target, blob = stored
@@ -101,7 +118,7 @@ def _iree_load(exported, stored=None):
 
   def run(*args):
     # Copies: the runtime reuses its output buffers on the next call.
-    out = main(*[np.ascontiguousarray(args[i]) for i in kept])
+    out = main(*lead, *[np.ascontiguousarray(args[i]) for i in kept])
     outs = out if isinstance(out, (tuple, list)) else (out,)
     return [np.array(o.to_host(), copy=True) for o in outs]
   return run

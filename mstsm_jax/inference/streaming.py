@@ -111,6 +111,13 @@ class Streamer:
         raise UsageError(f'{path} is a clip model, not a streaming one',
                          'export it with python -m mstsm_jax.export '
                          '--streaming')
+      if self.meta['batch'] not in ('dynamic', 1):
+        raise UsageError(
+            f'{path} steps {self.meta["batch"]} streams at once; Streamer '
+            'and stream run one',
+            'export it with --streaming --batch=1 (or dynamic) for them; '
+            f'a {self.meta["batch"]}-stream file runs in your own loop '
+            '(README, "Online recognition")')
       run = runtimes.callable_for(
           exported, runtime, archive.stored_module(path, self.meta, runtime))
       self._fn, shapes = flat_step(run), exported.in_avals[1:]
@@ -176,7 +183,16 @@ class Streamer:
 
   def smoothed(self, k: int) -> np.ndarray:
     """Mean scores of the last `k` frames (`k` = T: the clip score of the
-    last T frames)."""
+    last T frames; fewer at the start of a video). `k` is at most the
+    `history` the Streamer keeps."""
+    if not 1 <= k <= self.history.maxlen:
+      raise UsageError(f'smoothing over {k} steps; this Streamer keeps the '
+                       f'last {self.history.maxlen}',
+                       'make it with Streamer(..., history=K) for K >= k, '
+                       'or smooth over fewer steps (k >= 1)')
+    if not self.history:
+      raise UsageError('no frame has been stepped since the start or the '
+                       'last reset()', 'call step(frame) first')
     return np.mean(list(self.history)[-k:], axis=0)
 
   def probabilities(self, scores) -> np.ndarray:
