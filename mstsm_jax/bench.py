@@ -461,8 +461,11 @@ COLUMNS = [('batch', 'batch', '{:d}'),
 
 
 def print_rows(rows: list) -> None:
-  """The per-batch table, with the columns that were measured."""
-  cols = [c for c in COLUMNS if any(c[0] in r for r in rows)]
+  """The per-batch table, with the columns that were measured; none when
+  only other measurements ran (--what=stream, deploy, data)."""
+  cols = [c for c in COLUMNS if any(r.get(c[0]) is not None for r in rows)]
+  if all(k == 'batch' for k, _, _ in cols):
+    return
   print(' | '.join(f'{h:>14}' for _, h, _ in cols))
   for r in rows:
     print(' | '.join(f'{(f.format(r[k]) if r.get(k) is not None else "-"):>14}'

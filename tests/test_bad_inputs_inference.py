@@ -295,6 +295,8 @@ def test_job_numbers(job_args, tmp_path, job):
     ({'batch': 3}, r'describes uint8 \[3, 8, 48, 48, 3\]'),
     ({'kind': None}, 'kind None is neither'),
     ({'classes': ['a'] * 10}, "names class 'a' twice"),
+    ({'tfdem_fuse': True}, 'the metadata was edited after export'),
+    ({'mean': [0.0, 0.0, 0.0]}, 'the metadata was edited after export'),
 ])
 def test_altered_metadata_is_refused_at_load(kinds, tmp_path, change, words):
   src, bad = kinds / 'dynamic.mstsm', tmp_path / 'altered.mstsm'
@@ -307,6 +309,18 @@ def test_altered_metadata_is_refused_at_load(kinds, tmp_path, change, words):
   with pytest.raises(UsageError, match=f'altered.mstsm: .*{words}') as e:
     inference.load(bad)
   assert 're-export' in e.value.hint
+
+
+def test_renamed_classes_are_the_one_edit_a_file_takes(kinds, tmp_path):
+  src, renamed = kinds / 'dynamic.mstsm', tmp_path / 'renamed.mstsm'
+  names = [f'action {i}' for i in range(10)]
+  with zipfile.ZipFile(src) as z, zipfile.ZipFile(renamed, 'w') as out:
+    for name in z.namelist():
+      data = z.read(name)
+      if name == 'metadata.json':
+        data = json.dumps({**json.loads(data), 'classes': names})
+      out.writestr(name, data)
+  assert inference.load(renamed).classes == names
 
 
 def test_export_batch_shown_and_a_full_disk_leaves_nothing(kinds, tmp_path,

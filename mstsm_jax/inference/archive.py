@@ -17,6 +17,7 @@ one line naming the file and the mismatch, never a wrong result later.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import zipfile
 
@@ -33,6 +34,28 @@ FORMAT_VERSION = 1
 FUNCTION, METADATA = 'function.bin', 'metadata.json'
 KEYS = ('kind', 'classes', 'num_segments', 'crop_size', 'channels', 'batch',
         'tfdem_fuse', 'modality', 'mean', 'std', 'variant', 'input')
+
+
+SEAL = 'contract_sha256'
+
+
+def contract_digest(meta: dict) -> str:
+  """The digest of everything in `meta` that decides the scores (sizes,
+  sampling, normalisation, fusion, the class count, ...): all of it but
+  the class names, which a user may rename, and the runtime modules'
+  targets (a cache's key, not the model's). `check` refuses a file whose
+  metadata no longer matches it: an edited `tfdem_fuse` gave
+  "probabilities" of 20."""
+  kept = {k: v for k, v in meta.items()
+          if k not in ('classes', SEAL, *runtimes.MODULE_KEYS)}
+  kept['num_classes'] = len(meta.get('classes') or ())
+  return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()
+                        ).hexdigest()
+
+
+def sealed(meta: dict) -> dict:
+  """`meta` with its `contract_digest`, as export writes it."""
+  return {**meta, SEAL: contract_digest(meta)}
 
 
 def write(path, meta: dict, exported, modules: dict | None = None) -> None:
@@ -133,6 +156,12 @@ def check(path, meta: dict, fn) -> None:
     n = len(meta['classes']) if isinstance(meta['classes'], list) else '?'
     raise UsageError(f'{path}: the metadata lists {n} classes, the function '
                      f'gives {scores} scores', hint)
+  if SEAL in meta and meta[SEAL] != contract_digest(meta):
+    raise UsageError(f'{path}: the metadata was edited after export (its '
+                     'sizes, sampling, normalisation or fusion no longer '
+                     'match the digest written with it)',
+                     'only the class names may be renamed; re-export it '
+                     'with python -m mstsm_jax.export')
   names = meta['classes']
   if not all(isinstance(c, str) for c in names) or len(set(names)) != len(
       names):

@@ -110,6 +110,7 @@ def export_model(model_dir, path, batch='dynamic', platforms=('cpu',),
           'jax': jax.__version__, 'mstsm_jax': mstsm_jax.__version__,
           'format': fmt, **io}
   if fmt == 'onnx':
+    meta = archive.sealed(meta)
     onnx_file.write(path, meta, onnx_file.convert(
         fn, inputs, *io_names(len(inputs), streaming), name=cfg.variant))
     return meta
@@ -117,6 +118,7 @@ def export_model(model_dir, path, batch='dynamic', platforms=('cpu',),
   rt, modules = runtimes.RUNTIMES[fmt], {}
   if rt.compile is not None:
     meta[fmt], modules[rt.module_file] = rt.compile(exported)
+  meta = archive.sealed(meta)
   archive.write(path, meta, exported, modules)
   return meta
 

@@ -203,6 +203,9 @@ RUNTIMES = {
                         ONNX_INSTALL),
 }
 DEFAULT = {'stablehlo': 'xla', 'onnx': 'onnxruntime'}
+# The metadata keys that hold a stored module's target (`export
+# --format=NAME`).
+MODULE_KEYS = tuple(n for n, rt in RUNTIMES.items() if rt.module_file)
 
 
 def available() -> list[str]:
