@@ -2,6 +2,7 @@
 the exported step equals the Python one, and `stream` writes a playable
 annotated MP4 with its timeline."""
 import json
+import pathlib
 
 import av
 import jax
@@ -160,3 +161,18 @@ def test_stream_reports_a_quietly_truncated_video(tmp_path, job):
   full = job('stream', f'--checkpoint={tmp_path}/m',
              f'--video={tmp_path}/full.avi', '--json').json()
   assert full['frames'] == 60 and full['truncated'] == ''
+
+
+def test_readme_clip_snippet_writes_the_video_deploy_uses(tmp_path, capsys,
+                                                          monkeypatch):
+  """README "Deploy" makes clip.mp4 with a one-liner; run as written (its
+  Python, in-process) it writes a 16-frame video of the class it names."""
+  readme = (pathlib.Path(__file__).parent.parent / 'README.md').read_text()
+  block = readme[readme.index('## Deploy'):].split('```')[1]
+  code = block.split('-c "', 1)[1].rsplit('"', 1)[0]
+  monkeypatch.chdir(tmp_path)
+  exec(code, {})  # pylint: disable=exec-used
+  assert capsys.readouterr().out.strip() == 'shrink'
+  frames = video.read_video(str(tmp_path / 'clip.mp4'), 0, as_jpeg=False)
+  assert frames['num_frames'] == 16 and frames['frames'].shape[1:] == (
+      64, 64, 3)
