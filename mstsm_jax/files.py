@@ -203,6 +203,10 @@ def check_outputs(outputs: dict, inputs=(), overwrite: bool = False
   same file, an output that is a folder, and an output over an existing
   file unless `overwrite`. Returns the outputs as absolute paths.
   """
+  for what, v in outputs.items():
+    if str(v).endswith(('/', os.sep)):
+      raise UsageError(f'{what}={v} ends in "/", a folder\'s name; this is '
+                       'a file', 'drop the trailing /')
   out = {k: pathlib.Path(os.path.abspath(v)) for k, v in outputs.items()}
   read = {_identity(p): os.path.abspath(p) for p in inputs}
   seen = {}

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from mstsm_jax.data import layouts, video
+from mstsm_jax.data import builder, layouts, video
 from mstsm_jax.errors import UsageError
 
 import videos
@@ -213,3 +213,21 @@ def test_layout_checks_its_own_flags(tmp_path, job):
           f'--data_dir={tmp_path}/tfds', '--num_videos=5', code=2)
   assert 'error: --num_videos is an option of synthetic, synthetic_hard, ' \
       'synthetic_far, not of --dataset=ucf101' in r.stderr
+
+
+def test_an_empty_frame_file_fails_its_video_only(tmp_path):
+  """A 0-byte JPEG in a frame folder made OpenCV assert, an internal
+  error that ended the whole prepare; it is that video's failure now, and
+  so is any other exception a decoder raises on one file."""
+  root = rawframes(tmp_path / 'frames', {'a/a0': [(24, 32)] * 3})
+  (root / 'a' / 'a0' / 'img_00002.jpg').write_bytes(b'')
+  with pytest.raises(video.VideoError) as e:
+    video.read_frame_folder(str(root / 'a' / 'a0'), 'img_{:05d}.jpg')
+  assert e.value.reason == 'undecodable'
+  assert e.value.detail == 'img_00002.jpg: empty JPEG frame (0 bytes)'
+
+  def broken(*args, **kwargs):
+    raise ZeroDivisionError('a decoder bug')
+  i, rec = builder.decode_job((7, 'v.mp4', 0, 0.0, '', '', broken))
+  assert i == 7 and rec == {'file': 'v.mp4', 'reason': 'undecodable',
+                            'detail': 'ZeroDivisionError: a decoder bug'}

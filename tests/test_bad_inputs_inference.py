@@ -222,6 +222,8 @@ def test_export_refuses_a_file_and_misnamed_outputs(kinds, tmp_path, job):
     r = job('export', f'--checkpoint={kinds}/m', f'--output={out}',
             '--format=onnx', code=2)
     assert 'is not named .onnx' in one_error(r.stderr)
+  r = job('export', f'--checkpoint={kinds}/m', f'--output={out}/', code=2)
+  assert 'ends in "/", a folder\'s name' in one_error(r.stderr)
   assert not list(tmp_path.iterdir())
   r = job('export', f'--checkpoint={kinds}/m', f'--output={out}',
           '--json').json()
@@ -311,16 +313,36 @@ def test_altered_metadata_is_refused_at_load(kinds, tmp_path, change, words):
   assert 're-export' in e.value.hint
 
 
-def test_renamed_classes_are_the_one_edit_a_file_takes(kinds, tmp_path):
-  src, renamed = kinds / 'dynamic.mstsm', tmp_path / 'renamed.mstsm'
-  names = [f'action {i}' for i in range(10)]
-  with zipfile.ZipFile(src) as z, zipfile.ZipFile(renamed, 'w') as out:
+def rewritten(src, dst, edit):
+  """A copy of the archive `src` whose metadata is `edit(metadata)`."""
+  with zipfile.ZipFile(src) as z, zipfile.ZipFile(dst, 'w') as out:
     for name in z.namelist():
       data = z.read(name)
       if name == 'metadata.json':
-        data = json.dumps({**json.loads(data), 'classes': names})
+        data = json.dumps(edit(json.loads(data)))
       out.writestr(name, data)
+  return dst
+
+
+def test_renamed_classes_are_the_one_edit_a_file_takes(kinds, tmp_path):
+  names = [f'action {i}' for i in range(10)]
+  renamed = rewritten(kinds / 'dynamic.mstsm', tmp_path / 'renamed.mstsm',
+                      lambda m: {**m, 'classes': names})
   assert inference.load(renamed).classes == names
+  # The digest is required from format 2 on: deleting it is an edit too.
+  def unsealed(m):
+    del m[archive.SEAL]
+    return {**m, 'tfdem_fuse': True}
+  with pytest.raises(UsageError, match='edited after export'):
+    inference.load(rewritten(kinds / 'dynamic.mstsm',
+                             tmp_path / 'unsealed.mstsm', unsealed))
+  # A file of format 1 (exported before the digest) loads as before.
+  def old(m):
+    del m[archive.SEAL]
+    return {**m, 'format_version': 1}
+  p = inference.load(rewritten(kinds / 'dynamic.mstsm', tmp_path / 'v1.mstsm',
+                               old))
+  assert p.meta['format_version'] == 1 and len(p.classes) == 10
 
 
 def test_export_batch_shown_and_a_full_disk_leaves_nothing(kinds, tmp_path,
@@ -384,6 +406,9 @@ def test_streamer_refuses_rgba_and_empty_frames(tmp_path):
     streamer.step(np.zeros((20, 30, 3), np.float64))
   with pytest.raises(UsageError, match='no frame has been stepped'):
     streamer.ranked(8)
+  for history in (0, -1, 2.5):
+    with pytest.raises(UsageError, match=r'Streamer\(history='):
+      Streamer(tmp_path / 'm', history=history)
   streamer.step(np.zeros((20, 30, 3), np.uint8))
   with pytest.raises(UsageError, match='keeps the last 64') as e:
     streamer.smoothed(65)
@@ -396,7 +421,7 @@ def test_archive_writes_whole_files_only(tmp_path):
       t.write_bytes(b'half')
       raise RuntimeError('killed')
   assert not list(tmp_path.iterdir())
-  assert archive.FORMAT_VERSION == 1
+  assert archive.FORMAT_VERSION == 2
 
 
 # ------------------------------------------- odd videos: sizes, windows, time

@@ -102,10 +102,10 @@ def test_fixed_batch_cuda_lowering_and_bad_files(tmp_path, job):
     z.writestr('metadata.json', json.dumps(meta))
     z.writestr('function.bin', blob)
   with pytest.raises(UsageError, match='has export format 99, this version '
-                     'reads 1'):
+                     'reads 1 and 2'):
     inference.load(tmp_path / 'future.mstsm')
   with zipfile.ZipFile(tmp_path / 'broken.mstsm', 'w') as z:
-    z.writestr('metadata.json', json.dumps({**meta, 'format_version': 1}))
+    z.writestr('metadata.json', json.dumps({**meta, 'format_version': 2}))
     z.writestr('function.bin', blob[:100])
   r = job('predict', f'--checkpoint={tmp_path}/broken.mstsm', 'v.avi',
           code=2)

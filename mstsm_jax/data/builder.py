@@ -69,6 +69,12 @@ def decode_job(job):
       rec = video.read_video(path, short_side, fps, as_jpeg=as_jpeg)
   except video.VideoError as e:
     return i, {'file': path, 'reason': e.reason, 'detail': e.detail}
+  except Exception as e:  # pylint: disable=broad-except
+    # A decoder's own failure on one file (OpenCV's assertions, PyAV's
+    # errors) is that file's, counted and reported; never the build's.
+    first = (str(e).strip().splitlines() or [''])[0][:200]
+    return i, {'file': path, 'reason': 'undecodable',
+               'detail': f'{type(e).__name__}: {first}'}
   if flow_method:
     frames = rec['frames']
     rec['flow_x'], rec['flow_y'] = flow.video_flow(frames, flow_method)

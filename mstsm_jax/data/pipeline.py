@@ -136,7 +136,7 @@ class ClipTransform:
       raise UsageError(
           f'views {views[0]}x{views[1]}: data.test_sampling='
           f'{self.test_rule!r} takes {want} temporal clips',
-          f'evaluate with views {want}x{views[1]}')
+          f'use views {want}x{views[1]} (--views, or eval.views)')
 
   def shape(self):
     s = self.cfg['crop_size'] if self.train else transforms.test_size(

@@ -53,7 +53,10 @@ def encode_jpeg(rgb: np.ndarray, quality: int = 90) -> bytes:
 
 
 def decode_jpeg(data: bytes) -> np.ndarray:
-  """JPEG bytes -> `[H, W, 3]` uint8 RGB; raises ValueError if corrupt."""
+  """JPEG bytes -> `[H, W, 3]` uint8 RGB; raises ValueError if corrupt
+  or empty (OpenCV asserts on an empty buffer rather than failing)."""
+  if not data:
+    raise ValueError('empty JPEG frame (0 bytes)')
   img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
   if img is None:
     raise ValueError('corrupt JPEG frame')

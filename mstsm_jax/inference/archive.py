@@ -30,7 +30,10 @@ from mstsm_jax.errors import UsageError
 import mstsm_jax.inference.onnx_file as onnx_file
 import mstsm_jax.inference.runtimes as runtimes
 
-FORMAT_VERSION = 1
+# 2 adds the contract digest (`SEAL`), required from then on; 1 is read
+# as before (files exported before the digest cannot be checked by it).
+FORMAT_VERSION = 2
+READS = (1, 2)
 FUNCTION, METADATA = 'function.bin', 'metadata.json'
 KEYS = ('kind', 'classes', 'num_segments', 'crop_size', 'channels', 'batch',
         'tfdem_fuse', 'modality', 'mean', 'std', 'variant', 'input')
@@ -103,12 +106,11 @@ def _read_zip(path) -> tuple[dict, object]:
 
 
 def check_version(path, meta) -> None:
-  if not isinstance(meta, dict) or (
-      meta.get('format_version') != FORMAT_VERSION):
+  if not isinstance(meta, dict) or meta.get('format_version') not in READS:
     version = meta.get('format_version') if isinstance(meta, dict) else None
     raise UsageError(
         f'{path} has export format {version!r}, this version reads '
-        f'{FORMAT_VERSION} (written by mstsm_jax '
+        f'{" and ".join(map(str, READS))} (written by mstsm_jax '
         f'{meta.get("mstsm_jax") if isinstance(meta, dict) else "?"}, jax '
         f'{meta.get("jax") if isinstance(meta, dict) else "?"})',
         're-export it with this version')
@@ -156,7 +158,8 @@ def check(path, meta: dict, fn) -> None:
     n = len(meta['classes']) if isinstance(meta['classes'], list) else '?'
     raise UsageError(f'{path}: the metadata lists {n} classes, the function '
                      f'gives {scores} scores', hint)
-  if SEAL in meta and meta[SEAL] != contract_digest(meta):
+  if meta['format_version'] >= 2 and meta.get(SEAL) != contract_digest(
+      meta):
     raise UsageError(f'{path}: the metadata was edited after export (its '
                      'sizes, sampling, normalisation or fusion no longer '
                      'match the digest written with it)',

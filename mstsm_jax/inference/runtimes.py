@@ -167,8 +167,11 @@ def _openvino_load(program, stored=None):
   wanted = {n for i in compiled.inputs for n in i.get_names()}
 
   def run(*args):
-    out = request.infer({name: np.asarray(a) for name, a in
-                         zip(program.input_names, args) if name in wanted})
+    # share_inputs: the request reads the (contiguous) arrays in place
+    # instead of copying each in (the infer call is synchronous).
+    out = request.infer({name: np.ascontiguousarray(a) for name, a in
+                         zip(program.input_names, args) if name in wanted},
+                        share_inputs=True)
     # Copies: the request reuses its output tensors on the next call.
     return [np.array(out[o], copy=True) for o in compiled.outputs]
   return run

@@ -104,6 +104,10 @@ class Streamer:
                runtime: str = 'auto', predictor=None):
     """`predictor`: the model directory's `Predictor`, already loaded
     from `path` (the demo page serves both), instead of loading it again."""
+    if not isinstance(history, int) or history < 1:
+      raise UsageError(f'Streamer(history={history!r})',
+                       'the number of steps kept for smoothing: a whole '
+                       'number >= 1 (64 by default)')
     path = pathlib.Path(path)
     if path.is_file():
       self.meta, exported = archive.read(path)
