@@ -231,3 +231,28 @@ def test_an_empty_frame_file_fails_its_video_only(tmp_path):
   i, rec = builder.decode_job((7, 'v.mp4', 0, 0.0, '', '', broken))
   assert i == 7 and rec == {'file': 'v.mp4', 'reason': 'undecodable',
                             'detail': 'ZeroDivisionError: a decoder bug'}
+
+
+def test_kinetics_ids_keep_their_case_and_copies_are_not_guessed(tmp_path):
+  """YouTube ids differ by case (yt007-_x is not YT007-_X): both rows and
+  both files were one video, the other dropped unreported. A file no row
+  names is reported unlisted; a listed video found in two folders is one
+  line instead of whichever os.walk met first."""
+  root = videos.kinetics_tree(tmp_path / 'raw')
+  with open(root / 'annotations' / 'train.csv', 'a', newline='') as f:
+    f.write('petting animal (not cat),YT007-_X,70,80,train,0\n')
+  cls = root / 'train' / 'petting animal (not cat)'
+  (cls / 'YT007-_X_000070_000080.mp4').write_bytes(b'x')
+  (root / 'train' / 'ytUNLISTED_000001_000002.mp4').write_bytes(b'x')
+  lay = layouts.kinetics.read(root)
+  paths = {e.name: e.path for e in lay.entries}
+  assert paths['train/petting animal (not cat)/yt007-_x_000070_000080.mp4'] \
+      != paths['train/petting animal (not cat)/YT007-_X_000070_000080.mp4']
+  assert not [p for p in lay.problems if p['reason'] == 'listed twice']
+  assert [p['file'].split('/')[-1] for p in lay.problems
+          if p['reason'] == 'unlisted'] == ['ytUNLISTED_000001_000002.mp4']
+  (root / 'resized').mkdir()
+  (root / 'resized' / 'yt001-_x_000010_000020.mp4').write_bytes(b'x')
+  with pytest.raises(UsageError, match='1 listed video found more than once'
+                     r'.*yt001-_x_000010_000020: resized/.* and train/'):
+    layouts.kinetics.read(root)

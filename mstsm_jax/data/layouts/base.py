@@ -119,14 +119,18 @@ def read_class_names(path: pathlib.Path,
   return names
 
 
-def scan_videos(root: pathlib.Path) -> dict[str, pathlib.Path]:
-  """Lower-cased relative path -> file, for case-insensitive matching."""
+def scan_videos(root: pathlib.Path,
+                fold_case: bool = True) -> dict[str, pathlib.Path]:
+  """Relative path -> file, lower-cased for case-insensitive matching
+  (UCF-101's lists and folders disagree in case); `fold_case=False` for
+  names whose case is meaning (YouTube ids)."""
   found = {}
   for dirpath, _, files in os.walk(root):
     for fn in files:
       if fn.lower().endswith(VIDEO_EXTS):
         p = pathlib.Path(dirpath) / fn
-        found[p.relative_to(root).as_posix().lower()] = p
+        rel = p.relative_to(root).as_posix()
+        found[rel.lower() if fold_case else rel] = p
   return found
 
 
@@ -138,13 +142,14 @@ class Listing:
   roles in one split by two files (train and test), is a UsageError
   naming both."""
 
-  def __init__(self, num_splits: int):
+  def __init__(self, num_splits: int, fold_case: bool = True):
     self.num_splits, self.rows, self.problems = num_splits, {}, []
+    self.fold_case = fold_case  # as scan_videos
 
   def add(self, seen: set, where: str, rel: str, label: int,
           class_name: str, split: int, role: int,
           frames: int | None = None) -> None:
-    key = rel.lower()
+    key = rel.lower() if self.fold_case else rel
     first = self.rows.get(key)
     if (role != 3 and first is not None and first['labelled'] and
         first['label'] != label):  # unlabelled test lists carry none

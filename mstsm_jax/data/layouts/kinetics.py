@@ -1,6 +1,7 @@
 """Kinetics-400/600/700: annotations/*.csv, videos found by name."""
 from __future__ import annotations
 
+import collections
 import csv
 import os
 import pathlib
@@ -55,10 +56,12 @@ def read(manual_dir: str | os.PathLike) -> Layout:
   label,youtube_id,time_start,time_end,split[,is_cc]) and videos named
   <youtube_id>_<time_start:06d>_<time_end:06d>.<ext> anywhere under
   manual_dir (train/<label>/, train/ flat, MMAction2's videos_train/ or
-  resized folders): a file is found by its name. Train is train1, val is
-  test1; test rows without a label are stored as 'unlabelled'. Missing
-  videos (deleted uploads) are reported per class, apart from corrupt
-  ones."""
+  resized folders): a file is found by its name, its case kept (YouTube
+  ids differ by case); a listed name found in two places is one line
+  (which copy is the video is not guessed); video files no row names are
+  reported as unlisted. Train is train1, val is test1; test rows without
+  a label are stored as 'unlabelled'. Missing videos (deleted uploads)
+  are reported per class, apart from corrupt ones."""
   manual_dir = pathlib.Path(manual_dir)
   hint = f'extract the annotations (annotations/*.csv) into {manual_dir}'
   rows = []
@@ -72,7 +75,7 @@ def read(manual_dir: str | os.PathLike) -> Layout:
              for no, label, stem in parse_csv(path)]
   classes = sorted({label for _, _, label, _, role, _ in rows if role == 1})
   index = {c: i for i, c in enumerate(classes)}
-  listing, seen = Listing(1), set()
+  listing, seen = Listing(1, fold_case=False), set()  # ids: a-Z differ
   for path, no, label, stem, role, kind in rows:
     if kind == 'test' and not label:
       role, cls = 3, -1
@@ -83,9 +86,20 @@ def read(manual_dir: str | os.PathLike) -> Layout:
       cls = index[label]
     listing.add(seen, f'{path}:{no}', stem, cls, label if cls >= 0 else '',
                 0, role)
-  videos = {}
-  for key, p in scan_videos(manual_dir).items():
-    videos.setdefault(pathlib.PurePosixPath(key).stem, p)
+  copies = collections.defaultdict(list)
+  for key, p in sorted(scan_videos(manual_dir, fold_case=False).items()):
+    copies[pathlib.PurePosixPath(key).stem].append(p)
+  twice = [(s, ps) for s, ps in copies.items()
+           if len(ps) > 1 and s in listing.rows]
+  if twice:  # which copy is the video is not ours to guess
+    stem, ps = twice[0]
+    raise UsageError(
+        f'{plural(len(twice), "listed video")} found more than once under '
+        f'{manual_dir}, e.g. {stem}: '
+        + ' and '.join(p.relative_to(manual_dir).as_posix() for p in ps),
+        'keep one copy of each video under --manual_dir (move the other '
+        'folder, e.g. a resized copy, out of it)')
+  videos = {s: ps[0] for s, ps in copies.items()}
   entries, problems = [], list(listing.problems)
   for key, row in listing.rows.items():
     p = videos.pop(key, None)
@@ -95,6 +109,8 @@ def read(manual_dir: str | os.PathLike) -> Layout:
       problems.append({'file': row['name'], 'reason': 'missing',
                        'class': row['class_name']})
     entries.append(listing.entry(row, p))
+  problems += [{'file': str(p), 'reason': 'unlisted'}
+               for p in sorted(videos.values())]
   return Layout(classes, entries, 1, problems,
                 lists=str(manual_dir / 'annotations'))
 
