@@ -10,7 +10,9 @@ keeps its result (result.json) and the inputs that made it (inputs.json:
 the variant's whole config, seed and training length included). A re-run
 with the same inputs reuses it and says so, so an interrupted ablation
 resumes; with other inputs it is refused before any training, naming the
-fields that differ, or, with --overwrite, trained again. SIGTERM stops the
+fields that differ, or, with --overwrite, trained again (a damaged
+result.json too). The report of another plan (other variants or seeds) in
+WORKDIR is replaced only with --overwrite. SIGTERM stops the
 job once the running run has saved its checkpoint (exit 0 as `train`,
 JSON {'preempted': true}); the same command resumes it.
 
@@ -62,7 +64,9 @@ def define_flags(fv):
   flags.DEFINE_string('workdir', None, 'parent of the per-run workdirs',
                       flag_values=fv)
   flags.DEFINE_bool('overwrite', False, 'train again the runs of WORKDIR '
-                    'that were made from other inputs', flag_values=fv)
+                    'that were made from other inputs (or are damaged), '
+                    'and replace the report of another plan',
+                    flag_values=fv)
   flags.mark_flag_as_required('workdir', flag_values=fv)
 
 
@@ -161,29 +165,71 @@ def inputs_of(config) -> dict:
   return json.loads(config.to_json_best_effort())
 
 
-def check_run(run_dir: pathlib.Path, config, overwrite: bool) -> bool:
-  """True when `run_dir` holds a finished run of `config` (reuse it).
+RESULT_KEYS = ('seed', 'top1', 'top5', 'mean_class_acc', 'seconds')
 
-  A finished run made from other inputs, or a started run of another
-  config, is refused in one line naming the fields that differ, or with
-  `overwrite` removed so that it is trained again (False)."""
+
+def check_run(run_dir: pathlib.Path, config, overwrite: bool) -> dict | None:
+  """The result of the finished run of `config` in `run_dir`, read and
+  checked now (reused), or None (it trains).
+
+  A finished run made from other inputs, a started run of another config
+  or a damaged result.json is refused in one line (the fields that
+  differ, the file), or with `overwrite` removed so that it is trained
+  again."""
   try:
     same = files.check_same_inputs(run_dir / 'inputs.json',
                                    inputs_of(config), f'run {run_dir}', '',
                                    ignore=NOT_INPUTS)
     if same and (run_dir / 'result.json').is_file():
-      return True
+      return read_result(run_dir / 'result.json')
     if not same:  # an unfinished run resumes only with the same config
       workdirs.check_resume(run_dir, config)
-    return False
+    return None
   except cli.UsageError as e:
     if not overwrite:
       raise cli.UsageError(e.message, 'pass --overwrite to train it again, '
                            'or another --workdir') from None
-  print(f'--overwrite: removing {run_dir} (made from other inputs)',
-        file=LOG)
+  print(f'--overwrite: removing {run_dir} (made from other inputs or '
+        'damaged)', file=LOG)
   shutil.rmtree(run_dir)
-  return False
+  return None
+
+
+def read_result(path: pathlib.Path) -> dict:
+  """A finished run's result.json, or one line naming what is wrong."""
+  try:
+    r = json.loads(path.read_text())
+    if not isinstance(r, dict):
+      raise ValueError('not a JSON object')
+    lacks = [k for k in RESULT_KEYS if k not in r]
+    if lacks:
+      raise ValueError(f'no {", ".join(lacks)}')
+  except (ValueError, UnicodeDecodeError) as e:
+    raise cli.UsageError(f'{path} is damaged ({str(e)[:80]})',
+                         'delete it (the run trains again)') from None
+  return r
+
+
+def check_report(path: pathlib.Path, variants, seeds: int,
+                 overwrite: bool) -> None:
+  """The report of another plan (other variants or seeds) in the root is
+  replaced only with `overwrite`; this plan's own report is brought up to
+  date (resumed or re-run, its runs reused)."""
+  if overwrite or not path.is_file():
+    return
+  try:
+    old = json.loads(path.read_text())['variants']
+    plan = {v: len(old[v]['runs']) for v in old}
+  except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+    plan = None
+  if plan != {v: seeds for v in variants}:
+    shown = ('unreadable' if plan is None else
+             ', '.join(f'{v} x{n}' for v, n in plan.items()))
+    raise cli.UsageError(
+        f'{path} reports another plan ({shown}; this one: '
+        f'{", ".join(variants)} x{seeds} seeds)',
+        'pass --overwrite to replace it and its PNG (finished runs of the '
+        'same inputs are reused either way), or another --workdir')
 
 
 def train_run(config, run_dir: pathlib.Path) -> dict | None:
@@ -202,8 +248,8 @@ def train_run(config, run_dir: pathlib.Path) -> dict | None:
 
 
 def run_all(plan: list, root: pathlib.Path) -> dict | None:
-  """Every (variant, seed, config, reuse) of `plan`: {variant: [results]},
-  reused runs read back, the others trained, with progress and ETA; None
+  """Every (variant, seed, config, reused result or None) of `plan`:
+  {variant: [results]}, the others trained, with progress and ETA; None
   when SIGTERM stopped a run."""
   results = {}
   t0, done_here = time.time(), 0
@@ -212,7 +258,7 @@ def run_all(plan: list, root: pathlib.Path) -> dict | None:
     run_dir = root / variant / f'seed{seed}'
     tag = f'[{k + 1}/{len(plan)}] {variant} seed {seed}'
     if reuse:
-      r = json.loads((run_dir / 'result.json').read_text())
+      r = reuse
       print(f'{tag}: top-1 {100 * r["top1"]:.2f}% (reused: same inputs as '
             'before)', file=LOG)
     else:
@@ -240,6 +286,8 @@ def main(fv, argv):
       c = variant_config(fv['config'].value, variant, seed)
       plan.append((variant, seed, c, check_run(
           root / variant / f'seed{seed}', c, fv['overwrite'].value)))
+  check_report(root / 'ablation.json', variants, fv['seeds'].value,
+               fv['overwrite'].value)
   if not jax.config.jax_compilation_cache_dir:  # seeds reuse compilations
     jax.config.update('jax_compilation_cache_dir', str(root / '.jax_cache'))
   costs = {}

@@ -148,6 +148,17 @@ def test_ablate_reuses_only_runs_of_the_same_inputs(tmp_path, job):
   assert r.stderr.startswith(
       f'error: run {run} was made from other inputs (1 field differs: '
       f'train.lr: {config.train.lr} -> 0.5)\nhint: pass --overwrite'), r.stderr
+  # Another plan's report is not replaced unasked (nothing trains).
+  r = job('ablate', *args, '--variants=tsn', '--seeds=2', code=2)
+  assert f'{tmp_path}/ablation.json reports another plan (tsn x1; this ' \
+      'one: tsn x2 seeds)' in r.stderr
+  # A damaged result is named before anything trains.
+  for damage in ('{"seed": 0', '{}'):
+    (run / 'result.json').write_text(damage)
+    r = job('ablate', *args, code=2)
+    assert r.stderr.startswith(f'error: {run}/result.json is damaged')
+    assert 'Traceback' not in r.stderr and 'hint: pass --overwrite' in \
+        r.stderr
   (run / 'inputs.json').unlink()
   (run / 'result.json').unlink()
   write_json(run / 'config.json', inputs_of(variant_config(config, 'tsm', 0)))
