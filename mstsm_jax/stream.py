@@ -143,6 +143,8 @@ def main(fv, argv):
     res = stream_frames(streamer, itertools.chain([first], frames), fps,
                         every, k, writer, path)
   mixed = writer.mixed_sizes() if writer else ''
+  if writer and writer.trimmed():
+    print(f'note: {out}: {writer.trimmed()}', file=LOG)
   if mixed:  # predict's wording (video.mixed_sizes)
     print(f'{path}: warning: mixed sizes ({mixed}) in {out}', file=LOG)
   label, prob = res.pop('last')

@@ -213,8 +213,8 @@ def test_export_refuses_a_file_and_misnamed_outputs(kinds, tmp_path, job):
   out = tmp_path / 'x.mstsm'
   r = job('export', f'--checkpoint={kinds}/dynamic.mstsm', f'--output={out}',
           code=2)
-  assert 'is an exported file; export reads a model directory' in one_error(
-      r.stderr)
+  assert 'is a file, not a model directory; export reads a model ' \
+      'directory' in one_error(r.stderr)
   r = job('export', f'--checkpoint={kinds}/m', f'--output={tmp_path}/x.onnx',
           code=2)
   assert 'is named .onnx, but --format=xla' in one_error(r.stderr)

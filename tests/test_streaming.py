@@ -127,8 +127,12 @@ def test_stream_writes_a_playable_annotated_mp4(tmp_path, job):
                        head_std=0.5)
   videos.write_video(tmp_path / 'v.avi', 30, size=(48, 63), fps=10)
   out = tmp_path / 'annotated.mp4'
-  r = job('stream', f'--checkpoint={tmp_path}/m', f'--video={tmp_path}/v.avi',
-          '--every=2', '--smooth=4', f'--output={out}', '--json').json()
+  ran = job('stream', f'--checkpoint={tmp_path}/m',
+            f'--video={tmp_path}/v.avi', '--every=2', '--smooth=4',
+            f'--output={out}', '--json')
+  assert '63x48 frames written as 62x48 (H.264 needs even sizes' in \
+      ran.stderr
+  r = ran.json()
   assert r['frames'] == 30 and r['steps'] == 15 and r['smooth'] == 4
   assert [row['frame'] for row in r['timeline']] == list(range(0, 30, 2))
   assert r['timeline'][1]['time'] == 0.2

@@ -75,10 +75,10 @@ def export_model(model_dir, path, batch='dynamic', platforms=('cpu',),
                      'an ONNX file names no platform (its runtime picks '
                      'the device): drop --platforms')
   if pathlib.Path(model_dir).is_file():
-    raise UsageError(f'--checkpoint={model_dir} is an exported file; export '
-                     'reads a model directory',
-                     'give the run directory it came from (train '
-                     '--workdir=...)')
+    raise UsageError(f'--checkpoint={model_dir} is a file, not a model '
+                     'directory; export reads a model directory',
+                     'give the run directory (train --workdir=...); an '
+                     'exported file is not exported again')
   predictor = predictor_kinds.load(model_dir, checkpoint_step)
   cfg = predictor.config
   t, s, c = cfg.model.num_segments, view_size(cfg.data), predictor.channels

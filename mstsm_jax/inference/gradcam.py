@@ -94,9 +94,10 @@ def _maps(model, layer, variables, zeros, x, target):
 def check_explainable(checkpoint) -> None:
   """Grad-CAM needs weights: an exported file is refused in one line."""
   if pathlib.Path(checkpoint).is_file():
-    raise UsageError(f'{checkpoint} is an exported file; Grad-CAM needs the '
-                     'weights', 'pass the model directory it was exported '
-                     'from')
+    raise UsageError(f'--checkpoint={checkpoint} is a file, not a model '
+                     'directory; Grad-CAM needs the weights',
+                     'pass the model directory (an exported file cannot be '
+                     'explained: pass the directory it came from)')
 
 
 def explain_video(predictor, path: str, class_name: str = '',

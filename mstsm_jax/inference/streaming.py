@@ -245,6 +245,15 @@ class Mp4Writer:
     self._odd = []  # the resized frames, as video.fit_size records them
     self._written = 0
 
+  def trimmed(self) -> str:
+    """'' or the note for an odd width or height cut to even (H.264's
+    yuv420p needs even sizes)."""
+    if self._first is None or tuple(self._size) == tuple(self._first):
+      return ''
+    (h, w), (eh, ew) = self._first, self._size
+    return (f'{w}x{h} frames written as {ew}x{eh} (H.264 needs even '
+            'sizes: the last column or row left out)')
+
   def mixed_sizes(self) -> str:
     """'' or `video.mixed_sizes`' note for the frames resized so far."""
     return video.mixed_sizes(self._odd, self._written, self._first)
