@@ -225,6 +225,13 @@ def test_an_empty_frame_file_fails_its_video_only(tmp_path):
     video.read_frame_folder(str(root / 'a' / 'a0'), 'img_{:05d}.jpg')
   assert e.value.reason == 'undecodable'
   assert e.value.detail == 'img_00002.jpg: empty JPEG frame (0 bytes)'
+  # Two files of one frame number are the folder's failure too.
+  (root / 'a' / 'a0' / 'img_00002.jpg').unlink()
+  (root / 'a' / 'a0' / 'img_1.jpg').write_bytes(
+      (root / 'a' / 'a0' / 'img_00001.jpg').read_bytes())
+  with pytest.raises(video.VideoError, match='two files of frame 1: '
+                     'img_00001.jpg and img_1.jpg'):
+    video.read_frame_folder(str(root / 'a' / 'a0'), 'img_{:05d}.jpg')
 
   def broken(*args, **kwargs):
     raise ZeroDivisionError('a decoder bug')

@@ -344,6 +344,7 @@ def test_ssv2_layout_report(tmp_path):
   assert [(r['file'].split('/')[-1], r['reason']) for r in rep['failed']] \
       == [('6.webm', 'undecodable')]
   assert [r['file'].split('/')[-1] for r in rep['missing']] == ['9.webm']
+  assert rep['missing_per_class'] == {videos.SSV2_CLASSES[2]: 1}
   assert 'unlabelled: 2 videos stored without labels' in err
   assert set(rep['per_class']) == {'train1', 'test1'}
   source, meta = open_prepared(f'{tmp_path}/tfds', 'ssv2')

@@ -75,13 +75,19 @@ def frame_pattern(filename_tmpl: str):
 
 
 def frame_files(folder: str, pattern) -> list[str]:
-  """The frame files of `folder` matching `pattern`, in frame order."""
-  found = []
-  for name in os.listdir(folder):
+  """The frame files of `folder` matching `pattern`, in frame order; two
+  files of one frame number (img_1.jpg beside img_00001.jpg) are the
+  folder's failure, not two frames."""
+  found = {}
+  for name in sorted(os.listdir(folder)):
     m = pattern.match(name)
     if m:
-      found.append((int(m.group(1)), name))
-  return [os.path.join(folder, n) for _, n in sorted(found)]
+      n = int(m.group(1))
+      if n in found:
+        raise VideoError(folder, 'undecodable', f'two files of frame {n}: '
+                         f'{found[n]} and {name}')
+      found[n] = name
+  return [os.path.join(folder, found[n]) for n in sorted(found)]
 
 
 def read_frame_folder(folder: str, filename_tmpl: str, short_side: int = 256,

@@ -185,9 +185,11 @@ class Listing:
     entries, problems = [], list(self.problems)
     for key, row in self.rows.items():
       p = videos.pop(key, None)
-      if p is None:
+      if p is None:  # per class where the row has one (missing_per_class)
         problems.append({'file': str(root / row['name']),
-                         'reason': 'missing'})
+                         'reason': 'missing',
+                         **({'class': row['class_name']}
+                            if row['class_name'] else {})})
       entries.append(self.entry(row, p))
     for p in sorted(videos.values()):
       problems.append({'file': str(p), 'reason': 'unlisted'})
