@@ -263,3 +263,21 @@ def test_kinetics_ids_keep_their_case_and_copies_are_not_guessed(tmp_path):
   with pytest.raises(UsageError, match='1 listed video found more than once'
                      r'.*yt001-_x_000010_000020: resized/.* and train/'):
     layouts.kinetics.read(root)
+
+
+def test_kinetics_labelled_test_rows_are_split_2_not_val(tmp_path):
+  """Labelled test.csv rows joined val in test1 without a word; they are
+  test2 now (train2 = train), val alone test1."""
+  root = videos.kinetics_tree(tmp_path / 'raw')
+  with open(root / 'annotations' / 'test.csv', 'a', newline='') as f:
+    f.write('abseiling,ytLABELLED,1,11,test,0\n')
+  (root / 'test' / 'ytLABELLED_000001_000011.mp4').write_bytes(b'x')
+  lay = layouts.kinetics.read(root)
+  members = lay.split_members()
+  names = {k: sorted(lay.entries[i].name.split('/')[-1][:10] for i in v)
+           for k, v in members.items()}
+  assert names['test2'] == ['ytLABELLED']
+  assert 'ytLABELLED' not in names['test1'] and len(names['test1']) == 3
+  assert names['train2'] == names['train1'] and len(names['train1']) == 6
+  assert [lay.entries[i].name for i in members['unlabelled']] == [
+      'test/ytTEST_000005_000015.mp4']

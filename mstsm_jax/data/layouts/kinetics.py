@@ -59,9 +59,10 @@ def read(manual_dir: str | os.PathLike) -> Layout:
   resized folders): a file is found by its name, its case kept (YouTube
   ids differ by case); a listed name found in two places is one line
   (which copy is the video is not guessed); video files no row names are
-  reported as unlisted. Train is train1, val is test1; test rows without
-  a label are stored as 'unlabelled'. Missing videos (deleted uploads)
-  are reported per class, apart from corrupt ones."""
+  reported as unlisted. Train is train1, val is test1; labelled test rows
+  are test2 (train2 is train again); test rows without a label are stored
+  as 'unlabelled'. Missing videos (deleted uploads) are reported per
+  class, apart from corrupt ones."""
   manual_dir = pathlib.Path(manual_dir)
   hint = f'extract the annotations (annotations/*.csv) into {manual_dir}'
   rows = []
@@ -75,7 +76,11 @@ def read(manual_dir: str | os.PathLike) -> Layout:
              for no, label, stem in parse_csv(path)]
   classes = sorted({label for _, _, label, _, role, _ in rows if role == 1})
   index = {c: i for i, c in enumerate(classes)}
-  listing, seen = Listing(1, fold_case=False), set()  # ids: a-Z differ
+  # Labelled test rows (Kinetics-400's test labels were released) are
+  # split 2's test, train being train2 too: val alone stays test1.
+  two = any(kind == 'test' and label for _, _, label, _, _, kind in rows)
+  listing = Listing(2 if two else 1, fold_case=False)  # ids: a-Z differ
+  seen = (set(), set())
   for path, no, label, stem, role, kind in rows:
     if kind == 'test' and not label:
       role, cls = 3, -1
@@ -84,8 +89,13 @@ def read(manual_dir: str | os.PathLike) -> Layout:
                        'videos in train.csv', 'use the CSVs of one release')
     else:
       cls = index[label]
-    listing.add(seen, f'{path}:{no}', stem, cls, label if cls >= 0 else '',
-                0, role)
+    where, name = f'{path}:{no}', label if cls >= 0 else ''
+    if kind == 'test' and cls >= 0:
+      listing.add(seen[1], where, stem, cls, name, 1, 2)
+      continue
+    listing.add(seen[0], where, stem, cls, name, 0, role)
+    if two and kind == 'train':
+      listing.add(seen[1], where, stem, cls, name, 1, 1)
   copies = collections.defaultdict(list)
   for key, p in sorted(scan_videos(manual_dir, fold_case=False).items()):
     copies[pathlib.PurePosixPath(key).stem].append(p)
@@ -111,7 +121,7 @@ def read(manual_dir: str | os.PathLike) -> Layout:
     entries.append(listing.entry(row, p))
   problems += [{'file': str(p), 'reason': 'unlisted'}
                for p in sorted(videos.values())]
-  return Layout(classes, entries, 1, problems,
+  return Layout(classes, entries, listing.num_splits, problems,
                 lists=str(manual_dir / 'annotations'))
 
 
@@ -119,5 +129,5 @@ READERS = tuple(
     Reader(f'kinetics{n}', read, 'annotations/*.csv, videos found by name '
            'anywhere under --manual_dir',
            max_missing=0.1,  # deleted uploads are normal
-           splits=('train1', 'test1', 'unlabelled'))
+           splits=('train1', 'test1', 'train2', 'test2', 'unlabelled'))
     for n in (400, 600, 700))
