@@ -265,8 +265,8 @@ def run_all(plan: list, root: pathlib.Path) -> dict | None:
       print(tag, file=LOG)
       r = train_run(c, run_dir)
       if r is None:
-        print(f'{tag}: stopped by SIGTERM, its checkpoint saved; the same '
-              'command resumes it', file=LOG)
+        print(f'{tag}: stopped (SIGTERM or Ctrl-C), its checkpoint saved; '
+              'the same command resumes it', file=LOG)
         return None
       done_here, left = done_here + 1, left - 1
       eta = (time.time() - t0) / done_here * left

@@ -343,6 +343,11 @@ def _run(define, main, argv, doc: str) -> int:
     print(error_lines(message.strip() or type(e).__name__, hint),
           file=sys.stderr)
     return 2
+  except KeyboardInterrupt:
+    if os.environ.get('MSTSM_TRACEBACK'):
+      traceback.print_exc()
+    print('error: interrupted (Ctrl-C)', file=sys.stderr)
+    return 130
   except Exception as e:  # noqa: BLE001 -- last resort: our bug, one line
     if os.environ.get('MSTSM_TRACEBACK'):
       traceback.print_exc()

@@ -71,8 +71,8 @@ def main(fv, argv):
     print(f'=== split {k} ===', file=LOG)
     rows[k] = trainer.train_and_evaluate(config, workdir)
     if rows[k].get('preempted'):  # as train: the split saved its state
-      print(f'split {k}: stopped by SIGTERM, its checkpoint saved; the same '
-            'command resumes it', file=LOG)
+      print(f'split {k}: stopped (SIGTERM or Ctrl-C), its checkpoint '
+            'saved; the same command resumes it', file=LOG)
       files.remove_created()  # the later splits' workdirs, made by plan
       cli.emit_json(fv, {'preempted': True})
       return 0

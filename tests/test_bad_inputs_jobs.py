@@ -124,8 +124,8 @@ def test_a_split_stopped_by_sigterm_stops_splits_cleanly(tmp_path, job,
   r = job('splits', '--config=configs/synthetic.py:tsn', '--splits=1,2',
           f'--workdir={tmp_path}/runs', '--json')
   assert r.json() == {'preempted': True}
-  assert ('split 1: stopped by SIGTERM, its checkpoint saved; the same '
-          'command resumes it') in r.stderr
+  assert ('split 1: stopped (SIGTERM or Ctrl-C), its checkpoint saved; '
+          'the same command resumes it') in r.stderr
   assert [p.name for p in (tmp_path / 'runs').iterdir()] == ['split1']
 
 

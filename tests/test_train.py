@@ -293,7 +293,9 @@ def test_resume_equals_straight_run(tmp_path):
   assert loss(la)[6] == pytest.approx(loss(lb)[6], rel=1e-5)  # same data
 
 
-def test_sigterm_saves_a_restorable_checkpoint(tmp_path):
+@pytest.mark.parametrize('stop', ['SIGTERM', 'SIGINT'])
+def test_sigterm_saves_a_restorable_checkpoint(tmp_path, stop):
+  """Preemption, and a first Ctrl-C (SIGINT), save and exit cleanly."""
   env = dict(os.environ, PYTHONUNBUFFERED='1')
   cmd = [sys.executable, '-m', 'mstsm_jax.train',
          '--config=configs/synthetic.py', f'--workdir={tmp_path}',
@@ -307,10 +309,10 @@ def test_sigterm_saves_a_restorable_checkpoint(tmp_path):
     seen += line
     if 'loss=' in line or (tmp_path / 'metrics.jsonl').exists():
       break
-  proc.send_signal(signal.SIGTERM)
+  proc.send_signal(getattr(signal, stop))
   _, err = proc.communicate(timeout=120)
   assert proc.returncode == 0, seen + err
-  assert 'SIGTERM: saved step' in err
+  assert f'{stop}: saved step' in err and 'Traceback' not in err
   from mstsm_jax.modeldir import load_variables
   _, _, variables, step = load_variables(tmp_path)
   assert step > 0 and 'backbone' in variables['params']

@@ -3,7 +3,8 @@
 Data parallel over every device of every host (jit over a Mesh, see
 sharding.py). Restarting with the same workdir resumes from the latest
 checkpoint, model, optimizer, RNG and input iterator included, so the
-continued run sees the same batches. SIGTERM saves and exits cleanly.
+continued run sees the same batches. SIGTERM, or a first Ctrl-C, saves
+and exits cleanly (a second Ctrl-C stops at once).
 
 The workdir is protected (training/workdir.py): one live run at a time, a
 restart must use the saved config, config.json is written once, and the
@@ -187,7 +188,7 @@ class Run:
     self.total_steps, self.classes = p.total_steps, p.train_split.classes
     self.pending, self.skipped = [], 0.0
     self.best = {'step': -1, 'top1': -1.0}
-    self.sigterm = False
+    self.sigterm = ''  # the name of the signal that stops the run
 
   # ------------------------------------------------------------- resume
   def resume(self) -> int:
@@ -333,11 +334,22 @@ class Run:
         files.write_json(self.workdir / 'best.json', self.best)
     return res
 
+  def stop_on(self, signum, frame) -> None:
+    """Stops at the next step boundary, saved; after a first Ctrl-C a
+    second one interrupts at once (Python's own handler)."""
+    del frame
+    self.sigterm = signal.Signals(signum).name
+    if signum == signal.SIGINT:
+      print('\nCtrl-C: stopping after this step, saved (Ctrl-C again to '
+            'stop at once, unsaved)', file=LOG)
+      signal.signal(signal.SIGINT, signal.default_int_handler)
+
   def preempt(self, step: int) -> dict:
     if self.mngr.latest_step() != step:
       self.save(step)
-    print(f'SIGTERM: saved step {step} to {self.workdir}/checkpoints; '
-          'restart with the same --workdir to resume', file=LOG)
+    print(f'{self.sigterm}: saved step {step} to '
+          f'{self.workdir}/checkpoints; restart with the same --workdir to '
+          'resume', file=LOG)
     return {'preempted': True, 'steps': step}
 
   def finish(self, step: int) -> dict:
@@ -357,10 +369,10 @@ class Run:
 
   # ---------------------------------------------------------------- run
   def run(self) -> dict:
-    # SIGTERM is caught from the start: a preemption during resume stops
-    # at the first step boundary.
-    previous = signal.signal(signal.SIGTERM,
-                             lambda *_: setattr(self, 'sigterm', True))
+    # SIGTERM and Ctrl-C are caught from the start: a preemption during
+    # resume stops at the first step boundary.
+    previous = {s: signal.signal(s, self.stop_on)
+                for s in (signal.SIGTERM, signal.SIGINT)}
     spe, tc = self.steps_per_epoch, self.config.train
     self.writer = None
     try:
@@ -388,7 +400,8 @@ class Run:
       return {**self.finish(step), 'steps': int(step),
               'skipped_train': int(self.skipped)}
     finally:
-      signal.signal(signal.SIGTERM, previous)
+      for s, handler in previous.items():
+        signal.signal(s, handler)
       if self.writer is not None:
         self.bar.close()
         self.writer.close()
