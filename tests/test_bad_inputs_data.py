@@ -225,6 +225,13 @@ def test_an_empty_frame_file_fails_its_video_only(tmp_path):
     video.read_frame_folder(str(root / 'a' / 'a0'), 'img_{:05d}.jpg')
   assert e.value.reason == 'undecodable'
   assert e.value.detail == 'img_00002.jpg: empty JPEG frame (0 bytes)'
+  # A listed folder with no frame file failed; it is not missing.
+  (root / 'a' / 'empty').mkdir()
+  (tmp_path / 'list.txt').write_text('a/a0 3 0\na/empty 0 0\n')
+  lay = layouts.custom.read(root, train_list=str(tmp_path / 'list.txt'),
+                            rawframes=True)
+  assert [(p['file'].split('/')[-1], p['reason']) for p in lay.problems] \
+      == [('empty', 'zero frames')]
   # Two files of one frame number are the folder's failure too.
   (root / 'a' / 'a0' / 'img_00002.jpg').unlink()
   (root / 'a' / 'a0' / 'img_1.jpg').write_bytes(

@@ -185,7 +185,13 @@ class Listing:
     entries, problems = [], list(self.problems)
     for key, row in self.rows.items():
       p = videos.pop(key, None)
-      if p is None:  # per class where the row has one (missing_per_class)
+      if p is None and (root / row['name']).is_dir():
+        # A listed frame folder that is there but holds no frame file: a
+        # failed video (--max_failures), not a deleted one (--max_missing).
+        problems.append({'file': str(root / row['name']),
+                         'reason': 'zero frames',
+                         'detail': 'the folder holds no frame file'})
+      elif p is None:  # per class where the row has one (missing_per_class)
         problems.append({'file': str(root / row['name']),
                          'reason': 'missing',
                          **({'class': row['class_name']}
