@@ -34,7 +34,8 @@ def parse_list(path: pathlib.Path, rawframes: bool = False):
       if len(fields) != 3 or not is_index(fields[1]):
         raise UsageError(
             f'{path}:{no}: {text!r} is not "frame_dir num_frames label"',
-            'a rawframe list (TSM, MMAction2) has three fields; video lists '
+            'a rawframe list (TSM, MMAction2) has three fields (separate '
+            'them with tabs if the folder name has spaces); video lists '
             'are read without --rawframes')
       frames = int(fields.pop(1))
       fields[0] = fields[0].rstrip('/')
