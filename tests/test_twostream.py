@@ -6,6 +6,7 @@ import sys
 import numpy as np
 import pytest
 
+from mstsm_jax import inference
 from mstsm_jax.evaluation import fusion as fuse
 from mstsm_jax.configs import load_config
 from mstsm_jax.data import flow, pipeline
@@ -117,6 +118,15 @@ def test_flow_stream_end_to_end(tmp_path, job):
   tf = pipeline.ClipTransform(cfg, 8, train=True)
   out = tf((0, rec), np.random.default_rng(0))
   assert out['valid'] and out['clips'].shape == (8, 224, 224, 10)
+  # Downscaled too (the runs below): OpenCV resizes at most 4 channels at
+  # a non-integer scale, and the 10-channel stacks were skipped as invalid.
+  small = load_config('configs/custom.py', {
+      'data.modality': 'flow', 'data.resize_short': 36,
+      'data.crop_size': 32}).data
+  for train in (True, False):
+    out = pipeline.ClipTransform(small, 8, train=train)(
+        (0, rec), np.random.default_rng(0))
+    assert out['valid'] and out['clips'].shape[-3:] == (32, 32, 10), train
   common = ['--config.model.stage_sizes=(1,1,1,1)', '--config.model.width=8',
             '--config.model.tfdem_width=8', '--config.data.resize_short=36',
             '--config.data.crop_size=32', '--config.train.batch_size=8',
@@ -130,6 +140,11 @@ def test_flow_stream_end_to_end(tmp_path, job):
           f'--config.init_from={tmp_path}/rgb', *common, '--json')
   assert 'adapted params/backbone/conv1/kernel: (7, 7, 3, 8) -> (7, 7, 10, 8)' \
       in r.stderr
+  assert r.json()['skipped_train'] == 0
+  # A flow model's predictor takes 10-channel clips of any size.
+  scores = inference.load(tmp_path / 'flow')(np.random.default_rng(0).integers(
+      0, 256, (1, 8, 48, 64, 10), np.uint8))
+  assert scores.shape == (1, 2) and np.isfinite(scores).all()
   from mstsm_jax.modeldir import load_variables
   _, _, rgb_vars, _ = load_variables(tmp_path / 'rgb')
   k = rgb_vars['params']['backbone']['conv1']['kernel']

@@ -24,13 +24,28 @@ import cv2
 import numpy as np
 
 
+def resize(img: np.ndarray, size: tuple[int, int],
+           interpolation: int) -> np.ndarray:
+  """`cv2.resize` of `[H, W, C]` to `size` (width, height) for any C:
+  OpenCV resizes at most 4 channels at once (INTER_AREA at a non-integer
+  scale asserts), so a flow stack (2 x flow_stack channels) is resized a
+  channel at a time, as TSM resizes each flow image on its own."""
+  img = np.ascontiguousarray(img)
+  if img.ndim == 2 or img.shape[-1] <= 4:
+    return cv2.resize(img, size, interpolation=interpolation).reshape(
+        size[1], size[0], *img.shape[2:])
+  return np.stack([cv2.resize(np.ascontiguousarray(img[..., c]), size,
+                              interpolation=interpolation)
+                   for c in range(img.shape[-1])], -1)
+
+
 def crop_and_resize(frames, box, out: int) -> np.ndarray:
-  """frames `[T, H, W, 3]`, box (y, x, h, w) in pixels -> `[T, out, out, 3]`."""
+  """frames `[T, H, W, C]`, box (y, x, h, w) in pixels -> `[T, out, out,
+  C]`."""
   y, x, h, w = box
   interp = cv2.INTER_AREA if min(h, w) > out else cv2.INTER_LINEAR
-  out_frames = [cv2.resize(np.ascontiguousarray(f[y:y + h, x:x + w]),
-                           (out, out), interpolation=interp) for f in frames]
-  return np.stack([o.reshape(out, out, -1) for o in out_frames])
+  return np.stack([resize(f[y:y + h, x:x + w], (out, out), interp)
+                   for f in frames])
 
 
 OFFSETS = ('five', 'tsm13')

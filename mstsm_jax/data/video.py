@@ -13,6 +13,8 @@ import av
 import cv2
 import numpy as np
 
+from mstsm_jax.data import transforms
+
 
 class VideoError(Exception):
   """A video that cannot be used; `reason` is one of the report's reasons."""
@@ -40,8 +42,8 @@ def resize_short(img: np.ndarray, short_side: int) -> np.ndarray:
     return img
   s = short_side / min(h, w)
   size = (max(1, round(w * s)), max(1, round(h * s)))
-  return cv2.resize(img, size, interpolation=cv2.INTER_AREA if s < 1
-                    else cv2.INTER_LINEAR)
+  return transforms.resize(img, size, cv2.INTER_AREA if s < 1
+                           else cv2.INTER_LINEAR)
 
 
 def encode_jpeg(rgb: np.ndarray, quality: int = 90) -> bytes:
@@ -132,7 +134,7 @@ def fit_size(rgb: np.ndarray, stored: tuple, odd: list,
   """`rgb` resized to the first frame's stored (H, W) (a clip needs one
   size), its name and size appended to `odd` for `mixed_sizes`."""
   odd.append(f'{name} {rgb.shape[1]}x{rgb.shape[0]}')
-  return cv2.resize(rgb, stored[::-1], interpolation=cv2.INTER_AREA)
+  return transforms.resize(rgb, stored[::-1], cv2.INTER_AREA)
 
 
 def mixed_sizes(odd: list, total: int, stored: tuple) -> str:
