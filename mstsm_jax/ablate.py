@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import pathlib
 import shutil
 import time
@@ -204,6 +205,11 @@ def read_result(path: pathlib.Path) -> dict:
     lacks = [k for k in RESULT_KEYS if k not in r]
     if lacks:
       raise ValueError(f'no {", ".join(lacks)}')
+    bad = [k for k in RESULT_KEYS if isinstance(r[k], bool) or
+           not isinstance(r[k], (int, float)) or not math.isfinite(r[k])
+           or (k not in ('seed', 'seconds') and not 0 <= r[k] <= 1)]
+    if bad:
+      raise ValueError(f'{", ".join(bad)} not a number in range')
   except (ValueError, UnicodeDecodeError) as e:
     raise cli.UsageError(f'{path} is damaged ({str(e)[:80]})',
                          'delete it (the run trains again)') from None
@@ -215,6 +221,12 @@ def check_report(path: pathlib.Path, variants, seeds: int,
   """The report of another plan (other variants or seeds) in the root is
   replaced only with `overwrite`; this plan's own report is brought up to
   date (resumed or re-run, its runs reused)."""
+  png = path.with_suffix('.png')
+  if not overwrite and png.is_file() and not path.is_file():
+    raise cli.UsageError(f'{png} exists without its ablation.json (the '
+                         'report of an unknown plan)',
+                         'pass --overwrite to replace it, or another '
+                         '--workdir')
   if overwrite or not path.is_file():
     return
   try:

@@ -148,12 +148,20 @@ def test_ablate_reuses_only_runs_of_the_same_inputs(tmp_path, job):
   assert r.stderr.startswith(
       f'error: run {run} was made from other inputs (1 field differs: '
       f'train.lr: {config.train.lr} -> 0.5)\nhint: pass --overwrite'), r.stderr
+  # A report's PNG without its JSON is another plan's too.
+  (tmp_path / 'ablation.json').rename(tmp_path / 'kept.json')
+  r = job('ablate', *args, code=2)
+  assert 'ablation.png exists without its ablation.json' in r.stderr
+  (tmp_path / 'kept.json').rename(tmp_path / 'ablation.json')
   # Another plan's report is not replaced unasked (nothing trains).
   r = job('ablate', *args, '--variants=tsn', '--seeds=2', code=2)
   assert f'{tmp_path}/ablation.json reports another plan (tsn x1; this ' \
       'one: tsn x2 seeds)' in r.stderr
   # A damaged result is named before anything trains.
-  for damage in ('{"seed": 0', '{}'):
+  good = ('"seed": 0, "top5": 1.0, "mean_class_acc": 0.5, "seconds": 1.0, '
+          f'"workdir": "{run}"')
+  for damage in ('{"seed": 0', '{}', '{' + good + ', "top1": null}',
+                 '{' + good + ', "top1": "0.5"}'):
     (run / 'result.json').write_text(damage)
     r = job('ablate', *args, code=2)
     assert r.stderr.startswith(f'error: {run}/result.json is damaged')

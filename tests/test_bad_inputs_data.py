@@ -232,6 +232,9 @@ def test_an_empty_frame_file_fails_its_video_only(tmp_path):
                             rawframes=True)
   assert [(p['file'].split('/')[-1], p['reason']) for p in lay.problems] \
       == [('empty', 'zero frames')]
+  assert lay.problems[0]['detail'] == ('the folder holds no frame file '
+                                       'named like img_{:05d}.jpg '
+                                       '(--filename_tmpl)')
   # Two files of one frame number are the folder's failure too.
   (root / 'a' / 'a0' / 'img_00002.jpg').unlink()
   (root / 'a' / 'a0' / 'img_1.jpg').write_bytes(
@@ -288,3 +291,9 @@ def test_kinetics_labelled_test_rows_are_split_2_not_val(tmp_path):
   assert names['train2'] == names['train1'] and len(names['train1']) == 6
   assert [lay.entries[i].name for i in members['unlabelled']] == [
       'test/ytTEST_000005_000015.mp4']
+  # A labelled test row that is a training video: one line.
+  with open(root / 'annotations' / 'test.csv', 'a', newline='') as f:
+    f.write('abseiling,yt001-_x,10,20,test,0\n')
+  with pytest.raises(UsageError, match='yt001-_x_000010_000020 is also '
+                     'listed in .*train.csv'):
+    layouts.kinetics.read(root)

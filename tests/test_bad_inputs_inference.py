@@ -336,13 +336,25 @@ def test_renamed_classes_are_the_one_edit_a_file_takes(kinds, tmp_path):
   with pytest.raises(UsageError, match='edited after export'):
     inference.load(rewritten(kinds / 'dynamic.mstsm',
                              tmp_path / 'unsealed.mstsm', unsealed))
-  # A file of format 1 (exported before the digest) loads as before.
+  # A file of format 1 (exported before the digest and the test-time
+  # fields) loads as before; one that says 1 but holds them was edited.
   def old(m):
-    del m[archive.SEAL]
+    for k in (archive.SEAL, *archive.V2_KEYS):
+      del m[k]
     return {**m, 'format_version': 1}
   p = inference.load(rewritten(kinds / 'dynamic.mstsm', tmp_path / 'v1.mstsm',
                                old))
   assert p.meta['format_version'] == 1 and len(p.classes) == 10
+  assert p.config.data.test_crops == 'resize'  # what format 1 ran with
+  for n, edit in enumerate([
+      lambda m: {**m, 'format_version': 1, 'tfdem_fuse': True},
+      lambda m: {**old(m), 'test_crops': 'full_res'}]):
+    with pytest.raises(UsageError, match='edited after export'):
+      inference.load(rewritten(kinds / 'dynamic.mstsm',
+                               tmp_path / f'downgraded{n}.mstsm', edit))
+  with pytest.raises(UsageError, match='has export format True'):
+    inference.load(rewritten(kinds / 'dynamic.mstsm', tmp_path / 'bool.mstsm',
+                             lambda m: {**m, 'format_version': True}))
 
 
 def test_export_batch_shown_and_a_full_disk_leaves_nothing(kinds, tmp_path,
@@ -406,9 +418,15 @@ def test_streamer_refuses_rgba_and_empty_frames(tmp_path):
     streamer.step(np.zeros((20, 30, 3), np.float64))
   with pytest.raises(UsageError, match='no frame has been stepped'):
     streamer.ranked(8)
-  for history in (0, -1, 2.5):
+  for history in (0, -1, 2.5, True):
     with pytest.raises(UsageError, match=r'Streamer\(history='):
       Streamer(tmp_path / 'm', history=history)
+  assert Streamer(tmp_path / 'm', history=np.int64(3)).history.maxlen == 3
+  with pytest.raises(UsageError, match='center_view takes uint8 clips'):
+    inference.center_view(np.full((1, 2, 40, 40, 3), 0.9), 36, 32)
+  with pytest.raises(UsageError, match="mode='bogus'"):
+    inference.center_view(np.zeros((1, 2, 40, 40, 3), np.uint8), 36, 32,
+                          'bogus')
   streamer.step(np.zeros((20, 30, 3), np.uint8))
   with pytest.raises(UsageError, match='keeps the last 64') as e:
     streamer.smoothed(65)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import multiprocessing
 import pathlib
+import signal
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -51,6 +52,13 @@ def features(flow_: bool = False) -> tfds.features.FeaturesDict:
       'height': tfds.features.Scalar(np.int32),  # original size
       'width': tfds.features.Scalar(np.int32),
   })
+
+
+def ignore_sigint() -> None:
+  """A decoding worker leaves Ctrl-C to the main process (which stops
+  the pool): a terminal's Ctrl-C reaches every process of the group, and
+  each worker printed its own traceback."""
+  signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def decode_job(job):
@@ -121,7 +129,7 @@ class FramesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     """(entry index, record or failure) of `jobs`, in order: decoded by a
     pool of worker processes."""
     ctx = multiprocessing.get_context('spawn')
-    with ctx.Pool(max(1, self.workers)) as pool:
+    with ctx.Pool(max(1, self.workers), initializer=ignore_sigint) as pool:
       yield from pool.imap(decode_job, jobs, chunksize=1)
 
   def _generate_examples(self):

@@ -34,6 +34,7 @@ import mstsm_jax.inference.runtimes as runtimes
 # as before (files exported before the digest cannot be checked by it).
 FORMAT_VERSION = 2
 READS = (1, 2)
+V2_KEYS = ('test_sampling', 'test_crops')  # written from format 2 on
 FUNCTION, METADATA = 'function.bin', 'metadata.json'
 KEYS = ('kind', 'classes', 'num_segments', 'crop_size', 'channels', 'batch',
         'tfdem_fuse', 'modality', 'mean', 'std', 'variant', 'input')
@@ -106,8 +107,8 @@ def _read_zip(path) -> tuple[dict, object]:
 
 
 def check_version(path, meta) -> None:
-  if not isinstance(meta, dict) or meta.get('format_version') not in READS:
-    version = meta.get('format_version') if isinstance(meta, dict) else None
+  version = meta.get('format_version') if isinstance(meta, dict) else None
+  if type(version) is not int or version not in READS:  # not True == 1
     raise UsageError(
         f'{path} has export format {version!r}, this version reads '
         f'{" and ".join(map(str, READS))} (written by mstsm_jax '
@@ -158,8 +159,10 @@ def check(path, meta: dict, fn) -> None:
     n = len(meta['classes']) if isinstance(meta['classes'], list) else '?'
     raise UsageError(f'{path}: the metadata lists {n} classes, the function '
                      f'gives {scores} scores', hint)
-  if meta['format_version'] >= 2 and meta.get(SEAL) != contract_digest(
-      meta):
+  # Format 1 predates the digest and the test-time fields: a file that
+  # says 1 but holds either was edited (to pass without its digest).
+  if (meta.get(SEAL) != contract_digest(meta) if meta['format_version'] >= 2
+      else any(k in meta for k in (SEAL, *V2_KEYS))):
     raise UsageError(f'{path}: the metadata was edited after export (its '
                      'sizes, sampling, normalisation or fusion no longer '
                      'match the digest written with it)',

@@ -104,10 +104,12 @@ class Streamer:
                runtime: str = 'auto', predictor=None):
     """`predictor`: the model directory's `Predictor`, already loaded
     from `path` (the demo page serves both), instead of loading it again."""
-    if not isinstance(history, int) or history < 1:
-      raise UsageError(f'Streamer(history={history!r})',
-                       'the number of steps kept for smoothing: a whole '
-                       'number >= 1 (64 by default)')
+    if isinstance(history, bool) or not isinstance(
+        history, (int, np.integer)) or history < 1:
+      raise UsageError(f'Streamer(history={history!r}): the number of '
+                       'steps kept for smoothing is a whole number >= 1',
+                       'pass e.g. history=64 (the default)')
+    history = int(history)
     path = pathlib.Path(path)
     if path.is_file():
       self.meta, exported = archive.read(path)

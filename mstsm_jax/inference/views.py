@@ -26,6 +26,14 @@ def center_view(clips, resize_short: int, crop_size: int,
   predictor kind and runtime, so a video gives the same scores through
   `predict`, `predictor(clips)` and `Streamer`."""
   clips = np.asarray(clips)
+  if clips.dtype != np.uint8 or clips.ndim != 5 or 0 in clips.shape[1:]:
+    raise UsageError(f'center_view takes uint8 clips [N, T, H, W, C], got '
+                     f'{clips.dtype} {list(clips.shape)}',
+                     'cast 0-255 pixels with .astype(np.uint8)')
+  if mode not in transforms.TEST_CROPS:
+    raise UsageError(f'center_view mode={mode!r}',
+                     f'valid: {", ".join(transforms.TEST_CROPS)} '
+                     '(data.test_crops)')
   n, t, _, _, c = clips.shape
   size = transforms.test_size(resize_short, crop_size, mode)
   out = np.empty((n, t, size, size, c), np.uint8)

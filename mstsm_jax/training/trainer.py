@@ -340,8 +340,9 @@ class Run:
     del frame
     self.sigterm = signal.Signals(signum).name
     if signum == signal.SIGINT:
-      print('\nCtrl-C: stopping after this step, saved (Ctrl-C again to '
-            'stop at once, unsaved)', file=LOG)
+      print('\nCtrl-C: stopping once this step (or the evaluation under '
+            'way) ends, saved; Ctrl-C again stops at once, unsaved',
+            file=LOG)
       signal.signal(signal.SIGINT, signal.default_int_handler)
 
   def preempt(self, step: int) -> dict:

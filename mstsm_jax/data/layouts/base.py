@@ -188,9 +188,12 @@ class Listing:
       if p is None and (root / row['name']).is_dir():
         # A listed frame folder that is there but holds no frame file: a
         # failed video (--max_failures), not a deleted one (--max_missing).
+        tmpl = fields.get('filename_tmpl')
         problems.append({'file': str(root / row['name']),
                          'reason': 'zero frames',
-                         'detail': 'the folder holds no frame file'})
+                         'detail': 'the folder holds no frame file' + (
+                             f' named like {tmpl} (--filename_tmpl)'
+                             if tmpl else '')})
       elif p is None:  # per class where the row has one (missing_per_class)
         problems.append({'file': str(root / row['name']),
                          'reason': 'missing',

@@ -80,7 +80,9 @@ def read(manual_dir: str | os.PathLike) -> Layout:
   # split 2's test, train being train2 too: val alone stays test1.
   two = any(kind == 'test' and label for _, _, label, _, _, kind in rows)
   listing = Listing(2 if two else 1, fold_case=False)  # ids: a-Z differ
-  seen = (set(), set())
+  # Split 1; split 2's training rows; its test rows (a test row that is
+  # a training video is then two roles in split 2: one line).
+  seen = (set(), set(), set())
   for path, no, label, stem, role, kind in rows:
     if kind == 'test' and not label:
       role, cls = 3, -1
@@ -91,7 +93,7 @@ def read(manual_dir: str | os.PathLike) -> Layout:
       cls = index[label]
     where, name = f'{path}:{no}', label if cls >= 0 else ''
     if kind == 'test' and cls >= 0:
-      listing.add(seen[1], where, stem, cls, name, 1, 2)
+      listing.add(seen[2], where, stem, cls, name, 1, 2)
       continue
     listing.add(seen[0], where, stem, cls, name, 0, role)
     if two and kind == 'train':
