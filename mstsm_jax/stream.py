@@ -131,7 +131,7 @@ def main(fv, argv):
   fps, frames = open_frames(path)
   first = next(frames)
   streamer = Streamer(fv['checkpoint'].value, runtime=fv['runtime'].value,
-                      history=max(64, fv['smooth'].value))
+                      history=fv['smooth'].value or None)
   every = fv['every'].value
   k = fv['smooth'].value or streamer.num_segments
   streamer.step(first)  # compiles; not timed

@@ -100,16 +100,18 @@ class Streamer:
   `Predictor`'s; `reset()` empties the buffers for a new video.
   """
 
-  def __init__(self, path, checkpoint_step: str = '', history: int = 64,
+  def __init__(self, path, checkpoint_step: str = '',
+               history: int | None = None,
                runtime: str = 'auto', predictor=None):
-    """`predictor`: the model directory's `Predictor`, already loaded
-    from `path` (the demo page serves both), instead of loading it again."""
-    if isinstance(history, bool) or not isinstance(
-        history, (int, np.integer)) or history < 1:
+    """`history`: the steps kept for `smoothed` (default: 64, or T if
+    longer). `predictor`: the model directory's `Predictor`, already
+    loaded from `path` (the demo page serves both), instead of loading it
+    again."""
+    if history is not None and (isinstance(history, bool) or not isinstance(
+        history, (int, np.integer)) or history < 1):
       raise UsageError(f'Streamer(history={history!r}): the number of '
                        'steps kept for smoothing is a whole number >= 1',
-                       'pass e.g. history=64 (the default)')
-    history = int(history)
+                       'pass e.g. history=64')
     path = pathlib.Path(path)
     if path.is_file():
       self.meta, exported = archive.read(path)
@@ -148,7 +150,8 @@ class Streamer:
     self._crop = lambda f: center_view(
         f[None, None], data.resize_short, data.crop_size,
         crop_mode(data))[0, 0]
-    self.history = collections.deque(maxlen=history)
+    self.history = collections.deque(
+        maxlen=int(history or max(64, self.num_segments)))
     self.reset()
 
   def reset(self) -> None:
