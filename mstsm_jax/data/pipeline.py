@@ -108,6 +108,20 @@ def load_flow(record, starts: np.ndarray, stack: int) -> np.ndarray:
   return out.reshape(*out.shape[:-2], 2 * stack)
 
 
+def test_protocol(data) -> tuple[str, str]:
+  """(data.test_sampling, data.test_crops) of a data config, or of an
+  exported file's metadata (which records them): a config.json or a file
+  from before these fields reads as ours, ('spread', 'resize')."""
+  return data.get('test_sampling', 'spread'), data.get('test_crops', 'resize')
+
+
+def view_size(data) -> int:
+  """The side of the test-time views a model of data config `data`
+  sees: the crop size, or `resize_short` with test_crops='full_res'."""
+  return transforms.test_size(data.resize_short, data.crop_size,
+                              test_protocol(data)[1])
+
+
 class ClipTransform:
   """record -> element; `views` = (temporal clips, spatial crops) at test.
 
@@ -129,8 +143,7 @@ class ClipTransform:
     # from before these fields reads as ours.
     self.offsets = data_cfg.get('crop_offsets', 'five')
     self.train_rule = data_cfg.get('train_sampling', 'edges')
-    self.test_rule = data_cfg.get('test_sampling', 'spread')
-    self.test_crops = data_cfg.get('test_crops', 'resize')
+    self.test_rule, self.test_crops = test_protocol(data_cfg)
     want = sampling.TEST_VIEWS.get(self.test_rule)
     if not train and want and views[0] != want:
       raise UsageError(

@@ -30,13 +30,13 @@ import numpy as np
 from jax import export
 
 import mstsm_jax
+from mstsm_jax.data.pipeline import test_protocol, view_size
 from mstsm_jax.errors import UsageError
 import mstsm_jax.inference.archive as archive
 import mstsm_jax.inference.onnx_file as onnx_file
 import mstsm_jax.inference.predictor as predictor_kinds
 import mstsm_jax.inference.runtimes as runtimes
 import mstsm_jax.inference.streaming as online
-from mstsm_jax.inference.views import crop_mode, view_size
 from mstsm_jax.models import task
 
 
@@ -96,10 +96,10 @@ def export_model(model_dir, path, batch='dynamic', platforms=('cpu',),
     io = {'input': f'uint8 [{shown}, {t}, {s}, {s}, {c}]',
           'output': f'float32 [{shown}, {k}] video scores'}
   mean, std = task.norm_stats(cfg.data)
+  test_sampling, test_crops = test_protocol(cfg.data)
   meta = {'kind': 'stream' if streaming else 'clips',
           'resize_short': cfg.data.resize_short,
-          'test_sampling': cfg.data.get('test_sampling', 'spread'),
-          'test_crops': crop_mode(cfg.data),
+          'test_sampling': test_sampling, 'test_crops': test_crops,
           'format_version': archive.FORMAT_VERSION,
           'classes': predictor.classes,
           'num_segments': t, 'crop_size': s, 'channels': c,

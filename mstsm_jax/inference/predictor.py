@@ -27,11 +27,11 @@ import numpy as np
 
 from mstsm_jax import cpu, modeldir
 from mstsm_jax.configs import base_config
+from mstsm_jax.data.pipeline import test_protocol, view_size
 from mstsm_jax.errors import UsageError
 import mstsm_jax.inference.archive as archive
 import mstsm_jax.inference.runtimes as runtimes
-from mstsm_jax.inference.views import (center_view, crop_mode, in_batches,
-                                       view_size)
+from mstsm_jax.inference.views import center_view, in_batches
 from mstsm_jax.models import task
 from mstsm_jax.models.mstsm import DTYPES, build_model
 
@@ -89,7 +89,7 @@ class Contract:
     (the same for every kind: `center_view`)."""
     cfg = self.config.data
     return center_view(clips, cfg.resize_short, cfg.crop_size,
-                       crop_mode(cfg))
+                       test_protocol(cfg)[1])
 
 
 class Predictor(Contract):
@@ -188,8 +188,7 @@ def file_config(meta: dict):
   c.data.crop_size, c.data.modality = meta['crop_size'], meta['modality']
   c.data.resize_short = meta.get('resize_short',
                                  round(meta['crop_size'] * 256 / 224))
-  c.data.test_sampling = meta.get('test_sampling', 'spread')
-  c.data.test_crops = meta.get('test_crops', 'resize')
+  c.data.test_sampling, c.data.test_crops = test_protocol(meta)
   if meta['modality'] == 'rgb':
     c.data.mean, c.data.std = tuple(meta['mean']), tuple(meta['std'])
   return c

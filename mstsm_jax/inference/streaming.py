@@ -31,11 +31,12 @@ import numpy as np
 
 from mstsm_jax import cpu
 from mstsm_jax.data import video
+from mstsm_jax.data.pipeline import test_protocol, view_size
 from mstsm_jax.errors import UsageError
 import mstsm_jax.inference.archive as archive
 import mstsm_jax.inference.predictor as predictor_kinds
 import mstsm_jax.inference.runtimes as runtimes
-from mstsm_jax.inference.views import center_view, crop_mode, view_size
+from mstsm_jax.inference.views import center_view
 from mstsm_jax.models import task
 from mstsm_jax.models.mstsm import DTYPES
 
@@ -149,7 +150,7 @@ class Streamer:
     # The test-time centre view of one frame, as a predictor's of a clip.
     self._crop = lambda f: center_view(
         f[None, None], data.resize_short, data.crop_size,
-        crop_mode(data))[0, 0]
+        test_protocol(data)[1])[0, 0]
     self.history = collections.deque(
         maxlen=int(history or max(64, self.num_segments)))
     self.reset()

@@ -44,18 +44,6 @@ def center_view(clips, resize_short: int, crop_size: int,
   return out
 
 
-def view_size(data_cfg) -> int:
-  """The side of the test-time views a model of `data_cfg` sees: the crop
-  size, or `resize_short` with data.test_crops='full_res'."""
-  return transforms.test_size(data_cfg.resize_short, data_cfg.crop_size,
-                              crop_mode(data_cfg))
-
-
-def crop_mode(data_cfg) -> str:
-  """data.test_crops ('resize' in a config.json from before the field)."""
-  return data_cfg.get('test_crops', 'resize')
-
-
 def in_batches(fn, clips: np.ndarray, batch: int,
                num_classes: int) -> np.ndarray:
   """`fn` over `clips` in batches of exactly `batch` (the last one padded
