@@ -9,7 +9,7 @@ at the output of backbone stage `--layer` (default: the last, layer4 or
 EfficientNet's features_8; earlier stages give finer maps). Writes one PNG
 with the T frames, their maps overlaid and a colour bar; `--json` prints the
 class, its probability and each frame's peak (row, column; null for an
-all-zero map, said) on stdout. A video shorter than T frames, truncated,
+all-zero or flat map, said) on stdout. A video shorter than T frames, truncated,
 or whose frame size changes, is explained with the warning `predict`
 gives; an existing PNG is replaced only with `--overwrite`.
 """
@@ -64,14 +64,19 @@ def main(fv, argv):
     print(f'{path}: warning: {note}', file=LOG)
   maps, title = res['maps'], res['title']
   gradcam.plot(res['clip'], maps, out, title)
-  # An all-zero map (no positive evidence at the layer) has no peak.
+  # An all-zero map (no positive evidence at the layer) or a flat one (a
+  # 1x1 stage output) has no peak.
+  empty = sum(m.max() <= 0 for m in maps)
+  flat = sum(0 < m.max() == m.min() for m in maps)
   peaks = [[int(a) for a in np.unravel_index(int(m.argmax()), m.shape)]
-           if m.max() > 0 else None for m in maps]
-  empty = sum(p is None for p in peaks)
+           if m.max() > m.min() else None for m in maps]
   if empty:
     print(f'{path}: warning: {empty} of {len(maps)} frames have an empty '
           f'map (no positive evidence for {res["class"]} at '
           f'{res["layer"]}); their peaks are null', file=LOG)
+  if flat:
+    print(f'{path}: warning: {flat} of {len(maps)} frames have a flat map '
+          '(one value everywhere); their peaks are null', file=LOG)
   print(f'wrote {out}: {title}', file=LOG)
   cli.emit_json(fv, {'video': path, 'output': out,
                      **{k: res[k] for k in ('class', 'class_index',

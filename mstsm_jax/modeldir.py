@@ -26,6 +26,7 @@ from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 
 from mstsm_jax import configs
 from mstsm_jax.errors import UsageError
+from mstsm_jax.models import fit
 from mstsm_jax.models.mstsm import build_model, variable_shapes
 from mstsm_jax.models.resnet import ChannelSpec
 from mstsm_jax.models.task import in_channels
@@ -75,9 +76,15 @@ def save(mngr, step: int, state, data_iter=None, metrics=None):
         + (f'checkpoint {max(steps)}' if steps else 'the start')) from e
 
 
+class Damaged(Exception):
+  """A checkpoint that reads but cannot be used (its message says why)."""
+
+
 def reason(e: BaseException) -> str:
   """An exception as one short line (tensorstore and orbax errors are
   many lines; OSError keeps its strerror)."""
+  if isinstance(e, Damaged):
+    return str(e)
   if isinstance(e, OSError) and e.strerror:
     return f'{type(e).__name__}: {e.strerror}'
   first = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), '')
@@ -245,8 +252,11 @@ def load_variables(workdir, checkpoint: str = ''):
     state = reader.restore(path, args=ocp.args.StandardRestore(jax.tree.map(
         lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=one),
         meta)))
-    return jax.device_get({'params': state['params'],
-                           'batch_stats': state.get('batch_stats', {})})
+    variables = jax.device_get({'params': state['params'],
+                                'batch_stats': state.get('batch_stats', {})})
+    if bad := fit.nonfinite(variables):  # damaged: an older one is taken
+      raise Damaged(bad)
+    return variables
 
   try:
     step, variables = newest_intact(workdir, read, checkpoint)

@@ -497,6 +497,10 @@ def test_a_video_whose_size_changes_is_resized_and_said(tiny, tmp_path, job):
   assert 'truncated' not in r.json()
   # and a map of one value per frame is said, not drawn as if it were one
   assert 'warning: layer4 of a 32 px input is 1x1' in r.stderr
+  # with no peak: not [0, 0] (the argmax of a flat map)
+  peaks = r.json()['peaks']
+  assert all(p is None for p in peaks), peaks
+  assert 'of 8 frames have a' in r.stderr
   # streamed: every frame scored, the annotated MP4 at the first's size
   model_dirs.model_dir(tmp_path / 'on', model_dirs.tiny_config('tsm_online'))
   r = job('stream', f'--checkpoint={tmp_path}/on',

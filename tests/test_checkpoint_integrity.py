@@ -7,9 +7,14 @@ import json
 import pathlib
 import shutil
 
+import jax
+import numpy as np
 import pytest
 
+import model_dirs
 from mstsm_jax import modeldir
+from mstsm_jax.errors import UsageError
+from mstsm_jax.models import pytorch
 from mstsm_jax.training.trainer import train_and_evaluate
 
 from model_dirs import TINY_ARGS, tiny_config
@@ -125,3 +130,31 @@ def test_sound_model_directory_loads_without_warnings(trained, capfd,
   out, err = capfd.readouterr()
   assert 'WARNING' not in err and 'warning' not in err, err
   assert not [r for r in caplog.records if r.levelno >= 30], caplog.text
+
+
+def test_nonfinite_weights_are_a_damaged_checkpoint(tmp_path, job, capfd):
+  """Weights holding NaN (a diverged run's, a converted file's) scored
+  NaN with exit 0: a checkpoint that holds them is damaged (the newest
+  intact one is taken, said), and convert refuses such a source."""
+  config = tiny_config()
+  variables = model_dirs.init_variables(config)
+  d = tmp_path / 'm'
+  modeldir.write_model(d, config, variables)
+  bad = jax.tree.map(np.copy, variables)
+  bad['params']['fc']['kernel'][0, :3] = [np.nan, np.inf, np.nan]
+  mngr = modeldir.manager(d)
+  modeldir.save(mngr, 5, {**bad, 'step': 5})
+  mngr.wait_until_finished()
+  capfd.readouterr()
+  assert modeldir.load_variables(d)[3] == 0
+  assert (f'{d}/checkpoints/5 is damaged (params/fc/kernel holds 3 NaN or '
+          'inf of ') in capfd.readouterr().err
+  r = job('evaluate', f'--workdir={d}', '--checkpoint=5', code=2)
+  assert 'params/fc/kernel holds 3 NaN' in r.stderr
+  assert len(r.stderr.strip().splitlines()) <= 3 and 'Traceback' not in (
+      r.stderr)
+  sd = model_dirs.torchvision_state_dict(variables)
+  sd['layer1.0.conv2.weight'][0, 0, 0, 0] = np.nan
+  with pytest.raises(UsageError, match=r'the state dict: layer1.0.conv2.'
+                     r'weight holds 1 NaN or inf of \d+ values'):
+    pytorch.convert(sd, config)

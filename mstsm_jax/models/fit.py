@@ -16,6 +16,24 @@ from flax import traverse_util
 
 from mstsm_jax.models.mstsm import param_role, variable_shapes
 
+
+def nonfinite(tensors) -> str:
+  """'' when every value of the tensors (a pytree, or a flat dict of
+  arrays) is finite; else what is not: 'params/fc/kernel holds 3 NaN or
+  inf of 2048 values' (and how many other tensors do), for the one line
+  that refuses weights a diverged run saved."""
+  flat = tensors if all(isinstance(v, np.ndarray) for v in tensors.values()
+                        ) else traverse_util.flatten_dict(tensors, sep='/')
+  bad = {k: int(np.size(v) - np.isfinite(v).sum()) for k, v in flat.items()
+         if not np.isfinite(v).all()}
+  if not bad:
+    return ''
+  k = next(iter(bad))
+  return (f'{k} holds {bad[k]} NaN or inf of {np.size(flat[k])} values'
+          + (f' (and {len(bad) - 1} more tensors do)' if len(bad) > 1
+             else ''))
+
+
 def adapt(role: str, src, shape):
   """A checkpoint kernel adapted to the model's `shape`, or None.
 

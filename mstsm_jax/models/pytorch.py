@@ -101,6 +101,9 @@ def convert(source, config, fmt: str = 'auto', strict: bool = False,
   name = source if isinstance(source, str) else 'the state dict'
   sd = load_torch(source) if isinstance(source, str) else {
       k: np.asarray(v, np.float32) for k, v in source.items()}
+  if bad := fit.nonfinite(sd):
+    raise UsageError(f'{name}: {bad}', 'the run that saved it diverged: '
+                     'convert an earlier checkpoint of it')
   detected = detect(sd, backbone, name)
   converter = backbones.get(backbone).converter
   fmt = detected if fmt == 'auto' else fmt
