@@ -54,10 +54,11 @@ def features(flow_: bool = False) -> tfds.features.FeaturesDict:
   })
 
 
-def ignore_sigint() -> None:
-  """A decoding worker leaves Ctrl-C to the main process (which stops
-  the pool): a terminal's Ctrl-C reaches every process of the group, and
-  each worker printed its own traceback."""
+def ignore_sigint(*_) -> None:
+  """A worker (prepare's decoding pool; grain's data workers, whose
+  `worker_init_fn` passes its index and count) leaves Ctrl-C to the main
+  process, which stops it: a terminal's Ctrl-C reaches every process of
+  the group, and each worker printed its own traceback."""
   signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 

@@ -23,7 +23,7 @@ import grain
 import numpy as np
 
 from mstsm_jax.data import flow, sampling, synthetic, transforms
-from mstsm_jax.data.builder import open_prepared
+from mstsm_jax.data.builder import ignore_sigint, open_prepared
 from mstsm_jax.data.video import decode_jpeg
 from mstsm_jax.errors import UsageError
 from mstsm_jax.models.task import in_channels
@@ -258,5 +258,6 @@ def iter_dataset(ds: grain.MapDataset, data_cfg) -> grain.IterDataset:
   if data_cfg.workers:
     it = it.mp_prefetch(grain.MultiprocessingOptions(
         num_workers=data_cfg.workers,
-        per_worker_buffer_size=data_cfg.prefetch))
+        per_worker_buffer_size=data_cfg.prefetch),
+        worker_init_fn=ignore_sigint)
   return it
