@@ -179,13 +179,21 @@ class Listing:
                  row['class_name'], tuple(row['roles']), row['frames'])
 
   def layout(self, classes, videos: dict, root: pathlib.Path,
-             **fields) -> Layout:
+             found_names: bool = False, **fields) -> Layout:
     """Resolves listed names to files (popping them from `videos`) and
-    reports missing and unlisted ones."""
+    reports missing and unlisted ones. With `found_names` (lists that name
+    a video, not its path: Kinetics) a found video is named by its path
+    under `root`, and a missing one by its listed name alone."""
     entries, problems = [], list(self.problems)
     for key, row in self.rows.items():
       p = videos.pop(key, None)
-      if p is None and (root / row['name']).is_dir():
+      if p is not None and found_names:
+        row = {**row, 'name': p.relative_to(root).as_posix()}
+      if p is None and found_names:
+        problems.append({'file': row['name'], 'reason': 'missing',
+                         **({'class': row['class_name']}
+                            if row['class_name'] else {})})
+      elif p is None and (root / row['name']).is_dir():
         # A listed frame folder that is there but holds no frame file: a
         # failed video (--max_failures), not a deleted one (--max_missing).
         tmpl = fields.get('filename_tmpl')

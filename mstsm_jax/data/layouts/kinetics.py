@@ -111,20 +111,9 @@ def read(manual_dir: str | os.PathLike) -> Layout:
         + ' and '.join(p.relative_to(manual_dir).as_posix() for p in ps),
         'keep one copy of each video under --manual_dir (move the other '
         'folder, e.g. a resized copy, out of it)')
-  videos = {s: ps[0] for s, ps in copies.items()}
-  entries, problems = [], list(listing.problems)
-  for key, row in listing.rows.items():
-    p = videos.pop(key, None)
-    if p:
-      row = {**row, 'name': p.relative_to(manual_dir).as_posix()}
-    else:
-      problems.append({'file': row['name'], 'reason': 'missing',
-                       'class': row['class_name']})
-    entries.append(listing.entry(row, p))
-  problems += [{'file': str(p), 'reason': 'unlisted'}
-               for p in sorted(videos.values())]
-  return Layout(classes, entries, listing.num_splits, problems,
-                lists=str(manual_dir / 'annotations'))
+  return listing.layout(classes, {s: ps[0] for s, ps in copies.items()},
+                        manual_dir, found_names=True,
+                        lists=str(manual_dir / 'annotations'))
 
 
 READERS = tuple(
