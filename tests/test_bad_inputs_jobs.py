@@ -130,11 +130,13 @@ def test_a_split_stopped_by_sigterm_stops_splits_cleanly(tmp_path, job,
 
 
 def scores_file(path, classes=5, **arrays):
-  """`path` as evaluate's scores.npz of 3 videos, `arrays` replaced
-  (None: left out)."""
+  """`path` as evaluate's scores.npz of 3 videos and `classes` classes,
+  `arrays` replaced (None: left out)."""
   saved = {'videos': np.array(['v0', 'v1', 'v2']),
            'labels': np.array([0, 1, 2]),
-           'scores': np.zeros((3, classes), np.float32), **arrays}
+           'scores': np.zeros((3, classes), np.float32),
+           'classes': np.array([f'c{i}' for i in range(classes)]),
+           **arrays}
   np.savez(path, **{k: v for k, v in saved.items() if v is not None})
   return path
 
@@ -158,6 +160,20 @@ FUSE = {  # the second --scores file -> the start of the error line
                 '{B}: holds pickled (object) arrays; expected'),
     'label past the classes': (lambda d: scores_file(
         d / 'b.npz', labels=np.array([0, 1, 5])), '{B}: holds videos [3]'),
+    'NaN scores': (lambda d: scores_file(d / 'b.npz', scores=np.array(
+        [[0] * 5, [np.nan] + [0] * 4, [0] * 5], np.float32)),
+                   '{B}: 1 video with NaN or inf scores, e.g. v1'),
+    'other class names': (lambda d: np.savez(
+        d / 'b.npz', **{**np.load(scores_file(d / 'b.npz')),
+                        'classes': np.array(['c0', 'c1', 'x', 'c3', 'c4'])})
+                          or d / 'b.npz',
+                          "{B}: its classes differ from the other scores' "
+                          "(column 2 is 'x' here, 'c2' there)"),
+    'a video twice': (lambda d: scores_file(d / 'b.npz', videos=np.array(
+        ['v0', 'v1', 'v1'])), '{B}: video v1 is in it twice'),
+    'an extra video': (lambda d: scores_file(d / 'b.npz', videos=np.array(
+        ['v0', 'v1', 'v9'])), '{B}: videos differ from {A} (1 missing, '
+                              'e.g. v2; 1 not in {A}, e.g. v9)'),
     'the same file twice': (lambda d: d / 'a.npz',
                             '--scores: {A} given twice (it would count '
                             'twice)'),

@@ -8,6 +8,7 @@ reports it on the other half.
 """
 from __future__ import annotations
 
+import sys
 import zipfile
 
 import numpy as np
@@ -37,6 +38,7 @@ def read_scores(path) -> dict:
     try:
       s = {k: loaded[k] for k in ('videos', 'labels', 'scores')
            if k in loaded.files}
+      classes = loaded['classes'] if 'classes' in loaded.files else None
     except ValueError as e:  # an object array: pickled
       raise UsageError(f'{path}: holds pickled (object) arrays; expected '
                        f'{FORMAT}', HINT) from e
@@ -44,6 +46,25 @@ def read_scores(path) -> dict:
     have = ', '.join(f'{k} {list(v.shape)} {v.dtype}' for k, v in s.items())
     raise UsageError(f'{path}: holds {have or "no such arrays"}; expected '
                      f'{FORMAT}', HINT)
+  bad = ~np.isfinite(s['scores']).all(axis=1)
+  if n := int(bad.sum()):  # argmax would call a NaN row class 0
+    raise UsageError(f'{path}: {n} video{"s" * (n > 1)} '
+                     f'with NaN or inf scores, e.g. '
+                     f'{s["videos"][bad.argmax()]}',
+                     'evaluate the model again (its weights or that run '
+                     'diverged)')
+  dup = [v for v, c in zip(*np.unique(s['videos'], return_counts=True))
+         if c > 1]
+  if dup:
+    raise UsageError(f'{path}: video {dup[0]} is in it twice'
+                     + (f' ({len(dup)} such videos)' if len(dup) > 1 else ''),
+                     HINT)
+  if classes is not None and (classes.shape != (s['scores'].shape[1],)
+                              or classes.dtype.kind not in 'US'):
+    raise UsageError(f'{path}: classes {list(classes.shape)} '
+                     f'{classes.dtype} for {s["scores"].shape[1]} score '
+                     'columns', HINT)
+  s['classes'] = None if classes is None else [str(c) for c in classes]
   return s
 
 
@@ -67,6 +88,7 @@ def load_scores(paths):
   names = [str(v) for v in streams[0]['videos']]
   labels = streams[0]['labels']
   classes = streams[0]['scores'].shape[1]
+  named = next((s['classes'] for s in streams if s['classes']), None)
   out = []
   for path, s in zip(paths, streams):
     if s['scores'].shape[1] != classes:
@@ -74,12 +96,28 @@ def load_scores(paths):
                        f'expected [N, {classes}] as in {paths[0]}',
                        'fuse models of the same classes, evaluated on the '
                        'same split')
+    if named and s['classes'] and s['classes'] != named:
+      i = next(i for i, (a, b) in enumerate(zip(s['classes'], named))
+               if a != b)
+      raise UsageError(f'{path}: its classes differ from the other scores\''
+                       f' (column {i} is {s["classes"][i]!r} here, '
+                       f'{named[i]!r} there)', 'fuse models trained on the '
+                       'same classes, in the same order')
+    if named and not s['classes']:
+      print(f'warning: {path} names no classes (an older evaluate): its '
+            'columns are taken to be the other files\' classes',
+            file=sys.stderr)
     pos = {str(v): i for i, v in enumerate(s['videos'])}
     missing = [v for v in names if v not in pos]
-    if missing or len(pos) != len(names):
-      raise UsageError(f'{path}: videos differ from {paths[0]} '
-                       f'({len(missing)} of {len(names)} missing, e.g. '
-                       f'{missing[:2]})', 'evaluate both on the same split')
+    extra = sorted(set(pos) - set(names))
+    if missing or extra:
+      raise UsageError(f'{path}: videos differ from {paths[0]} ('
+                       + '; '.join(f'{len(v)} {what}, e.g. {v[0]}'
+                                   for v, what in (
+                                       (missing, 'missing'),
+                                       (extra, f'not in {paths[0]}'))
+                                   if v) + ')',
+                       'evaluate both on the same split')
     order = np.array([pos[v] for v in names])
     if not np.array_equal(s['labels'][order], labels):
       raise UsageError(f'{path}: labels differ from {paths[0]}',
