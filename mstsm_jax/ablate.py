@@ -305,7 +305,7 @@ def main(fv, argv):
   costs = {}
   for variant, _, c, _ in plan:
     if variant not in costs:
-      res = cost.analyse(c.model, image_size=c.data.crop_size)
+      res = cost.of_config(c)
       costs[variant] = {'params': res['params'],
                         'gflops': round(res['macs_per_frame'] / 1e9, 4)}
   t0 = time.time()

@@ -299,12 +299,17 @@ def check_fits(config, channels, meta, workdir, step) -> None:
         'restore the config.json this checkpoint was saved with')
 
 
-def check_new_model_dir(out_dir) -> None:
-  """convert/prune never write over an existing model directory."""
+def check_new_model_dir(out_dir, source: str = '') -> None:
+  """convert/prune never write over an existing model directory, nor
+  into the `source` one they read (its checkpoints folder held a second
+  model that way)."""
   d = pathlib.Path(out_dir)
   if (d / 'config.json').exists() or (d / 'checkpoints').exists():
     raise UsageError(f'{d} already holds a model', 'pass a new --output or '
                      'remove that directory first')
+  if source and d.resolve().is_relative_to(pathlib.Path(source).resolve()):
+    raise UsageError(f'--output={out_dir} is inside {source}, the model '
+                     'this job reads', 'write it to a directory of its own')
   check_writable(d, 'output directory')
 
 

@@ -42,7 +42,7 @@ def main(fv, argv):
   src, out = fv['checkpoint'].value, fv['output'].value
   r_out, r_in = fv['r_out'].value, fv['r_in'].value
   pruning.check_ratios(r_out, r_in)
-  modeldir.check_new_model_dir(out)
+  modeldir.check_new_model_dir(out, src)
   config, channels, variables, step = modeldir.load_variables(src)
   spec = backbones.get(config.model.backbone)
   if spec.prune is None:
@@ -58,9 +58,8 @@ def main(fv, argv):
         f'--r_out={r_out} --r_in={r_in} removes nothing from {src}: no '
         'block has a kernel to drop or inputs to average at these ratios',
         'pass a smaller --r_out or --r_in (the default is --r_out=8)')
-  size = config.data.crop_size
-  before = cost.analyse(config.model, channels, size)
-  after = cost.analyse(config.model, new_channels, size)
+  before = cost.of_config(config, channels)
+  after = cost.of_config(config, new_channels)
   print(f'{"stage":<8} {"params before":>14} {"after":>12} '
         f'{"GMACs before":>13} {"after":>8}', file=LOG)
   for st in before['stages']:
@@ -71,7 +70,7 @@ def main(fv, argv):
   print(f'{"total":<8} {before["params"]:>14,} {after["params"]:>12,} '
         f'{before["macs_per_frame"] / 1e9:>13.3f} '
         f'{after["macs_per_frame"] / 1e9:>8.3f}  (GMACs per frame at '
-        f'{size}x{size})', file=LOG)
+        f'{before["image_size"]}x{before["image_size"]})', file=LOG)
   modeldir.write_model(out, config, pruned, new_channels, step)
   classes = pathlib.Path(src) / 'classes.json'
   if classes.is_file():

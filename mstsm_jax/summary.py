@@ -21,7 +21,7 @@ def define_flags(fv):
 def main(fv, argv):
   del argv
   config = fv['config'].value
-  res = cost.analyse(config.model, image_size=config.data.crop_size)
+  res = cost.of_config(config)
   print(cost.format_table(res, f'{config.variant}: {config.model.backbone}, '
                                f'{config.model.num_classes} classes'))
   cli.emit_json(fv, cost.to_json(res))

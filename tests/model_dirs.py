@@ -6,6 +6,7 @@ from flax import traverse_util
 
 from mstsm_jax.configs import load_config
 from mstsm_jax.models.mstsm import build_model, variable_shapes
+from mstsm_jax.models.task import in_channels
 from mstsm_jax import modeldir
 
 TINY = {'model.stage_sizes': (1, 1, 1, 1), 'model.width': 8,
@@ -33,7 +34,7 @@ def flax_init(config, seed=0):
   model = build_model(config.model)
   return jax.tree.map(np.array, jax.device_get(jax.jit(model.init)(
       jax.random.key(seed), jnp.zeros((1, config.model.num_segments, s, s,
-                                       3)))))
+                                       in_channels(config.data))))))
 
 
 def truncated_normal(rng, shape):
@@ -66,10 +67,12 @@ def random_variables(model, clip_shape, seed=0):
 
 
 def init_variables(config, seed=0):
-  """`random_variables` of `config`'s model at its crop size."""
+  """`random_variables` of `config`'s model at its crop size and input
+  channels."""
   s = config.data.crop_size
   return random_variables(build_model(config.model),
-                          (1, config.model.num_segments, s, s, 3), seed)
+                          (1, config.model.num_segments, s, s,
+                           in_channels(config.data)), seed)
 
 
 def calibrate_bn(config, variables, seed=0):
@@ -81,7 +84,8 @@ def calibrate_bn(config, variables, seed=0):
   model = build_model(config.model)
   s, m = config.data.crop_size, config.model.bn_momentum
   x = jax.random.normal(jax.random.key(seed),
-                        (2, config.model.num_segments, s, s, 3))
+                        (2, config.model.num_segments, s, s,
+                         in_channels(config.data)))
   zero = jax.tree.map(jnp.zeros_like, variables['batch_stats'])
   # From zero, one training-mode step leaves (1 - momentum) x batch stats.
   _, new = jax.jit(lambda v: model.apply(

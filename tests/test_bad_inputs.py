@@ -200,6 +200,11 @@ def prune_over_a_model(tmp):
   return [f'--checkpoint={tmp}/m', f'--output={tmp}/p']
 
 
+def prune_into_its_input(tmp):
+  model_dirs.model_dir(tmp / 'm', model_dirs.tiny_config())
+  return [f'--checkpoint={tmp}/m', f'--output={tmp}/m/checkpoints']
+
+
 def prune_nothing(tmp):
   """A ratio above every width: C / R is 0 kernels in each block."""
   model_dirs.model_dir(tmp / 'm', model_dirs.tiny_config())
@@ -334,6 +339,9 @@ CASES = [
      r'no video given', r'video files after the flags'),
     ('prune: output holds a model', prune_over_a_model, 'prune', 2,
      r'p already holds a model', r'new --output'),
+    ('prune: output inside its input', prune_into_its_input, 'prune', 2,
+     r'--output=.*/m/checkpoints is inside .*/m, the model this job reads',
+     r'directory of its own'),
     ('prune: ratios that remove nothing', prune_nothing, 'prune', 2,
      r'--r_out=999 --r_in=0 removes nothing from .*/m: no block has a '
      r'kernel to drop', r'smaller --r_out'),

@@ -297,3 +297,22 @@ def test_kinetics_labelled_test_rows_are_split_2_not_val(tmp_path):
   with pytest.raises(UsageError, match='yt001-_x_000010_000020 is also '
                      'listed in .*train.csv'):
     layouts.kinetics.read(root)
+
+
+@pytest.mark.parametrize('text,error', [
+    ('3 c\n1 a\n2 b\n', r'cls.txt:1: class number 3, but it is line 1'),
+    ('1 a\n2 b\n4 c\n', r'cls.txt:3: class number 4, but it is line 3'),
+    ('1 a\nb\n', r'cls.txt:1: starts with a class number but line 2 does '
+                 r'not'),
+    ('1 a\n2 b\n3 c\n', None), ('0 a\n1 b\n2 c\n', None), ('a\nb\nc\n', None),
+])
+def test_numbered_class_names_count_up_in_file_order(tmp_path, text, error):
+  """classInd.txt-style numbers (convert --classes_file) were dropped
+  unread: "3 c" on the first line named class 0 'c'."""
+  (tmp_path / 'cls.txt').write_text(text)
+  if error:
+    with pytest.raises(UsageError, match=error):
+      layouts.read_class_names(tmp_path / 'cls.txt', numbered=True)
+  else:
+    assert layouts.read_class_names(tmp_path / 'cls.txt',
+                                    numbered=True) == ['a', 'b', 'c']

@@ -157,6 +157,10 @@ def test_unused_mismatch_strict_and_corrupt(tmp_path):
                      r'backbone/layer1_0/conv2/kernel: \(3, 3, 8, 4\) -> '
                      r'\(3, 3, 8, 8\)\)'):
     convert.convert(sd, config)
+  sd['layer1.0.conv2.weight'] = np.zeros((8, 8), np.float32)  # not 4-D
+  with pytest.raises(UsageError, match=r'params/backbone/layer1_0/conv2/'
+                     r'kernel: \(8, 8\) -> \(3, 3, 8, 8\)'):
+    convert.convert(sd, config)
   del sd['layer1.0.conv2.weight']
   with pytest.raises(UsageError, match=r'1 backbone tensors would keep their '
                      r'random init \(e.g. params/backbone/layer1_0/conv2/'):
@@ -167,6 +171,11 @@ def test_unused_mismatch_strict_and_corrupt(tmp_path):
   assert len(report['reinitialised']) == 2
   with pytest.raises(UsageError, match='--strict: 2 classifier tensors'):
     convert.convert(sd, config, strict=True)
+  sd = model_dirs.torchvision_state_dict(model_dirs.init_variables(config))
+  sd['fc.bias'] = sd['fc.bias'][:7]  # a head that disagrees with itself
+  with pytest.raises(UsageError, match=r'params/fc/bias: \(7,\) -> \(10,\) '
+                     r'\(the rest of params/fc fits\)'):
+    convert.convert(sd, config)
   (tmp_path / 'corrupt.pth').write_bytes(b'\x80\x02garbage' * 100)
   with pytest.raises(UsageError, match='corrupt.pth is not a readable '
                      'PyTorch checkpoint'):
@@ -409,3 +418,61 @@ def test_resnet101_official_placement_parity(tmp_path):
     diff = max_rel_diff(np.asarray(logits), want)
     print(f'resnet101 {variant}: max |diff| / max |logit| = {diff:.2e}')
     assert diff <= 1e-3
+
+
+def test_rgb_weights_into_a_flow_model_and_not_back(tmp_path):
+  """An RGB file converts to a flow model (the stem averaged over its
+  inputs, TSN's cross-modality init; convert built the model with 3 inputs,
+  a directory no job could load), a flow file does not load into an RGB
+  model, and the cost table counts the flow stem."""
+  from mstsm_jax.models import cost
+  rgb = model_dirs.tiny_config('tsm')
+  flow = model_dirs.tiny_config('tsm', **{'data.modality': 'flow'})
+  sd = model_dirs.torchvision_state_dict(model_dirs.init_variables(rgb))
+  variables, report, _ = convert.convert(sd, flow)
+  stem = variables['params']['backbone']['conv1']['kernel']
+  want = sd['conv1.weight'].transpose(2, 3, 1, 0).mean(2, keepdims=True)
+  np.testing.assert_allclose(stem, np.repeat(want, 10, 2), rtol=1e-6)
+  assert any('conv1' in a for a in report['adapted']), report
+  modeldir.write_model(tmp_path / 'f', flow, variables)
+  assert modeldir.load_variables(tmp_path / 'f')[3] == 0
+  flow_sd = model_dirs.torchvision_state_dict(model_dirs.init_variables(flow))
+  with pytest.raises(UsageError, match=r'1 shapes do not fit \(e.g. params/'
+                     r'backbone/conv1/kernel: \(7, 7, 10, 8\) -> '
+                     r'\(7, 7, 3, 8\)\)'):
+    convert.convert(flow_sd, rgb)
+  assert (cost.of_config(flow)['params'] - cost.of_config(rgb)['params']
+          == 7 * 7 * 7 * 8)
+
+
+def test_how_a_state_dict_is_wrapped_and_files_that_hold_none(tmp_path):
+  """DataParallel's `module.` prefix and a 'model_state_dict' wrapper are
+  read; a file of other objects, a pickled model and a missing path are
+  one line each (a bare errno, torch's page of pickling advice with
+  terminal codes, or "first keys: []")."""
+  config = model_dirs.tiny_config('tsm')
+  sd = {k: torch.from_numpy(v) for k, v in model_dirs.torchvision_state_dict(
+      model_dirs.init_variables(config)).items()}
+  want = convert.load_torch
+  torch.save(sd, tmp_path / 'plain.pth')
+  plain = want(str(tmp_path / 'plain.pth'))
+  for name, obj in (('dp', {f'module.{k}': v for k, v in sd.items()}),
+                    ('msd', {'model_state_dict': sd, 'optimizer': {}})):
+    torch.save(obj, tmp_path / f'{name}.pth')
+    got = want(str(tmp_path / f'{name}.pth'))
+    assert got.keys() == plain.keys()
+  convert.convert(str(tmp_path / 'dp.pth'), config)
+  with pytest.raises(UsageError, match=r'--format=mmaction2, but .*plain.pth '
+                     r'has torchvision key names'):
+    convert.convert(str(tmp_path / 'plain.pth'), config, fmt='mmaction2')
+  torch.save({'epoch': 3, 'optim': {}}, tmp_path / 'none.pth')
+  with pytest.raises(UsageError, match=r'none.pth holds no tensors at its '
+                     r'top level \(keys: epoch, optim\)'):
+    want(str(tmp_path / 'none.pth'))
+  torch.save(torch.nn.Linear(2, 2), tmp_path / 'module.pth')
+  with pytest.raises(UsageError, match=r'module.pth holds pickled Python '
+                     r'objects') as e:
+    want(str(tmp_path / 'module.pth'))
+  assert '\x1b' not in str(e.value) and 'state_dict()' in e.value.hint
+  with pytest.raises(UsageError, match=r'nope.pth: no such file'):
+    want(str(tmp_path / 'nope.pth'))

@@ -147,6 +147,8 @@ CASES = [
      '--seeds=0: must be an integer >= 1'),
     ('prune', ['--checkpoint=m', '--output={tmp}/out', '--r_out=-8'],
      r'--r_out=-8: must be an integer >= 0 \(0 = none\)'),
+    ('prune', ['--checkpoint=m', '--output={tmp}/out', '--r_out=0'],
+     r'--r_out=0 --r_in=0 prunes nothing'),
     ('stream', ['--checkpoint=m', '--video=v.mp4', '--runtime=tflite'],
      "--runtime='tflite': must be one of auto, xla, iree, onnxruntime, "
      'openvino'),

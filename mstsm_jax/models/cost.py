@@ -16,16 +16,26 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mstsm_jax.models import task
 from mstsm_jax.models.mstsm import build_model, stage_of
 from mstsm_jax.models.resnet import ChannelSpec
 
 
+def of_config(config, channels: ChannelSpec | None = None) -> dict:
+  """`analyse` of a whole config's model: its crop size and input
+  channels (RGB, or a flow stack's)."""
+  return analyse(config.model, channels, config.data.crop_size,
+                 task.in_channels(config.data))
+
+
 def analyse(model_cfg, channels: ChannelSpec | None = None,
-            image_size: int = 224) -> dict:
-  """Returns {'params', 'macs_per_frame', 'stages': {name: (params, macs)}}."""
+            image_size: int = 224, in_channels: int = 3) -> dict:
+  """Returns {'params', 'macs_per_frame', 'stages': {name: (params, macs)}}
+  for inputs of `in_channels` (3: RGB)."""
   model = build_model(model_cfg, channels)
   t = model_cfg.num_segments
-  x = jax.ShapeDtypeStruct((1, t, image_size, image_size, 3), jnp.float32)
+  x = jax.ShapeDtypeStruct((1, t, image_size, image_size, in_channels),
+                           jnp.float32)
   macs = collections.Counter()
 
   def count_macs(next_fun, args, kwargs, context):

@@ -51,7 +51,7 @@ def adapt(role: str, src, shape):
     pad = np.zeros((*src.shape[:2], shape[2] - src.shape[2], shape[3]),
                    src.dtype)
     return np.concatenate([src, pad], axis=2)
-  if role == 'stem_conv':
+  if role == 'stem_conv' and src.shape[2] == 3:  # RGB -> flow, not back
     return np.repeat(src.mean(axis=2, keepdims=True), shape[2], axis=2)
   return None
 
@@ -118,6 +118,16 @@ def merge_variables(init, loaded, backbone: str = 'resnet50'):
       report['reinitialised'].append(change)
     else:
       report['mismatched'].append(change)
+  # A head whose kernel fits but whose bias does not (or the reverse) is
+  # not another class count: its tensors disagree with each other.
+  taken = {k for k in flat_init if k in flat_loaded and
+           tuple(flat_loaded[k].shape) == tuple(flat_init[k].shape)}
+  for change in list(report['reinitialised']):
+    key = change.split(':')[0]
+    head = key.rsplit('/', 1)[0]
+    if any(k.rsplit('/', 1)[0] == head for k in taken):
+      report['reinitialised'].remove(change)
+      report['mismatched'].append(f'{change} (the rest of {head} fits)')
   report['unused'] = sorted(set(flat_loaded) - set(flat_init))
   return traverse_util.unflatten_dict(merged, sep='/'), report
 

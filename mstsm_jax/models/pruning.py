@@ -88,6 +88,10 @@ def check_ratios(r_out: int, r_in: int) -> None:
       raise UsageError(f'--{flag}={r}: a pruning ratio is a divisor >= 2 (8 '
                        'drops 1/8 of the kernels) or 0 to skip',
                        'pass e.g. --r_out=8 (the default) or --r_in=4')
+  if not r_out and not r_in:
+    raise UsageError('--r_out=0 --r_in=0 prunes nothing',
+                     'fix --r_out or --r_in: e.g. --r_out=8 (the default) '
+                     'or --r_in=4')
 
 
 def prune(variables: dict, channels: ChannelSpec, shift: ShiftSpec,

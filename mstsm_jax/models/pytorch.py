@@ -18,6 +18,10 @@ like (non-local blocks, temporal pooling, another depth or backbone) unless
 """
 from __future__ import annotations
 
+import pathlib
+import pickle
+import re
+
 import jax
 import numpy as np
 from flax import traverse_util
@@ -25,6 +29,7 @@ from flax import traverse_util
 from mstsm_jax.errors import UsageError
 from mstsm_jax.models import backbones, fit
 from mstsm_jax.models.mstsm import build_model
+from mstsm_jax.models.task import in_channels
 
 
 def formats() -> tuple[str, ...]:
@@ -35,31 +40,60 @@ def formats() -> tuple[str, ...]:
   return ('auto',) + tuple(dict.fromkeys(found))
 
 
+WRAPPERS = ('state_dict', 'model', 'model_state_dict')
+DAMAGED_HINT = 're-download it or pass the .pth file itself'
+SAVE_HINT = ('save the weights with torch.save(model.state_dict(), path) '
+             'and convert that file')
+
+
+def _first_line(e: Exception) -> str:
+  """torch's errors as one line, without terminal colour codes."""
+  text = re.sub(r'\x1b\[[0-9;]*m', '', str(e)).strip()
+  return f'{type(e).__name__}: {(text.splitlines() or [""])[0][:120]}'
+
+
 def load_torch(path: str) -> dict[str, np.ndarray]:
   """The tensors of a .pth file (`weights_only=True`), unwrapped from
-  {'state_dict': ...} / {'model': ...}, as float32 numpy arrays."""
+  {'state_dict' | 'model' | 'model_state_dict': ...} and from
+  (Distributed)DataParallel's `module.` prefix, as float32 numpy arrays."""
   try:
     import torch
   except ImportError as e:
     raise UsageError(f'reading {path} needs PyTorch, which is not '
                      'installed', "pip install -e '.[torch]'") from e
+  if not pathlib.Path(path).exists():
+    raise UsageError(f'{path}: no such file', 'pass the .pth file')
   try:
     obj = torch.load(path, map_location='cpu', weights_only=True)
-  except FileNotFoundError:
-    raise
+  except pickle.UnpicklingError as e:
+    found = re.search(r'Unsupported global: GLOBAL ([\w.]+)', str(e))
+    why = re.search(r'WeightsUnpickler error: \s*(.+)', str(e))
+    if not found:  # a damaged file
+      raise UsageError(f'{path} is not a readable PyTorch checkpoint ('
+                       + (why.group(1)[:120] if why else _first_line(e))
+                       + ')', DAMAGED_HINT) from e
+    raise UsageError(f'{path} holds pickled Python objects (e.g. '
+                     f'{found.group(1)}: a whole model saved with '
+                     'torch.save(model), or numpy arrays), which are not '
+                     'loaded: loading them runs code from the file',
+                     SAVE_HINT) from e
   except Exception as e:  # pylint: disable=broad-except
-    first = (str(e).strip().splitlines() or [''])[0][:120]
     raise UsageError(f'{path} is not a readable PyTorch checkpoint '
-                     f'({type(e).__name__}: {first})',
-                     're-download it or pass the .pth file itself') from e
-  for key in ('state_dict', 'model'):
+                     f'({_first_line(e)})', DAMAGED_HINT) from e
+  for key in WRAPPERS:
     if isinstance(obj, dict) and isinstance(obj.get(key), dict):
       obj = obj[key]
   if not isinstance(obj, dict) or not obj:
-    raise UsageError(f'{path} holds no state dict',
-                     'pass a checkpoint saved from a model\'s state_dict()')
-  return {k: v.detach().float().numpy() for k, v in obj.items()
-          if hasattr(v, 'detach') and not k.endswith('num_batches_tracked')}
+    raise UsageError(f'{path} holds no state dict', SAVE_HINT)
+  sd = {k: v.detach().float().numpy() for k, v in obj.items()
+        if hasattr(v, 'detach') and not k.endswith('num_batches_tracked')}
+  if not sd:
+    raise UsageError(f'{path} holds no tensors at its top level (keys: '
+                     f'{", ".join(map(str, list(obj)[:6]))}) nor under '
+                     f'{" / ".join(WRAPPERS)}', SAVE_HINT)
+  if all(k.startswith('module.') for k in sd):
+    sd = {k[len('module.'):]: v for k, v in sd.items()}
+  return sd
 
 
 def detect(sd: dict, backbone: str, name: str) -> str:
@@ -106,6 +140,9 @@ def convert(source, config, fmt: str = 'auto', strict: bool = False,
                      'convert an earlier checkpoint of it')
   detected = detect(sd, backbone, name)
   converter = backbones.get(backbone).converter
+  if fmt not in ('auto', detected):
+    raise UsageError(f'--format={fmt}, but {name} has {detected} key '
+                     f'names', f'pass --format=auto (or {detected})')
   fmt = detected if fmt == 'auto' else fmt
   if fmt not in converter.formats:
     raise UsageError(f'--format={fmt}: {backbone} reads '
@@ -116,7 +153,8 @@ def convert(source, config, fmt: str = 'auto', strict: bool = False,
   s = config.data.crop_size
   loaded = traverse_util.unflatten_dict(flat, sep='/')
   merged, report = fit.initialise(
-      model, jax.random.key(seed), (1, config.model.num_segments, s, s, 3),
+      model, jax.random.key(seed), (1, config.model.num_segments, s, s,
+                                     in_channels(config.data)),
       loaded, backbone)
   new = [k for k in report['missing'] if k.split('/')[1] == 'tfdem']
   report['new_branch'] = new

@@ -18,8 +18,10 @@ BN_LEAVES = {'weight': ('params', 'scale'), 'bias': ('params', 'bias'),
 
 
 def conv(path: str, leaf: str, v) -> dict:
-  if leaf == 'weight':
-    return {f'params/{path}/kernel': np.asarray(v).transpose(2, 3, 1, 0)}
+  if leaf == 'weight':  # OIHW -> HWIO; another rank: as is, a misfit
+    v = np.asarray(v)   # the report names with both shapes
+    return {f'params/{path}/kernel': v.transpose(2, 3, 1, 0)
+            if v.ndim == 4 else v}
   if leaf == 'bias':
     return {f'params/{path}/bias': v}
   return {f'unknown/{path}.{leaf}': v}

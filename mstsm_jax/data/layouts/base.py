@@ -101,15 +101,31 @@ def read_lines(path: pathlib.Path) -> list[tuple[int, str]]:
 def read_class_names(path: pathlib.Path,
                      numbered: bool = False) -> list[str]:
   """A classes file's names, one per line, in index order (`numbered`:
-  a leading "N " dropped, as in UCF-101's classInd.txt); a name given
-  twice (case aside: class folders match case-insensitively) is refused,
-  naming both lines, as two classes with one name could not be told
-  apart."""
+  when every line starts with a number, as UCF-101's classInd.txt "1
+  ApplyEyeMakeup", the numbers are dropped and must count up from 0 or 1
+  in file order: names listed out of order would be other classes' names);
+  a name given twice (case aside: class folders match case-insensitively)
+  is refused, naming both lines, as two classes with one name could not be
+  told apart."""
   seen, names = {}, []
-  for no, name in read_lines(path):
-    idx, _, rest = name.partition(' ')
-    if numbered and is_index(idx) and rest.strip():
-      name = rest.strip()
+  lines = read_lines(path)
+  split = [(no, *text.partition(' ')[::2]) for no, text in lines]
+  looks = [is_index(i) and bool(r.strip()) for _, i, r in split]
+  if numbered and any(looks) and not all(looks):
+    a, b = split[looks.index(True)][0], split[looks.index(False)][0]
+    raise UsageError(f'{path}:{a}: starts with a class number but line {b} '
+                     'does not: is the number part of the name?',
+                     'number every line (as classInd.txt) or none')
+  if numbered and lines and all(looks):
+    first = int(split[0][1])
+    for k, (no, idx, rest) in enumerate(split):
+      if first not in (0, 1) or int(idx) != first + k:
+        raise UsageError(
+            f'{path}:{no}: class number {idx}, but it is line {k + 1} of '
+            'the names', 'number the classes 1, 2, ... (or 0, 1, ...) in '
+            'file order, with no gaps, or drop the numbers')
+    lines = [(no, rest.strip()) for no, _, rest in split]
+  for no, name in lines:
     if name.lower() in seen:
       raise UsageError(f'{path}:{no}: class {name!r} is already on line '
                        f'{seen[name.lower()]}',
