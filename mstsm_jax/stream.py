@@ -69,11 +69,12 @@ def check_output(fv) -> None:
       [fv['video'].value, fv['checkpoint'].value], fv['overwrite'].value)
 
 
-def open_frames(path):
+def open_frames(path, pts: list):
   """(fps, every decoded frame as an iterator), or one line when the file
-  does not decode at all."""
+  does not decode at all; each frame's presentation time is appended to
+  `pts` as it decodes."""
   notes = []
-  frames = video.iter_frames(path, notes=notes)
+  frames = video.iter_frames(path, times=pts, notes=notes)
   try:
     fps, first = next(frames)
   except video.VideoError as e:
@@ -93,7 +94,8 @@ def stream_frames(streamer, frames, fps, every: int, k: int, writer,
                   path) -> dict:
   """Every `every`-th frame through `streamer`, labelled by the mean of its
   last `k` scores; each frame annotated into `writer`. A video that stops
-  decoding keeps the frames before it and says so."""
+  decoding keeps the frames before it and says so. A row's 'time' is
+  frame number / `fps` (`timed` puts the presentation times in)."""
   rows, latency, label, prob, n, truncated = [], [], '', 0.0, 0, ''
   try:
     for n, frame in enumerate(frames):
@@ -124,11 +126,24 @@ def stream_frames(streamer, frames, fps, every: int, k: int, writer,
           'truncated': truncated, 'timeline': rows, 'last': (label, prob)}
 
 
+def timed(rows: list, pts: list, fps: float) -> str:
+  """Sets each timeline row's 'time' to its frame's start as `predict
+  --timeline` times it (`video.frame_times`: presentation times, so a
+  variable-frame-rate video is timed right); returns what that had to
+  assume ('' or a note)."""
+  notes = []
+  times = video.frame_times(pts, fps, notes)
+  for row in rows:
+    row['time'] = round(float(times[row['frame']]), 3)
+  return '; '.join(notes)
+
+
 def main(fv, argv):
   del argv
   path, out = fv['video'].value, fv['output'].value
   check_output(fv)
-  fps, frames = open_frames(path)
+  pts = []
+  fps, frames = open_frames(path, pts)
   first = next(frames)
   streamer = Streamer(fv['checkpoint'].value, runtime=fv['runtime'].value,
                       history=fv['smooth'].value or None)
@@ -148,6 +163,9 @@ def main(fv, argv):
   if mixed:  # predict's wording (video.mixed_sizes)
     print(f'{path}: warning: mixed sizes ({mixed}) in {out}', file=LOG)
   label, prob = res.pop('last')
+  timing = timed(res['timeline'], pts[:res['frames']], fps)
+  if timing:
+    print(f'{path}: warning: {timing}', file=LOG)
   if res['steps'] < k:
     asked = (f'--smooth={k}' if fv['smooth'].value else
              f'T = {k}, the clip the model was trained on')
@@ -157,6 +175,7 @@ def main(fv, argv):
   result = {'video': path, 'checkpoint': fv['checkpoint'].value, 'fps': fps,
             'every': every, 'smooth': k, **res,
             **({'mixed_sizes': f'mixed sizes ({mixed})'} if mixed else {}),
+            **({'timing': timing} if timing else {}),
             'wall_s': round(time.perf_counter() - t_start, 3),
             'classes': list(streamer.classes)}
   if out:

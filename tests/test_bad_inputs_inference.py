@@ -557,6 +557,12 @@ def test_timeline_times_are_presentation_times(tiny, tmp_path, job):
   assert rec['times'][[0, 1, 50, 51, 100]] == pytest.approx(
       [0, 0.2, 10, 10.02, 11])
   assert rec['timing'] == ''
+  # stream's timeline too (it was frame number / average rate: 4 s off)
+  model_dirs.model_dir(tmp_path / 'on', model_dirs.tiny_config('tsm_online'))
+  rows = job('stream', f'--checkpoint={tmp_path}/on', '--json', '--every=10',
+             f'--video={tmp_path}/vfr.mp4').json()['timeline']
+  assert [(w['frame'], w['time']) for w in rows][4:7] == [
+      (40, 8.0), (50, 10.0), (60, 10.2)]
   videos.write_video(tmp_path / 'a.ts', 3, size=(24, 32))
   (tmp_path / 'twice.ts').write_bytes((tmp_path / 'a.ts').read_bytes() * 2)
   rec = video.read_video(str(tmp_path / 'twice.ts'), as_jpeg=False)
@@ -564,3 +570,18 @@ def test_timeline_times_are_presentation_times(tiny, tmp_path, job):
   assert rec['timing'] == ('no frame rate declared (25 fps assumed); '
                            'presentation times not increasing (times are '
                            'frame number / 25 fps)')
+
+
+def test_explain_scores_a_fused_model_as_predict_does(tmp_path, job):
+  """tfdem_fuse: explain (and the demo's Grad-CAM, the same function)
+  took its class and probability from the main head alone (0.997 where
+  predict said 0.52)."""
+  config = model_dirs.tiny_config(**{'model.tfdem_fuse': True})
+  model_dirs.model_dir(tmp_path / 'f', config, head_std=1.0)
+  videos.write_video(tmp_path / 'v.mp4', 12, size=(32, 40))
+  top = job('predict', f'--checkpoint={tmp_path}/f', '--json',
+            str(tmp_path / 'v.mp4')).json()['top5'][0]
+  cam = job('explain', f'--checkpoint={tmp_path}/f', '--json',
+            f'--video={tmp_path}/v.mp4', f'--output={tmp_path}/c.png').json()
+  assert (cam['class'], cam['predicted']) == (top['class'], top['class'])
+  assert cam['probability'] == pytest.approx(top['probability'], rel=1e-5)

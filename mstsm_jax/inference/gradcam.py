@@ -30,7 +30,8 @@ def last_stage(model) -> str:
   return backbones.get(model.backbone_name).default_layer
 
 
-def grad_cam(model, variables, clip, layer: str = '', target=None):
+def grad_cam(model, variables, clip, layer: str = '', target=None,
+             fuse: bool = False):
   """Class activation maps of one normalised clip `[T, S, S, C]`.
 
   Args:
@@ -38,9 +39,10 @@ def grad_cam(model, variables, clip, layer: str = '', target=None):
       ResNets, 'features_1'..'features_8' for EfficientNet-B0); '' = its
       default (`last_stage`).
     target: class index; None = the predicted class.
+    fuse: the model's `tfdem_fuse`: its scores are the fused softmaxes.
   Returns:
-    (maps float32 `[T, S, S]` in [0, 1], class index, clip logits
-    `[classes]`).
+    (maps float32 `[T, S, S]` in [0, 1], class index, the clip's scores
+    `[classes]` as `task.scores` gives them).
   """
   x = jnp.asarray(clip)[None]
   layer = layer or last_stage(model)
@@ -49,9 +51,9 @@ def grad_cam(model, variables, clip, layer: str = '', target=None):
     raise ValueError(f'unknown layer {layer!r}; valid: '
                      f'{", ".join(shapes["backbone"])}')
   zeros = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), shapes)
-  maps, k, logits = _maps(model, layer, variables, zeros, x,
-                          -1 if target is None else int(target))
-  return np.asarray(maps), int(k), np.asarray(logits)
+  maps, k, scores = _maps(model, layer, variables, zeros, x,
+                          -1 if target is None else int(target), fuse)
+  return np.asarray(maps), int(k), np.asarray(scores)
 
 
 _SHAPES = {}
@@ -67,28 +69,31 @@ def _perturbation_shapes(model, variables, x):
   return _SHAPES[key]
 
 
-@functools.partial(jax.jit, static_argnames=('model', 'layer'))
-def _maps(model, layer, variables, zeros, x, target):
+@functools.partial(jax.jit, static_argnames=('model', 'layer', 'fuse'))
+def _maps(model, layer, variables, zeros, x, target, fuse):
   """Jitted once per model, layer and clip shape; `target` < 0 = the
-  predicted class."""
+  predicted class: the argmax of the clip's scores (`task.scores`, fused
+  with the TFDEM head's when the model fuses). The map is the main head's
+  logit's gradient."""
 
   def class_logit(perturbations):
-    (logits, _), inter = model.apply(
+    (logits, aux), inter = model.apply(
         {**variables, 'perturbations': perturbations}, x,
         mutable=['intermediates'])
-    k = jnp.where(target < 0, jnp.argmax(jax.lax.stop_gradient(logits[0])),
-                  target)
+    scores = jax.lax.stop_gradient(
+        task.scores(logits, aux, fuse=fuse)[0])
+    k = jnp.where(target < 0, jnp.argmax(scores), target)
     acts = inter['intermediates']['backbone'][layer][0]
-    return logits[0, k], (k, logits[0], acts)
+    return logits[0, k], (k, scores, acts)
 
-  grads, (k, logits, acts) = jax.grad(class_logit, has_aux=True)(zeros)
+  grads, (k, scores, acts) = jax.grad(class_logit, has_aux=True)(zeros)
   grads = grads['backbone'][layer]
   weights = grads.mean(axis=(1, 2), keepdims=True)  # [T, 1, 1, C]
   cams = jax.nn.relu((weights * acts).sum(-1))  # [T, h, w]
   cams = cams / jnp.maximum(cams.max(), 1e-12)
   s = x.shape[2]
   maps = jax.image.resize(cams, (cams.shape[0], s, s), 'bilinear')
-  return jnp.clip(maps, 0, 1), k, logits
+  return jnp.clip(maps, 0, 1), k, scores
 
 
 def check_explainable(checkpoint) -> None:
@@ -127,11 +132,11 @@ def explain_video(predictor, path: str, class_name: str = '',
   clip = views[0]  # [T, S, S, 3] uint8
   x = task.normalize(clip, *task.norm_stats(cfg.data))
   try:
-    maps, k, logits = grad_cam(predictor.model, predictor.variables, x,
-                               layer, target)
+    maps, k, scores = grad_cam(predictor.model, predictor.variables, x,
+                               layer, target, predictor.fuse)
   except ValueError as e:
     raise UsageError(f'--layer={layer}: {e}', 'choose a backbone stage') from e
-  probs = np.asarray(task.probabilities(logits))
+  probs = np.asarray(task.probabilities(scores, fuse=predictor.fuse))
   layer = layer or last_stage(predictor.model)
   grid = _perturbation_shapes(predictor.model, predictor.variables,
                               jnp.asarray(x)[None])['backbone'][layer]
