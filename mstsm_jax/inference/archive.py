@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import zipfile
 
 import jax
@@ -168,6 +169,10 @@ def check(path, meta: dict, fn) -> None:
                      'match the digest written with it)',
                      'only the class names may be renamed; re-export it '
                      'with python -m mstsm_jax.export')
+  if meta['format_version'] == 1:  # nothing to check it against
+    print(f'warning: {path} is of export format 1, which carries no digest: '
+          'an edit to its metadata cannot be detected; re-export it from '
+          'its model directory to have it checked', file=sys.stderr)
   names = meta['classes']
   if not all(isinstance(c, str) for c in names) or len(set(names)) != len(
       names):
