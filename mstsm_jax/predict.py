@@ -39,8 +39,9 @@ def define_flags(fv):
   flags.DEFINE_string('checkpoint', None, 'model directory, or a file from '
                       'export', flag_values=fv)
   cli.define_runtime(fv)
-  flags.DEFINE_string('views', '1x1', 'CLIPSxCROPS test views',
-                      flag_values=fv)
+  flags.DEFINE_string('views', '1x1', 'CLIPSxCROPS test views (unset: the '
+                      "model's own, 1x1 or Nx1 for data.test_sampling="
+                      'twice/dense)', flag_values=fv)
   flags.DEFINE_bool('timeline', False, 'score sliding windows over each '
                     'video (long videos)', flag_values=fv)
   flags.DEFINE_float('window_s', 4.0, '--timeline: window length, seconds',
@@ -63,7 +64,9 @@ def main(fv, argv):
                          'put one or more video files after the flags')
   cli.only_with(fv, ('window_s', 'stride_s', 'output_dir', 'overwrite'),
                 'timeline')
-  views = parse_views(fv['views'].value)
+  # Unasked, the model's own (views.own_views: 1x1, or one view of each
+  # temporal clip of data.test_sampling='twice' / 'dense').
+  views = parse_views(fv['views'].value) if fv['views'].present else None
   outputs = None
   if fv['timeline'].value:
     check_window(fv['window_s'].value, fv['stride_s'].value)

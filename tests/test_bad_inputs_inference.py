@@ -589,3 +589,21 @@ def test_explain_scores_a_fused_model_as_predict_does(tmp_path, job):
             f'--video={tmp_path}/v.mp4', f'--output={tmp_path}/c.png').json()
   assert (cam['class'], cam['predicted']) == (top['class'], top['class'])
   assert cam['probability'] == pytest.approx(top['probability'], rel=1e-5)
+
+
+def test_a_twice_sampled_model_predicts_and_explains_unasked(tmp_path, job):
+  """data.test_sampling='twice' takes 2 temporal clips: predict without
+  --views and explain (no --views flag at all) refused such a model with a
+  hint naming --views; they now take its own views, explain saying which
+  clip it shows."""
+  config = model_dirs.tiny_config(**{'data.test_sampling': 'twice',
+                                     'eval.views': '2x1'})
+  model_dirs.model_dir(tmp_path / 'm', config, head_std=1.0)
+  videos.write_video(tmp_path / 'v.mp4', 20, size=(32, 40))
+  args = [f'--checkpoint={tmp_path}/m', '--json', str(tmp_path / 'v.mp4')]
+  assert (job('predict', *args).json()['top5'] ==
+          job('predict', '--views=2x1', *args).json()['top5'])
+  r = job('explain', f'--checkpoint={tmp_path}/m', f'--video={tmp_path}/v.mp4',
+          f'--output={tmp_path}/c.png')
+  assert "the first of the 2 temporal clips data.test_sampling='twice'" in (
+      r.stderr)

@@ -130,6 +130,10 @@ def explain_video(predictor, path: str, class_name: str = '',
   views, frames = read_video_views(path, cfg, warnings=notes)
   short = short_video_note(frames, cfg.model.num_segments)
   clip = views[0]  # [T, S, S, 3] uint8
+  if len(views) > 1:  # data.test_sampling 'twice' / 'dense'
+    notes.append(f'the first of the {len(views)} temporal clips '
+                 f'data.test_sampling={cfg.data.test_sampling!r} takes is '
+                 'explained (its class and probability are that clip\'s)')
   x = task.normalize(clip, *task.norm_stats(cfg.data))
   try:
     maps, k, scores = grad_cam(predictor.model, predictor.variables, x,

@@ -27,7 +27,7 @@ def cannot_read(path, e: video.VideoError) -> str:
           f'{": " + e.detail if e.detail else ""})')
 
 
-def top5(predictor, path: str, views=(1, 1), k: int = 5):
+def top5(predictor, path: str, views=None, k: int = 5):
   """A video file's top-`k` classes, as `predict --json` prints them.
 
   Returns (result {'video', 'frames', 'top5': [{'class', 'index',

@@ -10,7 +10,8 @@ import numpy as np
 
 from mstsm_jax.data import pipeline, video
 from mstsm_jax.errors import UsageError
-from mstsm_jax.inference.views import short_video_note, video_notes
+from mstsm_jax.inference.views import (own_views, short_video_note,
+                                       video_notes)
 from mstsm_jax.models import task
 
 
@@ -55,9 +56,10 @@ def timeline_windows(times: np.ndarray, window_s: float,
 
 
 def timeline(path: str, predictor, window_s: float, stride_s: float,
-             views=(1, 1)) -> dict:
+             views=None) -> dict:
   """Class probabilities of sliding windows over a long video (any
-  predictor kind), timed by the frames' presentation times.
+  predictor kind), timed by the frames' presentation times; `views` as
+  `read_video_views`.
 
   Returns {'video', 'fps', 'frames', 'truncated', 'window_s', 'stride_s'
   (those used), 'classes', 'warnings' (lines to print), 'timeline':
@@ -72,7 +74,7 @@ def timeline(path: str, predictor, window_s: float, stride_s: float,
   fps, frames, times = rec['fps'], rec['frames'], rec['times']
   window_s, stride_s, clamped = used_window(window_s, stride_s, fps)
   tf = pipeline.ClipTransform(cfg.data, cfg.model.num_segments, train=False,
-                              views=views)
+                              views=views or own_views(cfg))
   windows = timeline_windows(times, window_s, stride_s)
   clips = np.stack([tf((0, {'frames': frames[a:b], 'label': 0}))['clips']
                     for a, b in windows])  # [W, V, T, S, S, 3]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mstsm_jax.data import pipeline, transforms, video
+from mstsm_jax.data import pipeline, sampling, transforms, video
 from mstsm_jax.errors import UsageError
 
 
@@ -86,10 +86,19 @@ def note_fields(notes: list[str]) -> dict[str, str]:
                   '') for k in NOTE_KINDS}
 
 
-def read_video_views(path: str, config, views=(1, 1),
+def own_views(config) -> tuple[int, int]:
+  """The views a model is scored with when none are asked for: one centre
+  crop of each temporal clip its test sampling takes (1; 'twice' 2,
+  'dense' 10: data.test_sampling)."""
+  rule, _ = pipeline.test_protocol(config.data)
+  return sampling.TEST_VIEWS.get(rule, 1), 1
+
+
+def read_video_views(path: str, config, views=None,
                      warnings: list | None = None) -> tuple[np.ndarray, int]:
   """A video file -> (uint8 views `[V, T, S, S, 3]` exactly as evaluate
-  samples and crops them, the number of decoded frames). Raises
+  samples and crops them (`views` (clips, crops); None: `own_views`), the
+  number of decoded frames). Raises
   `video.VideoError` when the file cannot be read; a truncated one keeps
   its decoded frames, and frames of another size than the first are
   resized to it: given `warnings`, appends 'truncated (...)' and
@@ -102,7 +111,7 @@ def read_video_views(path: str, config, views=(1, 1),
     warnings.extend(video_notes(rec))
   rec['label'] = 0
   tf = pipeline.ClipTransform(config.data, config.model.num_segments,
-                              train=False, views=views)
+                              train=False, views=views or own_views(config))
   out = tf((0, rec))
   if not out['valid']:
     raise video.VideoError(path, 'undecodable')
