@@ -78,6 +78,10 @@ def check_writable(directory, what: str = 'workdir') -> pathlib.Path:
   """Creates `directory` if needed and proves it is writable, or raises a
   one-line UsageError (before any long work starts)."""
   d = pathlib.Path(directory).absolute()
+  file = next((p for p in (d, *d.parents) if p.is_file()), None)
+  if file:  # mkdir's "File exists" reads as a permission problem
+    raise UsageError(f'{what} {d}: {file} is a file, not a folder',
+                     f'choose another {what}')
   missing = [p for p in (d, *d.parents) if not p.exists()]
   try:
     d.mkdir(parents=True, exist_ok=True)

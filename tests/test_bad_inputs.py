@@ -194,6 +194,12 @@ def predict_no_video(tmp):
   return [f'--checkpoint={tmp}/m']
 
 
+def predict_a_folder(tmp):
+  model_dirs.model_dir(tmp / 'm', model_dirs.tiny_config())
+  (tmp / 'frames').mkdir()
+  return [f'--checkpoint={tmp}/m', str(tmp / 'frames')]
+
+
 def prune_over_a_model(tmp):
   model_dirs.model_dir(tmp / 'm', model_dirs.tiny_config())
   model_dirs.model_dir(tmp / 'p', model_dirs.tiny_config())
@@ -318,8 +324,9 @@ CASES = [
     ('train: init_from does not fit', init_from_other_width, 'train', 2,
      r'--config.init_from=.*pre does not fit this model: \d+ shapes do not '
      r'fit \(e.g. ', r'--config.init_partial=True'),
-    ('train: workdir not writable', workdir_not_writable, 'train', 2,
-     r'workdir .*file/run is not writable', r'another workdir'),
+    ('train: workdir under a file', workdir_not_writable, 'train', 2,
+     r'workdir .*file/run: .*file is a file, not a folder',
+     r'another workdir'),
     ('predict: config disagrees with weights',
      config_disagrees_with_weights, 'predict', 2,
      r'm/config.json \(variant mstsm_tfdem\) does not describe the weights '
@@ -327,7 +334,8 @@ CASES = [
      r'\(1, 1, (\d+), \d+\) in the checkpoint but \(1, 1, (?!\1)\d+, ',
      r'config.json this checkpoint was saved'),
     ('evaluate: report folder not writable', eval_folder_not_writable,
-     'evaluate', 2, r'evaluation folder .*m/eval/test1_1x1 is not writable',
+     'evaluate', 2, r'evaluation folder .*m/eval/test1_1x1: .*m/eval is a '
+     r'file, not a folder',
      None),
     ('evaluate: a split the dataset lacks', synthetic_split_2, 'evaluate',
      2, r'data.split=2: synthetic has one split', r'split 1'),
@@ -337,6 +345,8 @@ CASES = [
      r'none of the 2 videos could be read', r'PyAV can decode'),
     ('predict: no video given', predict_no_video, 'predict', 2,
      r'no video given', r'video files after the flags'),
+    ('predict: a folder', predict_a_folder, 'predict', 2,
+     r'.*/frames is a folder, not a video file', r'--rawframes'),
     ('prune: output holds a model', prune_over_a_model, 'prune', 2,
      r'p already holds a model', r'new --output'),
     ('prune: output inside its input', prune_into_its_input, 'prune', 2,

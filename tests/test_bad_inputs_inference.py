@@ -142,6 +142,19 @@ def test_a_runtime_is_one_adapter():
     runtimes.check('onnx')
 
 
+def test_a_runtime_for_exports_on_a_directory_says_which_export(kinds):
+  """The hint's export command writes what that runtime reads (it wrote a
+  StableHLO file, which OpenVINO then refused)."""
+  for rt, fmt in (('onnxruntime', '--format=onnx'), ('iree', '--batch=1')):
+    if rt not in runtimes.available():
+      continue
+    with pytest.raises(UsageError, match=f'--runtime={rt} runs exported '
+                       'files') as e:
+      inference.load(kinds / 'm', runtime=rt)
+    assert f'mstsm_jax.export --checkpoint={kinds / "m"} {fmt}' in (
+        e.value.hint)
+
+
 # ------------------------------- (1) outputs never destroy inputs or others
 def test_stream_output_naming_the_input_video_is_refused(tmp_path, job):
   videos.write_video(tmp_path / 'v.mp4', 6, size=(24, 32))

@@ -153,13 +153,16 @@ def iter_frames(path: str, fps: float = 0.0, times: list | None = None,
   container gives none); given `notes`, appends that 25 fps is assumed
   when the stream declares no frame rate.
 
-  Raises VideoError('missing' | 'empty' | 'undecodable' | 'zero frames')
-  before the first frame, and VideoError('truncated') when decoding stops
+  Raises VideoError('missing' | 'a folder' | 'empty' | 'undecodable' |
+  'zero frames') before the first frame, and VideoError('truncated') when decoding stops
   after some frames: with an error, or quietly before the frame count the
   container declares (FFmpeg ends a cut AVI without one).
   """
   if not os.path.exists(path):
     raise VideoError(path, 'missing')
+  if os.path.isdir(path):
+    raise VideoError(path, 'a folder', 'not a video file; a folder of '
+                     'frames is read by prepare --dataset=custom --rawframes')
   if os.path.getsize(path) == 0:
     raise VideoError(path, 'empty', 'file has 0 bytes')
   count = decoded = declared = 0

@@ -204,10 +204,12 @@ def load(path, checkpoint_step: str = '', batch_size: int = 8,
   if runtime not in ('auto', 'xla'):
     runtimes.check(runtime)
     what = 'a model directory' if pathlib.Path(path).is_dir() else 'not found'
+    fmt = runtimes.RUNTIMES[runtime].reads
+    how = ('--format=onnx --output=model.onnx' if fmt == 'onnx' else
+           '--batch=1 --output=model.mstsm')
     raise UsageError(f'--runtime={runtime} runs exported files; {path} is '
-                     f'{what}',
-                     'export it first: python -m mstsm_jax.export --batch=1 '
-                     '...')
+                     f'{what}', f'export it first: python -m '
+                     f'mstsm_jax.export --checkpoint={path} {how}')
   config, channels, variables, step = modeldir.load_variables(
       path, checkpoint_step)
   classes = modeldir.read_classes(path, config.model.num_classes)
