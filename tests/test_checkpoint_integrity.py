@@ -158,3 +158,17 @@ def test_nonfinite_weights_are_a_damaged_checkpoint(tmp_path, job, capfd):
   with pytest.raises(UsageError, match=r'the state dict: layer1.0.conv2.'
                      r'weight holds 1 NaN or inf of \d+ values'):
     pytorch.convert(sd, config)
+
+
+def test_a_model_directory_is_not_a_run_to_resume(tmp_path, job):
+  """train into what convert/prune wrote called its checkpoint damaged
+  (it holds no data iterator); init_from naming the workdir itself."""
+  model_dirs.model_dir(tmp_path / 'm', tiny_config())
+  r = job('train', '--config=configs/synthetic.py', f'--workdir={tmp_path}/m',
+          *TINY_ARGS, code=2)
+  assert r.stderr.startswith(f'error: {tmp_path}/m is a model directory '
+                             '(weights only'), r.stderr
+  assert f'--config.init_from={tmp_path}/m' in r.stderr
+  r = job('train', '--config=configs/synthetic.py', f'--workdir={tmp_path}/n',
+          f'--config.init_from={tmp_path}/n', *TINY_ARGS, code=2)
+  assert 'is the --workdir itself' in r.stderr

@@ -93,8 +93,20 @@ def check_resume(workdir, config) -> bool:
   """True when `workdir` holds a saved config (a restart); raises
   UsageError naming the fields that differ from it."""
   path = pathlib.Path(workdir) / 'config.json'
+  if config.get('init_from') and pathlib.Path(
+      config.init_from).resolve() == pathlib.Path(workdir).resolve():
+    raise UsageError(f'--config.init_from={config.init_from} is the '
+                     '--workdir itself', 'start from another model '
+                     'directory, or drop init_from to resume this run')
   if not path.is_file():
     return False
+  steps = [p for p in (pathlib.Path(workdir) / 'checkpoints').glob('*')
+           if p.name.isdigit()]
+  if steps and not any((p / 'data_iter').is_dir() for p in steps):
+    raise UsageError(  # a run's checkpoints hold its data iterator too
+        f'{workdir} is a model directory (weights only, as convert and '
+        'prune write them), not a training run to resume',
+        f'train into a new --workdir with --config.init_from={workdir}')
   try:
     saved = json.loads(path.read_text())
   except ValueError as e:
