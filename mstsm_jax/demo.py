@@ -235,7 +235,8 @@ class Demo:
     with self.lock:
       s.buffers, s.history = session['buffers'], session['history']
       t1 = time.perf_counter()
-      s.step(np.ascontiguousarray(image[..., :3]))
+      rgba = image.ndim == 3 and image.shape[-1] == 4  # the browser's alpha
+      s.step(np.ascontiguousarray(image[..., :3] if rgba else image))
       step_ms = 1000 * (time.perf_counter() - t1)
       top = s.ranked(self.smooth, 3)
       session['buffers'] = s.buffers
