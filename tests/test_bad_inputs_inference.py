@@ -620,3 +620,15 @@ def test_a_twice_sampled_model_predicts_and_explains_unasked(tmp_path, job):
           f'--output={tmp_path}/c.png')
   assert "the first of the 2 temporal clips data.test_sampling='twice'" in (
       r.stderr)
+
+
+def test_a_centre_view_of_a_sliver_of_the_frame_is_said(tiny, tmp_path, job):
+  """A 16x200 video's centre crop sees 7% of its width: said (the test
+  protocol's crop is not a choice the user sees)."""
+  videos.write_video(tmp_path / 'wide.mp4', 12, size=(16, 200))
+  videos.write_video(tmp_path / 'ok.mp4', 12, size=(90, 160))
+  r = job('predict', f'--checkpoint={tiny}', str(tmp_path / 'wide.mp4'),
+          str(tmp_path / 'ok.mp4'))
+  assert (f'{tmp_path}/wide.mp4: warning: a 200x16 frame: the centre view '
+          'sees 7% of its width') in r.stderr
+  assert 'ok.mp4: warning' not in r.stderr

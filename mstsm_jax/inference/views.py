@@ -109,6 +109,15 @@ def read_video_views(path: str, config, views=None,
   rec = video.read_video(path, config.data.resize_short, as_jpeg=False)
   if warnings is not None:
     warnings.extend(video_notes(rec))
+    h, w = rec['height'], rec['width']
+    side = transforms.test_boxes(
+        h, w, resize_short=config.data.resize_short,
+        crop_size=config.data.crop_size,
+        mode=pipeline.test_protocol(config.data)[1])[0][2]
+    if side < max(h, w) / 3:  # what the protocol's centre crop drops
+      warnings.append(f'a {w}x{h} frame: the centre view sees '
+                      f'{side / max(h, w):.0%} of its '
+                      f'{"width" if w > h else "height"}')
   rec['label'] = 0
   tf = pipeline.ClipTransform(config.data, config.model.num_segments,
                               train=False, views=views or own_views(config))
