@@ -139,13 +139,11 @@ def test_cli_resnet50_lands_at_22_4m_and_reloads(tmp_path, job):
 
 
 def test_pruned_checkpoint_fine_tunes(tmp_path, job):
-  args = ['--config.model.stage_sizes=(1,1,1,1)', '--config.model.width=8',
-          '--config.model.tfdem_width=8', '--config.data.synthetic_size=36',
-          '--config.data.resize_short=36', '--config.data.crop_size=32',
-          '--config.data.synthetic_videos=60', '--config.train.batch_size=8',
-          '--config.eval.batch_size=8', '--config.train.max_steps=2']
-  job('train', '--config=configs/synthetic.py', f'--workdir={tmp_path}/a',
-      *args)
+  """A model directory pruned, then trained from (its channel spec
+  carried into the run; random weights stand for trained ones: pruning
+  reads shapes and values alike)."""
+  args = [*model_dirs.TINY_ARGS, '--config.train.max_steps=2']
+  model_dirs.model_dir(tmp_path / 'a', model_dirs.tiny_config())
   job('prune', f'--checkpoint={tmp_path}/a', f'--output={tmp_path}/p',
       '--r_out=4', '--r_in=4')
   r = job('train', '--config=configs/synthetic.py', f'--workdir={tmp_path}/b',
