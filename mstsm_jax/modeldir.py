@@ -191,18 +191,21 @@ def newest_intact(workdir, read, checkpoint: str = ''):
     except UsageError:
       raise
     except Exception as e:  # pylint: disable=broad-except
-      damaged.append((s, reason(e)))
+      damaged.append((s, reason(e), isinstance(e, Damaged)))
       continue
-    for d, why in damaged:
+    for d, why, _ in damaged:
       print(f'warning: {workdir}/checkpoints/{d} is damaged ({why}); '
             f'using checkpoint {s}, the newest intact one', file=sys.stderr)
     return s, out
-  d, why = damaged[0]
+  d, why, _ = damaged[0]
+  diverged = all(nan for _, _, nan in damaged)  # a backup holds the same
   raise UsageError(
       f'{workdir}/checkpoints/{d} is damaged ({why})' + (
           f' and so are the {len(damaged) - 1} older checkpoints'
           if len(damaged) > 1 else ''),
-      'restore the folder from a backup' + (
+      ('its weights diverged: train again (lower train.lr), or convert '
+       'the model from a sound file' if diverged else
+       'restore the folder from a backup') + (
           '' if checkpoint in ('', 'latest') else
           ', or load another with --checkpoint=latest or a step'))
 
@@ -301,15 +304,17 @@ def check_fits(config, channels, meta, workdir, step) -> None:
 
 def check_new_model_dir(out_dir, source: str = '') -> None:
   """convert/prune never write over an existing model directory, nor
-  into the `source` one they read (its checkpoints folder held a second
-  model that way)."""
+  into the checkpoints of the `source` one they read (its checkpoints
+  folder held a second model that way)."""
   d = pathlib.Path(out_dir)
   if (d / 'config.json').exists() or (d / 'checkpoints').exists():
     raise UsageError(f'{d} already holds a model', 'pass a new --output or '
                      'remove that directory first')
-  if source and d.resolve().is_relative_to(pathlib.Path(source).resolve()):
-    raise UsageError(f'--output={out_dir} is inside {source}, the model '
-                     'this job reads', 'write it to a directory of its own')
+  if source and d.resolve().is_relative_to(
+      pathlib.Path(source).resolve() / 'checkpoints'):
+    raise UsageError(f'--output={out_dir} is inside {source}/checkpoints, '
+                     'the model this job reads', 'write it to a directory '
+                     'of its own')
   check_writable(d, 'output directory')
 
 

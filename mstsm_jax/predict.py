@@ -67,8 +67,9 @@ def main(fv, argv):
   folder = next((p for p in paths if pathlib.Path(p).is_dir()), None)
   if folder:  # a mistake in the command, not a video that failed
     raise cli.UsageError(f'{folder} is a folder, not a video file',
-                         'give video files (a folder of extracted frames is '
-                         'read by prepare --dataset=custom --rawframes)')
+                         f'give video files (e.g. {folder.rstrip("/")}/*.mp4; '
+                         'a folder of extracted frames is read by prepare '
+                         '--dataset=custom --rawframes)')
   # Unasked, the model's own (views.own_views: 1x1, or one view of each
   # temporal clip of data.test_sampling='twice' / 'dense').
   views = parse_views(fv['views'].value) if fv['views'].present else None

@@ -200,6 +200,19 @@ def predict_a_folder(tmp):
   return [f'--checkpoint={tmp}/m', str(tmp / 'frames')]
 
 
+def flow_model_on_rgb_data(tmp):
+  """Every record was skipped as unreadable ('flow_x'), exit 0."""
+  model_dirs.model_dir(tmp / 'fl', model_dirs.tiny_config(
+      'tsm', **{'data.modality': 'flow'}))
+  return [f'--workdir={tmp}/fl']
+
+
+def stream_a_folder(tmp):
+  model_dirs.model_dir(tmp / 'on', model_dirs.tiny_config('tsm_online'))
+  (tmp / 'frames').mkdir()
+  return [f'--checkpoint={tmp}/on', f'--video={tmp}/frames']
+
+
 def prune_over_a_model(tmp):
   model_dirs.model_dir(tmp / 'm', model_dirs.tiny_config())
   model_dirs.model_dir(tmp / 'p', model_dirs.tiny_config())
@@ -347,10 +360,16 @@ CASES = [
      r'no video given', r'video files after the flags'),
     ('predict: a folder', predict_a_folder, 'predict', 2,
      r'.*/frames is a folder, not a video file', r'--rawframes'),
+    ('evaluate: a flow model, data without flow', flow_model_on_rgb_data,
+     'evaluate', 2, r'data.modality=flow: synthetic data has no optical '
+     r'flow', r'--flow'),
+    ('stream: a folder', stream_a_folder, 'stream', 2,
+     r'cannot read .*/frames: a folder \(not a video file', r'PyAV'),
     ('prune: output holds a model', prune_over_a_model, 'prune', 2,
      r'p already holds a model', r'new --output'),
     ('prune: output inside its input', prune_into_its_input, 'prune', 2,
-     r'--output=.*/m/checkpoints is inside .*/m, the model this job reads',
+     r'--output=.*/m/checkpoints is inside .*/m/checkpoints, the model '
+     r'this job reads',
      r'directory of its own'),
     ('prune: ratios that remove nothing', prune_nothing, 'prune', 2,
      r'--r_out=999 --r_in=0 removes nothing from .*/m: no block has a '

@@ -629,6 +629,9 @@ def test_a_centre_view_of_a_sliver_of_the_frame_is_said(tiny, tmp_path, job):
   videos.write_video(tmp_path / 'ok.mp4', 12, size=(90, 160))
   r = job('predict', f'--checkpoint={tiny}', str(tmp_path / 'wide.mp4'),
           str(tmp_path / 'ok.mp4'))
-  assert (f'{tmp_path}/wide.mp4: warning: a 200x16 frame: the centre view '
+  assert (f'{tmp_path}/wide.mp4: warning: a 200x16 frame: the test view '
           'sees 7% of its width') in r.stderr
   assert 'ok.mp4: warning' not in r.stderr
+  r = job('predict', f'--checkpoint={tiny}', str(tmp_path / 'wide.mp4'),
+          '--views=1x3')  # three crops see more of it
+  assert 'frame: the 3 test crops see 21% of its width' in r.stderr

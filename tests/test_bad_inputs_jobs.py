@@ -129,13 +129,13 @@ def test_a_split_stopped_by_sigterm_stops_splits_cleanly(tmp_path, job,
   assert [p.name for p in (tmp_path / 'runs').iterdir()] == ['split1']
 
 
-def scores_file(path, classes=5, **arrays):
-  """`path` as evaluate's scores.npz of 3 videos and `classes` classes,
-  `arrays` replaced (None: left out)."""
+def scores_file(path, num_classes=5, **arrays):
+  """`path` as evaluate's scores.npz of 3 videos and `num_classes`
+  classes, `arrays` replaced (None: left out)."""
   saved = {'videos': np.array(['v0', 'v1', 'v2']),
            'labels': np.array([0, 1, 2]),
-           'scores': np.zeros((3, classes), np.float32),
-           'classes': np.array([f'c{i}' for i in range(classes)]),
+           'scores': np.zeros((3, num_classes), np.float32),
+           'classes': np.array([f'c{i}' for i in range(num_classes)]),
            **arrays}
   np.savez(path, **{k: v for k, v in saved.items() if v is not None})
   return path
@@ -151,7 +151,7 @@ FUSE = {  # the second --scores file -> the start of the error line
                "{B}: not an .npz archive; expected evaluate's scores.npz: "
                'videos [N] (names), labels [N] (integers 0..classes-1), '
                'scores [N, classes] (numbers)'),
-    'other classes': (lambda d: scores_file(d / 'b.npz', classes=7),
+    'other classes': (lambda d: scores_file(d / 'b.npz', num_classes=7),
                       '{B}: scores [N, 7]; expected [N, 5] as in {A}'),
     'no scores': (lambda d: scores_file(d / 'b.npz', scores=None),
                   '{B}: holds videos [3] <U2, labels [3] int'),
@@ -191,6 +191,19 @@ def test_fuse_refuses_scores_that_are_not_evaluates(tmp_path, job, case):
   assert r.stderr.startswith('error: ' + error.format(A=a, B=b)), r.stderr
   assert 'Traceback' not in r.stderr and '\nhint: ' in r.stderr
   assert r.stdout == ''
+
+
+def test_fuse_reads_class_names_as_text_and_says_when_a_file_has_none(
+    tmp_path, job):
+  """Class names stored as bytes (kind S) compare as text ("b'c0'" was
+  a column that differed); a file naming no classes is said."""
+  a = scores_file(tmp_path / 'a.npz')
+  b = scores_file(tmp_path / 'b.npz', classes=np.array(
+      [f'c{i}' for i in range(5)], dtype='S'))
+  job('fuse', f'--scores={a}', f'--scores={b}')
+  c = scores_file(tmp_path / 'c.npz', classes=None)
+  r = job('fuse', f'--scores={a}', f'--scores={c}')
+  assert f'warning: {c} names no classes' in r.stderr
 
 
 def test_bench_says_which_config_fields_a_checkpoint_takes(tmp_path,

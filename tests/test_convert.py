@@ -455,7 +455,10 @@ def test_how_a_state_dict_is_wrapped_and_files_that_hold_none(tmp_path):
   torch.save(sd, tmp_path / 'plain.pth')
   plain = want(str(tmp_path / 'plain.pth'))
   for name, obj in (('dp', {f'module.{k}': v for k, v in sd.items()}),
-                    ('msd', {'model_state_dict': sd, 'optimizer': {}})):
+                    ('msd', {'model_state_dict': sd, 'optimizer': {}}),
+                    ('meta', {'state_dict': sd, 'meta': {  # mmengine's
+                        'best_score': np.float64(0.5), 'epoch': np.int64(3),
+                        'dtype': np.dtype('float32')}})):
     torch.save(obj, tmp_path / f'{name}.pth')
     got = want(str(tmp_path / f'{name}.pth'))
     assert got.keys() == plain.keys()

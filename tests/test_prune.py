@@ -141,13 +141,14 @@ def test_cli_resnet50_lands_at_22_4m_and_reloads(tmp_path, job):
 def test_pruned_checkpoint_fine_tunes(tmp_path, job):
   """A model directory pruned, then trained from (its channel spec
   carried into the run; random weights stand for trained ones: pruning
-  reads shapes and values alike)."""
+  reads shapes and values alike). A folder of the run beside its
+  checkpoints takes the pruned model."""
   args = [*model_dirs.TINY_ARGS, '--config.train.max_steps=2']
   model_dirs.model_dir(tmp_path / 'a', model_dirs.tiny_config())
-  job('prune', f'--checkpoint={tmp_path}/a', f'--output={tmp_path}/p',
+  job('prune', f'--checkpoint={tmp_path}/a', f'--output={tmp_path}/a/p',
       '--r_out=4', '--r_in=4')
   r = job('train', '--config=configs/synthetic.py', f'--workdir={tmp_path}/b',
-          f'--config.init_from={tmp_path}/p', '--json', *args)
+          f'--config.init_from={tmp_path}/a/p', '--json', *args)
   assert 'initialised from' in r.stderr
   spec = json.loads((tmp_path / 'b' / 'channel_spec.json').read_text())
   assert spec['blocks'][0][0]['width1'] == 6 and spec['blocks'][0][0]['merge']

@@ -53,7 +53,12 @@ class Split:
 def open_split(data_cfg, train: bool) -> Split:
   """The train or test split `data_cfg.split` of `data_cfg.dataset`."""
   name = f'{"train" if train else "test"}{data_cfg.split}'
+  flow_model = data_cfg.modality == 'flow'
   if data_cfg.dataset.startswith('synthetic') and not data_cfg.data_dir:
+    if flow_model:  # each record was skipped as unreadable
+      raise UsageError(f'data.modality=flow: {data_cfg.dataset} data has no '
+                       'optical flow', 'use data.modality=rgb, or a dataset '
+                       'prepared with --flow')
     if data_cfg.split != 1:
       raise UsageError(f'data.split={data_cfg.split}: {data_cfg.dataset} '
                        'has one split', 'use split 1')
@@ -69,6 +74,11 @@ def open_split(data_cfg, train: bool) -> Split:
                  np.array([synthetic.label_of(i, src.classes)
                            for i in src.ids]))
   source, meta = open_prepared(data_cfg.data_dir, data_cfg.dataset)
+  if flow_model and not meta.get('flow'):
+    raise UsageError(f'data.modality=flow: {data_cfg.data_dir} holds '
+                     f'{data_cfg.dataset} prepared without optical flow',
+                     'prepare it with --flow=tvl1 (or farneback) into a '
+                     'data_dir of its own')
   if name not in meta['splits']:
     raise ValueError(f'split {name!r} is not in the prepared '
                      f'{data_cfg.dataset}; available: {list(meta["splits"])}')

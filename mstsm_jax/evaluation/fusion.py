@@ -64,7 +64,8 @@ def read_scores(path) -> dict:
     raise UsageError(f'{path}: classes {list(classes.shape)} '
                      f'{classes.dtype} for {s["scores"].shape[1]} score '
                      'columns', HINT)
-  s['classes'] = None if classes is None else [str(c) for c in classes]
+  s['classes'] = None if classes is None else [  # bytes (kind S) as text
+      str(c) for c in classes.astype(str)]
   return s
 
 

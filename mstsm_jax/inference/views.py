@@ -86,6 +86,20 @@ def note_fields(notes: list[str]) -> dict[str, str]:
                   '') for k in NOTE_KINDS}
 
 
+def seen_fraction(h: int, w: int, config, crops: int = 1) -> float:
+  """The share of an `h x w` frame's long side that its `crops` test
+  crops (data.test_crops) cover together."""
+  boxes = transforms.test_boxes(
+      h, w, resize_short=config.data.resize_short,
+      crop_size=config.data.crop_size, crops=crops,
+      mode=pipeline.test_protocol(config.data)[1])
+  axis, long = (1, w) if w > h else (0, h)
+  covered = np.zeros(long, bool)
+  for box in boxes:
+    covered[box[axis]:box[axis] + box[2]] = True
+  return covered.mean()
+
+
 def own_views(config) -> tuple[int, int]:
   """The views a model is scored with when none are asked for: one centre
   crop of each temporal clip its test sampling takes (1; 'twice' 2,
@@ -106,21 +120,20 @@ def read_video_views(path: str, config, views=None,
   if config.data.modality != 'rgb':
     raise UsageError('predict decodes RGB videos; a flow model needs '
                      'prepared flow', 'use evaluate on a prepared dataset')
+  views = views or own_views(config)
   rec = video.read_video(path, config.data.resize_short, as_jpeg=False)
   if warnings is not None:
     warnings.extend(video_notes(rec))
-    h, w = rec['height'], rec['width']
-    side = transforms.test_boxes(
-        h, w, resize_short=config.data.resize_short,
-        crop_size=config.data.crop_size,
-        mode=pipeline.test_protocol(config.data)[1])[0][2]
-    if side < max(h, w) / 3:  # what the protocol's centre crop drops
-      warnings.append(f'a {w}x{h} frame: the centre view sees '
-                      f'{side / max(h, w):.0%} of its '
+    seen = seen_fraction(rec['height'], rec['width'], config, views[1])
+    if seen < 1 / 3:  # what the protocol's crops drop
+      h, w = rec['height'], rec['width']
+      crops = 'test view sees' if views[1] == 1 else (
+          f'{views[1]} test crops see')
+      warnings.append(f'a {w}x{h} frame: the {crops} {seen:.0%} of its '
                       f'{"width" if w > h else "height"}')
   rec['label'] = 0
   tf = pipeline.ClipTransform(config.data, config.model.num_segments,
-                              train=False, views=views or own_views(config))
+                              train=False, views=views)
   out = tf((0, rec))
   if not out['valid']:
     raise video.VideoError(path, 'undecodable')

@@ -18,6 +18,7 @@ like (non-local blocks, temporal pooling, another depth or backbone) unless
 """
 from __future__ import annotations
 
+import importlib
 import pathlib
 import pickle
 import re
@@ -42,14 +43,53 @@ def formats() -> tuple[str, ...]:
 
 WRAPPERS = ('state_dict', 'model', 'model_state_dict')
 DAMAGED_HINT = 're-download it or pass the .pth file itself'
-SAVE_HINT = ('save the weights with torch.save(model.state_dict(), path) '
-             'and convert that file')
+SAVE_HINT = ('save the weights alone, from a Python session that trusts '
+             'the file: torch.save(model.state_dict(), path), or for a '
+             'checkpoint dict torch.save(torch.load(file, weights_only=False)'
+             '["state_dict"], path); then convert that file')
 
 
 def _first_line(e: Exception) -> str:
   """torch's errors as one line, without terminal colour codes."""
   text = re.sub(r'\x1b\[[0-9;]*m', '', str(e)).strip()
   return f'{type(e).__name__}: {(text.splitlines() or [""])[0][:120]}'
+
+
+def _refused_global(e: Exception) -> str:
+  """The class or function `weights_only` refused to build, or ''."""
+  found = re.search(r"Unsupported global: GLOBAL ([\w.]+)|but got <class "
+                    r"'([\w.]+)'>", str(e))
+  return (found.group(1) or found.group(2)) if found else ''
+
+
+def _numpy_scalar_global(name: str):
+  """The numpy scalar and dtype constructors a checkpoint's metadata may
+  hold (MMAction2 / mmengine `meta`: a best score as np.float64): data,
+  not code, so loadable under `weights_only`; None for anything else."""
+  if name not in ('numpy._core.multiarray.scalar',
+                  'numpy.core.multiarray.scalar', 'numpy.dtype') and (
+                      not name.startswith('numpy.dtypes.')):
+    return None
+  module, attr = name.rsplit('.', 1)
+  try:
+    return getattr(importlib.import_module(module), attr)
+  except (ImportError, AttributeError):
+    return None
+
+
+def _load_weights_only(torch, path: str):
+  """torch.load with `weights_only=True`, numpy scalars allowed."""
+  allowed = []
+  while True:
+    try:
+      with torch.serialization.safe_globals(allowed):
+        return torch.load(path, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError as e:
+      name = _refused_global(e)
+      g = _numpy_scalar_global(name) if name else None
+      if g is None or g in allowed:
+        raise
+      allowed.append(g)
 
 
 def load_torch(path: str) -> dict[str, np.ndarray]:
@@ -64,16 +104,16 @@ def load_torch(path: str) -> dict[str, np.ndarray]:
   if not pathlib.Path(path).exists():
     raise UsageError(f'{path}: no such file', 'pass the .pth file')
   try:
-    obj = torch.load(path, map_location='cpu', weights_only=True)
+    obj = _load_weights_only(torch, path)
   except pickle.UnpicklingError as e:
-    found = re.search(r'Unsupported global: GLOBAL ([\w.]+)', str(e))
+    found = _refused_global(e)
     why = re.search(r'WeightsUnpickler error: \s*(.+)', str(e))
     if not found:  # a damaged file
       raise UsageError(f'{path} is not a readable PyTorch checkpoint ('
                        + (why.group(1)[:120] if why else _first_line(e))
                        + ')', DAMAGED_HINT) from e
     raise UsageError(f'{path} holds pickled Python objects (e.g. '
-                     f'{found.group(1)}: a whole model saved with '
+                     f'{found}: a whole model saved with '
                      'torch.save(model), or numpy arrays), which are not '
                      'loaded: loading them runs code from the file',
                      SAVE_HINT) from e

@@ -96,8 +96,9 @@ def check_resume(workdir, config) -> bool:
   if config.get('init_from') and pathlib.Path(
       config.init_from).resolve() == pathlib.Path(workdir).resolve():
     raise UsageError(f'--config.init_from={config.init_from} is the '
-                     '--workdir itself', 'start from another model '
-                     'directory, or drop init_from to resume this run')
+                     '--workdir itself', 'init_from names the model a new '
+                     'run starts from: pass another model directory (a '
+                     'run in --workdir resumes without it)')
   if not path.is_file():
     return False
   steps = [p for p in (pathlib.Path(workdir) / 'checkpoints').glob('*')

@@ -109,7 +109,8 @@ def read_class_names(path: pathlib.Path,
   told apart."""
   seen, names = {}, []
   lines = read_lines(path)
-  split = [(no, *text.partition(' ')[::2]) for no, text in lines]
+  split = [(no, *(re.split(r'\s+', text, maxsplit=1) + [''])[:2])
+           for no, text in lines]
   looks = [is_index(i) and bool(r.strip()) for _, i, r in split]
   if numbered and any(looks) and not all(looks):
     a, b = split[looks.index(True)][0], split[looks.index(False)][0]
