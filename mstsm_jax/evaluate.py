@@ -56,6 +56,9 @@ def main(fv, argv):
   config = run_config(fv)
   views = evaluator.parse_views(fv['views'].value or config.eval.views)
   split = pipeline.open_split(config.data, train=False)
+  modeldir.check_same_classes(
+      workdir, config.model.num_classes, split.classes,
+      config.data.data_dir or config.data.dataset)
   _, channels, variables, step = modeldir.load_variables(
       workdir, fv['checkpoint'].value)
   out_dir = evaluator.report_dir(

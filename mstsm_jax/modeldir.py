@@ -354,6 +354,24 @@ def read_classes(workdir, num_classes: int) -> list[str] | None:
   return names
 
 
+def check_same_classes(workdir, num_classes: int, classes, data: str) -> None:
+  """A UsageError when the model in `workdir` was trained on other classes
+  than the dataset's `classes` (its data rebuilt since: every score would
+  be counted under another class's name)."""
+  saved = read_classes(workdir, num_classes)
+  if saved is None or list(saved) == list(classes):
+    return
+  i = next((i for i, (a, b) in enumerate(zip(saved, classes)) if a != b),
+           min(len(saved), len(classes)))
+  had = repr(saved[i]) if i < len(saved) else 'none'
+  has = repr(classes[i]) if i < len(classes) else 'none'
+  raise UsageError(
+      f'{workdir}/classes.json: the model was trained on {len(saved)} '
+      f'classes, {data} has {len(classes)} other ones (class {i}: {had} '
+      f'in the model, {has} in the data)', 'use the data the model was '
+      'trained on (--data_dir), or train a new run on this data')
+
+
 def write_classes(workdir, classes) -> None:
   """classes.json: the class names `predict` prints."""
   if jax.process_index() == 0 and classes:

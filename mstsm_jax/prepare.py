@@ -249,15 +249,20 @@ def per_class_table(out: dict, meta: dict, source) -> None:
   for cls in classes:
     row = ' '.join(f'{per_class[s][cls]:>6}' for s in per_class)
     print(f'    {cls:<32} {row}', file=LOG)
-  untrained = [c for c in classes if not any(
-      per_class[s][c] for s in per_class if s.startswith('train'))]
+  # Per training split: a class trained in split 2 but not in split 1 is
+  # one split 1's model never sees.
+  lacking = {c: [s for s in per_class if s.startswith('train')
+                 and not per_class[s][c]] for c in classes}
+  untrained = [c for c in classes if lacking[c]]
   out['classes_without_training_videos'] = untrained
+  splits = sum(s.startswith('train') for s in per_class)
   for title, names in (('kept without training videos (--empty_classes='
                         'keep)', out['empty_classes']),
                        ('dropped (--empty_classes=drop)',
                         out['dropped_classes']),
                        ('without a decodable training video',
-                        [c for c in untrained
+                        [c + (f' ({", ".join(lacking[c])})' if splits > 1
+                              else '') for c in untrained
                          if c not in out['empty_classes']])):
     if names:
       print(f'  classes {title}: {", ".join(names)}', file=LOG)

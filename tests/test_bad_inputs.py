@@ -200,6 +200,15 @@ def predict_a_folder(tmp):
   return [f'--checkpoint={tmp}/m', str(tmp / 'frames')]
 
 
+def data_rebuilt_with_other_classes(tmp):
+  """per_class.csv scored the new class under the old one's output."""
+  from mstsm_jax import modeldir
+  from mstsm_jax.data import synthetic
+  model_dirs.model_dir(tmp / 'm', model_dirs.tiny_config())
+  modeldir.write_classes(tmp / 'm', [*synthetic.CLASSES[:9], 'wave'])
+  return [f'--workdir={tmp}/m']
+
+
 def flow_model_on_rgb_data(tmp):
   """Every record was skipped as unreadable ('flow_x'), exit 0."""
   model_dirs.model_dir(tmp / 'fl', model_dirs.tiny_config(
@@ -360,6 +369,11 @@ CASES = [
      r'no video given', r'video files after the flags'),
     ('predict: a folder', predict_a_folder, 'predict', 2,
      r'.*/frames is a folder, not a video file', r'--rawframes'),
+    ('evaluate: data rebuilt with other classes',
+     data_rebuilt_with_other_classes, 'evaluate', 2,
+     r".*m/classes.json: the model was trained on 10 classes, synthetic has "
+     r"10 other ones \(class 9: 'wave' in the model, '\w+' in the data\)",
+     r'--data_dir'),
     ('evaluate: a flow model, data without flow', flow_model_on_rgb_data,
      'evaluate', 2, r'data.modality=flow: synthetic data has no optical '
      r'flow', r'--flow'),

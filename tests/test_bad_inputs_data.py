@@ -316,3 +316,81 @@ def test_numbered_class_names_count_up_in_file_order(tmp_path, text, error):
   else:
     assert layouts.read_class_names(tmp_path / 'cls.txt',
                                     numbered=True) == ['a', 'b', 'c']
+
+
+def touch(root, *names):
+  for n in names:
+    (root / n).parent.mkdir(parents=True, exist_ok=True)
+    (root / n).write_bytes(b'')
+  return root
+
+
+@pytest.mark.parametrize('files,lists,error', [
+    (('jump/v0.mp4', 'jump/V0.mp4', 'run/r0.mp4'), None,
+     r'jump/(v|V)0.mp4 and .*jump/(V|v)0.mp4 differ only in case'),
+    (('Jump/a.mp4', 'jump/b.mp4'), None,
+     r'class folders Jump/ and jump/ differ only in case'),
+    (('jump/a.mp4', 'jump/b.mp4'), ('jump/a.mp4 Jump\n', 'jump/b.mp4 jump\n'),
+     r"test.txt:1: class 'jump', but .*train.txt:1 says 'Jump'"),
+    (('wave/wave 9.mp4',), ('wave/wave 9.mp4\n', ''),
+     r"train.txt:1: 'wave/wave 9.mp4' reads as the path 'wave/wave' with "
+     r"the label '9.mp4', or as one path with a space"),
+])
+def test_names_a_layout_could_read_two_ways(tmp_path, files, lists, error):
+  """Each was read one way silently: a video hidden by its twin in
+  another case, a class folder's videos lost, one class split in two, a
+  path with a space made a class of its file name."""
+  root = touch(tmp_path / 'v', *files)
+  args = []
+  if lists:
+    for name, text in zip(('train.txt', 'test.txt'), lists):
+      (tmp_path / name).write_text(text)
+      args.append(str(tmp_path / name))
+  with pytest.raises(UsageError, match=error):
+    layouts.custom.read(root, *args)
+
+
+def test_symlinked_folders_and_more_video_extensions_are_found(tmp_path):
+  touch(tmp_path / 'elsewhere', 'r0.mp4', 'r1.3gp')
+  root = touch(tmp_path / 'v', 'jump/a.MTS', 'jump/b.mp4')
+  (root / 'run').symlink_to(tmp_path / 'elsewhere')
+  lay = layouts.custom.read(root, test_fraction=0.5)
+  assert sorted(e.name for e in lay.entries) == [
+      'jump/a.MTS', 'jump/b.mp4', 'run/r0.mp4', 'run/r1.3gp']
+
+
+def test_kinetics_train_and_val_overlap_and_an_unlabelled_test_csv(tmp_path):
+  """A video in train.csv and val.csv was kept in train only, reported as
+  listed twice; Kinetics-600/700's test.csv has no label column."""
+  ann = tmp_path / 'annotations'
+  ann.mkdir()
+  head = 'label,youtube_id,time_start,time_end,split\n'
+  (ann / 'train.csv').write_text(head + 'abseiling,yt001-_x,10,20,train\n')
+  (ann / 'val.csv').write_text(head + 'abseiling,yt001-_x,10,20,val\n')
+  with pytest.raises(UsageError, match=r'val.csv:2: yt001-_x_000010_000020 '
+                     r'is also listed in .*train.csv:2 \(train there, test '
+                     r'here\)'):
+    layouts.kinetics.read(tmp_path)
+  (ann / 'val.csv').write_text(head + 'abseiling,yt002,10,20,val\n')
+  (ann / 'test.csv').write_text('youtube_id,time_start,time_end,split\n'
+                                'yt003,0,10,test\n')
+  lay = layouts.kinetics.read(tmp_path)
+  assert {e.name: e.roles for e in lay.entries}[
+      'yt003_000000_000010'] == (3,)  # unlabelled
+
+
+def test_list_paths_written_with_dot_or_absolute(tmp_path):
+  """'./jump/a.mp4' and an absolute path under --manual_dir were reported
+  missing and unlisted at once."""
+  root = touch(tmp_path / 'v', 'jump/a.mp4', 'jump/b.mp4')
+  (tmp_path / 'tr.txt').write_text('./jump/a.mp4 jump\n')
+  (tmp_path / 'te.txt').write_text(f'{root}/jump/b.mp4 jump\n')
+  lay = layouts.custom.read(root, str(tmp_path / 'tr.txt'),
+                            str(tmp_path / 'te.txt'))
+  assert [(e.name, e.roles) for e in lay.entries] == [
+      ('jump/a.mp4', (1,)), ('jump/b.mp4', (2,))] and not lay.problems
+  (tmp_path / 'te.txt').write_text(f'{tmp_path}/b.mp4 jump\n')
+  with pytest.raises(UsageError, match=r'te.txt:1: .*/b.mp4 is not under '
+                     r'--manual_dir'):
+    layouts.custom.read(root, str(tmp_path / 'tr.txt'),
+                        str(tmp_path / 'te.txt'))

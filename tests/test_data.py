@@ -153,12 +153,21 @@ def test_custom_lists(tmp_path):
   (tmp_path / 'itrain.txt').write_text('jump/jump0.mp4 0\nrun/run0.mp4 1\n')
   idx = layouts.custom.read(tmp_path / 'vids', str(tmp_path / 'itrain.txt'))
   assert idx.classes == ('class_000', 'class_001')
+  # A training video in the test list: one line (it was kept in train,
+  # reported as listed twice); twice in one list: reported.
   (tmp_path / 'test2.txt').write_text('jump/jump1.mp4 jump\njump/jump0.mp4 jump\n')
+  with pytest.raises(UsageError, match=r'test2.txt:2: jump/jump0.mp4 is '
+                     r'also listed in .*train.txt:1 \(train there, test '
+                     r'here\); a video belongs to one side of a split'):
+    layouts.custom.read(tmp_path / 'vids', str(tmp_path / 'train.txt'),
+                        str(tmp_path / 'test2.txt'),
+                        str(tmp_path / 'classes.txt'))
+  (tmp_path / 'test3.txt').write_text('jump/jump1.mp4 jump\njump/jump1.mp4 jump\n')
   dup = layouts.custom.read(tmp_path / 'vids', str(tmp_path / 'train.txt'),
-                       str(tmp_path / 'test2.txt'),
+                       str(tmp_path / 'test3.txt'),
                        str(tmp_path / 'classes.txt'))
   assert [p['reason'] for p in dup.problems] == ['listed twice', 'unlisted']
-  assert dup.problems[0]['file'].endswith('test2.txt:2 jump/jump0.mp4')
+  assert dup.problems[0]['file'].endswith('test3.txt:2 jump/jump1.mp4')
   tree = layouts.custom.read(tmp_path / 'vids', test_fraction=0.5)
   assert tree.classes == ('jump', 'run') and len(tree.entries) == 4
 

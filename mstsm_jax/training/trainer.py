@@ -143,6 +143,11 @@ def plan(config, workdir) -> Plan:
     raise UsageError(f'model.num_classes={config.model.num_classes} but the '
                      f'dataset has {len(classes)} classes',
                      f'pass --config.model.num_classes={len(classes)}')
+  unseen = sorted(set(range(len(classes))) - set(train_split.labels.tolist()))
+  if unseen:  # the data report lists them too; the run must say it
+    print(f'warning: {len(unseen)} of {len(classes)} classes have no '
+          f'training video in train{config.data.split} (e.g. '
+          f'{classes[unseen[0]]}): the model never sees them', file=LOG)
   steps_per_epoch = len(train_split.source) // tc.batch_size
   if not steps_per_epoch:
     raise UsageError(f'{len(train_split.source)} training videos are fewer '
@@ -198,6 +203,10 @@ class Run:
     # Again under the lock: a run that ended between the first check and
     # the lock may have written config.json since.
     resuming = workdirs.check_resume(workdir, cfg)
+    if resuming:  # the data rebuilt with other classes since
+      modeldir.check_same_classes(workdir, cfg.model.num_classes,
+                                  self.classes, cfg.data.data_dir or
+                                  cfg.data.dataset)
     self.train_iter = iter(pipeline.train_dataset(
         self.train_split, cfg.data, cfg.model.num_segments, self.per_host,
         cfg.seed, jax.process_index(), jax.process_count()))

@@ -15,7 +15,8 @@ from typing import Callable
 from mstsm_jax.errors import UsageError
 
 VIDEO_EXTS = ('.avi', '.mp4', '.mkv', '.webm', '.mov', '.mpg', '.mpeg',
-              '.m4v', '.flv', '.wmv')
+              '.m4v', '.flv', '.wmv', '.3gp', '.mts', '.m2ts', '.ts', '.vob',
+              '.ogv', '.asf', '.divx')
 ROLES = {1: 'train', 2: 'test', 3: 'unlabelled'}
 
 
@@ -142,12 +143,18 @@ def scan_videos(root: pathlib.Path,
   (UCF-101's lists and folders disagree in case); `fold_case=False` for
   names whose case is meaning (YouTube ids)."""
   found = {}
-  for dirpath, _, files in os.walk(root):
+  for dirpath, _, files in os.walk(root, followlinks=True):
     for fn in files:
       if fn.lower().endswith(VIDEO_EXTS):
         p = pathlib.Path(dirpath) / fn
         rel = p.relative_to(root).as_posix()
-        found[rel.lower() if fold_case else rel] = p
+        key = rel.lower() if fold_case else rel
+        if key in found:  # one would hide the other
+          raise UsageError(
+              f'{found[key]} and {p} differ only in case, which this '
+              'dataset does not tell apart (its lists and folders disagree '
+              'in case)', 'rename or remove one of the two')
+        found[key] = p
   return found
 
 
@@ -175,6 +182,12 @@ class Listing:
           f'{first["class_name"]!r} in {first["labelled"]}; a video has '
           'one label', 'correct the label on one of the two lines')
     if key in seen:
+      other = first['roles'][split] if first else role
+      if other and other != role:  # train in one list, test in another
+        raise UsageError(
+            f'{where}: {rel} is also listed in {first["where"][split]} '
+            f'({ROLES[other]} there, {ROLES[role]} here); a video belongs '
+            'to one side of a split', 'remove it from one of the two lists')
       self.problems.append({'file': f'{where} {rel}',
                             'reason': 'listed twice'})
       return

@@ -8,8 +8,8 @@ import re
 import zlib
 
 from mstsm_jax.data import video
-from mstsm_jax.data.layouts.base import (Layout, Listing, Option, Reader,
-                                         is_index, read_class_names,
+from mstsm_jax.data.layouts.base import (VIDEO_EXTS, Layout, Listing, Option,
+                                         Reader, is_index, read_class_names,
                                          read_lines, require, scan_videos)
 from mstsm_jax.errors import UsageError
 
@@ -46,6 +46,11 @@ def parse_list(path: pathlib.Path, rawframes: bool = False):
           'separate the label with a tab if the path has spaces; for TSM '
           'frame lists ("dir num_frames label") pass --rawframes')
     rel, lab = (fields + [''])[:2]
+    if '\t' not in text and lab.lower().endswith(VIDEO_EXTS):
+      raise UsageError(f'{path}:{no}: {text!r} reads as the path {rel!r} '
+                       f'with the label {lab!r}, or as one path with a space',
+                       'separate the label with a tab (a path with spaces '
+                       'and no label: end the line with a tab and the label)')
     if not rel:
       raise UsageError(f'{path}:{no}: {text!r} names no video',
                        'a list line is "relative/path label"')
@@ -141,6 +146,13 @@ def read(manual_dir: str | os.PathLike, train_list: str = '',
                        classes_file)
   folders = sorted(p.name for p in root.iterdir()
                    if p.is_dir() and not p.name.startswith('.'))
+  twin = next((f for f in folders if [g.lower() for g in folders].count(
+      f.lower()) > 1), None)
+  if twin:  # their videos would go to one class, or none
+    raise UsageError(f'{root}: class folders '
+                     + ' and '.join(f'{f}/' for f in folders
+                                    if f.lower() == twin.lower())
+                     + ' differ only in case', 'merge them into one folder')
   classes = classes or folders
   index = {c.lower(): i for i, c in enumerate(classes)}
   members = {}  # class index -> relative names
@@ -158,6 +170,19 @@ def read(manual_dir: str | os.PathLike, train_list: str = '',
                         origin={c: f'{root / c}/' for c in classes})
 
 
+def under(root: pathlib.Path, rel: str, where: str) -> str:
+  """A list's path as the scan names it: relative to `root`, without
+  './' (an absolute path or './x' was reported missing and unlisted)."""
+  p = pathlib.Path(os.path.normpath(rel))
+  if p.is_absolute():
+    try:
+      p = p.relative_to(root.absolute())
+    except ValueError:
+      raise UsageError(f'{where}: {rel} is not under --manual_dir={root}',
+                       'list paths relative to --manual_dir') from None
+  return p.as_posix()
+
+
 def _from_lists(root, videos, train_list, test_list, classes,
                 classes_file, filename_tmpl: str = '') -> Layout:
   rows = []
@@ -165,8 +190,8 @@ def _from_lists(root, videos, train_list, test_list, classes,
     if lst:
       path = pathlib.Path(lst)
       require(path, 'pass an existing list file')
-      rows += [(role, path, *r) for r in parse_list(path,
-                                                    bool(filename_tmpl))]
+      rows += [(role, path, no, under(root, rel, f'{path}:{no}'), *rest)
+               for no, rel, *rest in parse_list(path, bool(filename_tmpl))]
   kinds = {}
   for role, path, no, rel, lab, kind, _ in rows:
     kinds.setdefault('index' if kind == 'index' else 'name',
@@ -185,6 +210,14 @@ def _from_lists(root, videos, train_list, test_list, classes,
     else:
       classes = sorted({lab or rel.split('/')[0]
                         for _, _, _, rel, lab, _, _ in rows})
+      first = {}
+      for _, path, no, rel, lab, _, _ in rows:
+        name = lab or rel.split('/')[0]
+        prev = first.setdefault(name.lower(), (name, f'{path}:{no}'))
+        if prev[0] != name:  # one class, or two no folder tells apart
+          raise UsageError(f'{path}:{no}: class {name!r}, but {prev[1]} '
+                           f'says {prev[0]!r}; class names differ by more '
+                           'than case', 'write the class name one way')
   listing, origin = Listing(1), {}
   seen = set()  # one split: a video in both lists is listed twice
   for role, path, no, rel, lab, kind, frames in rows:

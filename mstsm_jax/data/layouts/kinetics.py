@@ -13,16 +13,19 @@ from mstsm_jax.errors import UsageError
 COLUMNS = ('label', 'youtube_id', 'time_start', 'time_end')
 
 
-def parse_csv(path: pathlib.Path) -> list[tuple[int, str, str]]:
+def parse_csv(path: pathlib.Path, unlabelled: bool = False
+              ) -> list[tuple[int, str, str]]:
   """A Kinetics CSV (label,youtube_id,time_start,time_end,split[,is_cc];
   UTF-8, with or without a byte-order mark): [(line, label, video stem
-  <youtube_id>_<time_start:06d>_<time_end:06d>)]."""
+  <youtube_id>_<time_start:06d>_<time_end:06d>)]. `unlabelled`: the label
+  column may be absent (Kinetics-600/700's test.csv), every label ''."""
   rows = []
   try:
     with open(path, encoding='utf-8-sig', newline='') as f:
       reader = csv.DictReader(f)
       header = reader.fieldnames or []
-      missing = [c for c in COLUMNS if c not in header]
+      missing = [c for c in COLUMNS if c not in header
+                 and not (unlabelled and c == 'label')]
       if missing:
         raise UsageError(f'{path}:1: no column {", ".join(missing)} in '
                          f'{header}', 'the header is label,youtube_id,'
@@ -43,7 +46,7 @@ def parse_csv(path: pathlib.Path) -> list[tuple[int, str, str]]:
           raise UsageError(f'{path}:{no}: youtube_id {yt!r}, time_start '
                            f'{start!r}, time_end {end!r}: expected an id '
                            'and whole seconds', 'use the official CSV')
-        rows.append((no, row['label'].strip(),
+        rows.append((no, (row.get('label') or '').strip(),
                      f'{yt}_{int(start):06d}_{int(end):06d}'))
   except (csv.Error, UnicodeDecodeError) as e:
     raise UsageError(f'{path} is not a readable CSV ({str(e)[:80]})',
@@ -73,7 +76,7 @@ def read(manual_dir: str | os.PathLike) -> Layout:
     elif not path.is_file():
       continue
     rows += [(path, no, label, stem, role, kind)
-             for no, label, stem in parse_csv(path)]
+             for no, label, stem in parse_csv(path, kind == 'test')]
   classes = sorted({label for _, _, label, _, role, _ in rows if role == 1})
   index = {c: i for i, c in enumerate(classes)}
   # Labelled test rows (Kinetics-400's test labels were released) are
