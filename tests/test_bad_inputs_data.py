@@ -213,6 +213,10 @@ def test_layout_checks_its_own_flags(tmp_path, job):
           f'--data_dir={tmp_path}/tfds', '--num_videos=5', code=2)
   assert 'error: --num_videos is an option of synthetic, synthetic_hard, ' \
       'synthetic_far, not of --dataset=ucf101' in r.stderr
+  r = job('prepare', '--dataset=synthetic', f'--data_dir={tmp_path}/tfds',
+          '--num_videos=20', code=2)  # stored, then no test split
+  assert ('error: --num_videos=20: synthetic puts every fifth round of its '
+          '10 classes in test, so test1 would hold 0 videos') in r.stderr
 
 
 def test_an_empty_frame_file_fails_its_video_only(tmp_path):

@@ -19,6 +19,12 @@ def layout(task: str, num_videos: int = 600, seed: int = 0,
   if seed < 0:
     raise UsageError(f'--seed={seed}', 'valid: 0 or more')
   classes, _ = synthetic.task(task)
+  least = 5 * len(classes)  # every fifth round of the classes is test
+  if num_videos < least:
+    raise UsageError(f'--num_videos={num_videos}: {task} puts every fifth '
+                     f'round of its {len(classes)} classes in test, so '
+                     f'test1 would hold {max(0, num_videos - 4 * len(classes))}'
+                     ' videos', f'generate at least {least}')
   entries = []
   for i in range(num_videos):
     label = synthetic.label_of(i, classes)
