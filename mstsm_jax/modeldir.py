@@ -33,15 +33,20 @@ from mstsm_jax.models.task import in_channels
 from mstsm_jax.files import check_writable, write_json
 
 
-def manager(workdir, keep: int = 2):
-  """CheckpointManager keeping the latest `keep` plus the best by top-1.
+def manager(workdir, keep: int = 2, best_before: int | None = None):
+  """CheckpointManager keeping the latest `keep` plus the best by top-1,
+  and `best_before` (best.json's step when a run resumes: orbax does not
+  read back the metrics of checkpoints an earlier process saved, so its
+  best-of policy would delete that one).
 
   Saves are synchronous: a failed write (full disk, file-size limit)
   surfaces at `save` as one error, before best.json can name the step."""
   policy = pp.AnyPreservationPolicy([
       pp.LatestN(n=keep),
       pp.BestN(get_metric_fn=lambda m: m['top1'], n=1,
-               keep_checkpoints_without_metrics=False)])
+               keep_checkpoints_without_metrics=False),
+      *([pp.CustomSteps([best_before])] if best_before is not None
+        else [])])
   options = ocp.CheckpointManagerOptions(
       preservation_policy=policy, create=True,
       enable_async_checkpointing=False)

@@ -70,7 +70,7 @@ def main(fv, argv):
                          f'give video files (e.g. {folder.rstrip("/")}/*.mp4; '
                          'a folder of extracted frames is read by prepare '
                          '--dataset=custom --rawframes)')
-  # Unasked, the model's own (views.own_views: 1x1, or one view of each
+  # Unasked, the model's own (pipeline.own_views: 1x1, or one view of each
   # temporal clip of data.test_sampling='twice' / 'dense').
   views = parse_views(fv['views'].value) if fv['views'].present else None
   outputs = None

@@ -173,3 +173,43 @@ def test_a_model_directory_is_not_a_run_to_resume(tmp_path, job):
   r = job('train', '--config=configs/synthetic.py', f'--workdir={tmp_path}/n',
           f'--config.init_from={tmp_path}/n', *TINY_ARGS, code=2)
   assert 'is the --workdir itself' in r.stderr
+
+
+def test_a_resumed_run_keeps_the_best_checkpoint_of_before(tmp_path):
+  """orbax does not read back the metrics of checkpoints an earlier
+  process saved: a resumed run deleted best.json's step (its best-of
+  policy saw no metrics), and --checkpoint=best failed."""
+  state = {'w': np.zeros(2, np.float32)}
+  mngr = modeldir.manager(tmp_path / 'a', keep=2)
+  modeldir.save(mngr, 1, state, metrics={'top1': 0.9})
+  mngr.close()
+  for name, best in (('a', 1), ('b', None)):
+    if name == 'b':
+      modeldir.save(modeldir.manager(tmp_path / 'b', keep=2), 1, state,
+                    metrics={'top1': 0.9})
+    mngr = modeldir.manager(tmp_path / name, keep=2, best_before=best)
+    for step in (2, 3, 4):
+      modeldir.save(mngr, step, state)
+    mngr.close()
+    assert modeldir.saved_steps(tmp_path / name) == (
+        [1, 3, 4] if best else [3, 4])
+
+
+def test_a_twice_sampled_run_evaluates_each_epoch(tmp_path, job):
+  """Evaluations during training took 1x1 views, which a model of
+  data.test_sampling='twice' refuses: the run died at its first epoch's
+  end with nothing saved. They take one crop of each temporal clip."""
+  r = job('train', '--config=configs/synthetic.py', f'--workdir={tmp_path}',
+          *TINY_ARGS, '--config.data.test_sampling=twice',
+          '--config.eval.views=2x1', '--config.train.max_steps=16',
+          '--config.eval.max_videos=8', '--json')  # 2 epochs of 8 steps
+  assert json.loads((tmp_path / 'best.json').read_text())['step'] in (8, 16)
+  assert r.json()['steps'] == 16
+  assert (tmp_path / 'eval' / 'test1_2x1').is_dir()  # the final report
+
+
+def test_a_finished_run_started_again_adds_no_row_twice(trained, tmp_path):
+  run = copy(trained, tmp_path)
+  train_and_evaluate(tiny_config(**RUN), run)  # the same, finished run
+  evals = [r['step'] for r in rows(run) if 'eval_top1' in r]
+  assert len(evals) == len(set(evals)) == 2, evals

@@ -125,6 +125,13 @@ def test_protocol(data) -> tuple[str, str]:
   return data.get('test_sampling', 'spread'), data.get('test_crops', 'resize')
 
 
+def own_views(data) -> tuple[int, int]:
+  """The views a model is scored with when none are asked for (predict,
+  explain, the demo, evaluations during training): one centre crop of
+  each temporal clip its test sampling takes (1; 'twice' 2, 'dense' 10)."""
+  return sampling.TEST_VIEWS.get(test_protocol(data)[0], 1), 1
+
+
 def view_size(data) -> int:
   """The side of the test-time views a model of data config `data`
   sees: the crop size, or `resize_short` with test_crops='full_res'."""
@@ -140,11 +147,12 @@ class ClipTransform:
   """
 
   def __init__(self, data_cfg, num_segments: int, train: bool,
-               views: tuple[int, int] = (1, 1)):
+               views: tuple[int, int] | None = None):
     self.cfg = dict(resize_short=data_cfg.resize_short,
                     crop_size=data_cfg.crop_size)
     self.scales, self.max_distort = tuple(data_cfg.scales), \
         data_cfg.max_distort
+    views = views or own_views(data_cfg)  # unasked: the model's own
     self.flip, self.t, self.train, self.views = (data_cfg.flip, num_segments,
                                                  train, views)
     self.channels = in_channels(data_cfg)

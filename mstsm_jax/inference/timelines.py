@@ -10,8 +10,7 @@ import numpy as np
 
 from mstsm_jax.data import pipeline, video
 from mstsm_jax.errors import UsageError
-from mstsm_jax.inference.views import (own_views, short_video_note,
-                                       video_notes)
+from mstsm_jax.inference.views import short_video_note, video_notes
 from mstsm_jax.models import task
 
 
@@ -74,7 +73,7 @@ def timeline(path: str, predictor, window_s: float, stride_s: float,
   fps, frames, times = rec['fps'], rec['frames'], rec['times']
   window_s, stride_s, clamped = used_window(window_s, stride_s, fps)
   tf = pipeline.ClipTransform(cfg.data, cfg.model.num_segments, train=False,
-                              views=views or own_views(cfg))
+                              views=views)
   windows = timeline_windows(times, window_s, stride_s)
   clips = np.stack([tf((0, {'frames': frames[a:b], 'label': 0}))['clips']
                     for a, b in windows])  # [W, V, T, S, S, 3]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mstsm_jax.data import pipeline, sampling, transforms, video
+from mstsm_jax.data import pipeline, transforms, video
 from mstsm_jax.errors import UsageError
 
 
@@ -100,18 +100,11 @@ def seen_fraction(h: int, w: int, config, crops: int = 1) -> float:
   return covered.mean()
 
 
-def own_views(config) -> tuple[int, int]:
-  """The views a model is scored with when none are asked for: one centre
-  crop of each temporal clip its test sampling takes (1; 'twice' 2,
-  'dense' 10: data.test_sampling)."""
-  rule, _ = pipeline.test_protocol(config.data)
-  return sampling.TEST_VIEWS.get(rule, 1), 1
-
-
 def read_video_views(path: str, config, views=None,
                      warnings: list | None = None) -> tuple[np.ndarray, int]:
   """A video file -> (uint8 views `[V, T, S, S, 3]` exactly as evaluate
-  samples and crops them (`views` (clips, crops); None: `own_views`), the
+  samples and crops them (`views` (clips, crops); None: the model's own,
+  `pipeline.own_views`), the
   number of decoded frames). Raises
   `video.VideoError` when the file cannot be read; a truncated one keeps
   its decoded frames, and frames of another size than the first are
@@ -120,7 +113,7 @@ def read_video_views(path: str, config, views=None,
   if config.data.modality != 'rgb':
     raise UsageError('predict decodes RGB videos; a flow model needs '
                      'prepared flow', 'use evaluate on a prepared dataset')
-  views = views or own_views(config)
+  views = views or pipeline.own_views(config.data)
   rec = video.read_video(path, config.data.resize_short, as_jpeg=False)
   if warnings is not None:
     warnings.extend(video_notes(rec))

@@ -134,11 +134,27 @@ def build_model(cfg: ml_collections.ConfigDict,
     raise UsageError(f'a pruning channel spec applies to prunable backbones '
                      f'({", ".join(backbones.prunable())}), not '
                      f'{cfg.backbone}')
-  shift = ShiftSpec(cfg.temporal, cfg.num_segments, cfg.r_one, cfg.r_two,
-                    cfg.r_three, bool(cfg.get('causal', False)))
-  dtype = DTYPES[cfg.dtype]
-  return MSTSMNet(cfg.num_classes, spec.build(cfg, shift, channels, dtype),
-                  spec.name, cfg.tfdem, cfg.tfdem_tap or spec.tfdem_tap,
+  tap = cfg.tfdem_tap or spec.tfdem_tap
+  if cfg.tfdem and tap not in (*spec.stages, 'stem', 'features_0'):
+    raise UsageError(f'model.tfdem_tap={tap!r}: not a stage of '
+                     f'{cfg.backbone}', f'fix --config.model.tfdem_tap: one '
+                     f'of {", ".join(spec.stages)}')
+  if cfg.get('tfdem_fuse') and not cfg.tfdem:  # fused raw logits: < 0
+    raise UsageError('model.tfdem_fuse=True with model.tfdem=False: there '
+                     'is no TFDEM head to fuse', 'fix --config.model.'
+                     'tfdem_fuse: False, or keep model.tfdem=True')
+  try:
+    shift = ShiftSpec(cfg.temporal, cfg.num_segments, cfg.r_one, cfg.r_two,
+                      cfg.r_three, bool(cfg.get('causal', False)))
+    dtype = DTYPES[cfg.dtype]
+    net = spec.build(cfg, shift, channels, dtype)
+  except ValueError as e:  # the shift's widths, named by their fields
+    if isinstance(e, UsageError):
+      raise
+    raise UsageError(f'config.model: {e}', 'fix --config.model.r_one / '
+                     'r_two / r_three / num_segments as it says') from e
+  return MSTSMNet(cfg.num_classes, net,
+                  spec.name, cfg.tfdem, tap,
                   cfg.tfdem_width or spec.tfdem_width,
                   cfg.tfdem_reduce_stride, cfg.tfdem_conv_stride, cfg.dropout,
                   cfg.bn_momentum, dtype)

@@ -225,7 +225,9 @@ class Run:
     if not resuming:  # written once: a restart checks against it
       modeldir.write_config(workdir, cfg, channels)
       modeldir.write_classes(workdir, self.classes)
-    self.mngr = modeldir.manager(workdir, cfg.train.keep_checkpoints)
+    best = modeldir.read_best(workdir) if resuming else None
+    self.mngr = modeldir.manager(workdir, cfg.train.keep_checkpoints,
+                                 best['step'] if best else None)
     if not modeldir.saved_steps(workdir):
       self.state = run.new_state(cfg.seed, variables)
       return 0
@@ -236,7 +238,7 @@ class Run:
     self.state = restored['state']
     if modeldir.set_aside_newer(workdir, start):
       self.mngr.reload()
-    dropped = trim_records(workdir, start)
+    dropped = trim_records(workdir, start, final=start >= self.total_steps)
     self.best = self.intact_best() or self.best
     print(f'resumed from {workdir}/checkpoints/{start}' + (
         f' (metrics.jsonl: {dropped} rows after step {start} dropped, '
@@ -326,10 +328,14 @@ class Run:
     better (a later tie never displaces the best)."""
     self.log(step)
     if res is None:
+      # One crop of each temporal clip the test sampling takes (a 'twice'
+      # model died here, its epoch unsaved); the final report: eval.views.
       res = evaluator.summarize(evaluator.predict_split(
-          self.eval_fn, steps.variables_of(self.state), self.test_split, self.config,
-          self.mesh, max_videos=self.config.eval.max_videos,
-          progress=False), self.classes)
+          self.eval_fn, steps.variables_of(self.state), self.test_split,
+          self.config, self.mesh,
+          views=pipeline.own_views(self.config.data),
+          max_videos=self.config.eval.max_videos, progress=False),
+          self.classes)
       self.bar.write(f'epoch {step // self.steps_per_epoch} step {step}: '
                      f'{evaluator.format_result(res)}', file=LOG)
     self.writer.write(step, {f'eval_{k}': res[k] for k in
@@ -357,9 +363,9 @@ class Run:
   def preempt(self, step: int) -> dict:
     if self.mngr.latest_step() != step:
       self.save(step)
-    print(f'{self.sigterm}: saved step {step} to '
-          f'{self.workdir}/checkpoints; restart with the same --workdir to '
-          'resume', file=LOG)
+    self.bar.write(f'{self.sigterm}: saved step {step} to '  # its own line
+                   f'{self.workdir}/checkpoints; restart with the same '
+                   '--workdir to resume', file=LOG)
     return {'preempted': True, 'steps': step}
 
   def finish(self, step: int) -> dict:
@@ -417,11 +423,14 @@ class Run:
         self.writer.close()
 
 
-def trim_records(workdir, step: int) -> int:
-  """Drops metrics.jsonl rows after `step` (a resumed run recomputes them);
-  returns how many."""
+def trim_records(workdir, step: int, final: bool = False) -> int:
+  """Drops metrics.jsonl rows after `step` (a resumed run recomputes them)
+  and, when `step` is the run's last (`final`: a finished run started
+  again evaluates it again), that step's evaluation row; returns how
+  many."""
   rows = load_records(workdir)
-  keep = [r for r in rows if r['step'] <= step]
+  keep = [r for r in rows if r['step'] < step or r['step'] == step and not (
+      final and any(k.startswith('eval_') for k in r))]
   if len(keep) != len(rows) and jax.process_index() == 0:
     files.write_text(pathlib.Path(workdir) / 'metrics.jsonl',
                      ''.join(json.dumps(r) + '\n' for r in keep))

@@ -17,6 +17,7 @@ import collections
 import functools
 import re
 
+from mstsm_jax.errors import UsageError
 from mstsm_jax.models import backbones, pruning, torch_names
 from mstsm_jax.models.resnet import STAGES, ChannelSpec, ResNet, shift_every
 
@@ -25,6 +26,10 @@ def build(cfg, shift, channels, dtype, *, stage_sizes):
   """A ResNet of `config.model` (`stage_sizes`, `width` 64 unless set), or
   of a pruned model's `channels`."""
   sizes = tuple(cfg.stage_sizes) or stage_sizes
+  if len(sizes) != len(STAGES):
+    raise UsageError(f'model.stage_sizes={sizes}: a ResNet has '
+                     f'{len(STAGES)} stages', 'fix --config.model.'
+                     'stage_sizes: 4 block counts, e.g. (3, 4, 6, 3)')
   channels = channels or ChannelSpec.dense(sizes, cfg.width or 64)
   for c in (channels.stem,) + channels.out:
     shift.out_channels(c)  # validates the shift widths at block inputs
