@@ -318,6 +318,25 @@ def validate(config, prefix: str = '--config.', keys: Iterable[str] = ()):
   return config
 
 
+def _check_variant(config, prefix: str) -> None:
+  """`variant` names the run (its files, its final line, exports): a
+  label the model fields contradict ('tsn' on an MSTSM-TFDEM model) is
+  refused where those fields make another of the paper's variants."""
+  fields = [_get(config, k) for k in ('variant', 'model.temporal',
+                                      'model.tfdem', 'model.causal')]
+  if _ABSENT in fields or not all(isinstance(f, (str, bool))
+                                  for f in fields):
+    return
+  variant, temporal, tfdem, causal = fields
+  made = f'{temporal}{"_tfdem" * tfdem}{"_online" * causal}'
+  if made != variant and made in VARIANTS:
+    raise UsageError(
+        f'{prefix}variant={variant!r}, but model.temporal={temporal!r}, '
+        f'model.tfdem={tfdem}, model.causal={causal} make {made!r}',
+        f'fix --config.variant: pick the variant with --config=FILE:{made} '
+        '(it sets those fields and names the run)')
+
+
 def validate_model(model_cfg, prefix: str = 'model.'):
   """`validate` for a `config.model` alone (create_model, build_model):
   names read `model.num_classes='ten'` (`prefix`)."""
@@ -327,6 +346,7 @@ def validate_model(model_cfg, prefix: str = 'model.'):
 
 
 def _cross_check(config, prefix: str) -> None:
+  _check_variant(config, prefix)
   crop, short = _get(config, 'data.crop_size'), _get(config,
                                                      'data.resize_short')
   if _ABSENT not in (crop, short) and crop > short:
