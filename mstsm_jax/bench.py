@@ -66,6 +66,9 @@ from mstsm_jax.inference.streaming import flat_step, step_function, zeros
 from mstsm_jax.training import sharding, steps as train_steps
 
 WHAT = ('train', 'infer', 'latency', 'stream', 'deploy', 'data', 'e2e')
+# The flags only some measurements read.
+USES = {'deploy_batch': ('deploy',), 'runtimes': ('deploy', 'stream'),
+        'workers': ('data', 'e2e'), 'data_dir': ('data', 'e2e')}
 
 
 # ------------------------------------------------------------------ timing
@@ -151,6 +154,12 @@ def check_flags(fv) -> dict:
     raise cli.UsageError(f'--batch={fv["batch"].value}: every batch size '
                          f'must split over the {n} devices',
                          f'use multiples of {n}')
+  for flag, users in USES.items():  # an ignored flag is never silence
+    if fv[flag].present and not set(users) & set(what):
+      raise cli.UsageError(
+          f'--{flag} is used by --what={"/".join(users)}, not by '
+          f'--what={fv["what"].value}', f'drop --{flag}, or add '
+          f'{" or ".join(users)} to --what')
   runtimes = [r for r in fv['runtimes'].value.split(',') if r]
   for r in runtimes:  # unknown or not installed: one line
     if check_runtime(r).reads == 'onnx' and not onnx_file.converter_installed():
@@ -322,10 +331,11 @@ def bench_latency(model, variables, config, steps: int) -> dict:
 
 
 def bench_stream(model, variables, config, steps: int,
-                 channels=None) -> dict:
+                 channels=None, runtimes=None) -> dict:
   """Frames/s and per-frame latency of the jitted streaming step and, with
-  .[onnx], of its ONNX export on each ONNX runtime (calls interleaved):
-  the XLA step's keys at the top, the others under 'stream_runtimes'."""
+  .[onnx], of its ONNX export on each ONNX runtime of `runtimes` (default:
+  every one installed; calls interleaved): the XLA step's keys at the
+  top, the others under 'stream_runtimes'."""
   fn, shapes = step_function(model, variables, config)
   fn = cpu.jit(fn)
   s, ch = config.data.crop_size, in_channels(config.data)
@@ -336,7 +346,7 @@ def bench_stream(model, variables, config, steps: int,
         Predictor(config, variables, channels, batch_size=1), 1)
     program = onnx_file.program(onnx_file.convert(
         step, inputs, *io_names(len(inputs), True), name=config.variant))
-    for name in available():
+    for name in runtimes or available():
       if RUNTIMES[name].reads == 'onnx':
         fns[name] = stepper(flat_step(callable_for(program, name)),
                             zeros(shapes), frame)
@@ -549,7 +559,7 @@ def main(fv, argv):
                                 fv['steps'].value))
   if 'stream' in what:
     result.update(bench_stream(run.model, variables, config,
-                               fv['steps'].value, channels))
+                               fv['steps'].value, channels, opts['runtimes']))
   if 'deploy' in what:
     by_batch = {b: bench_deploy(config, variables, channels,
                                 fv['steps'].value, b, opts['runtimes'])

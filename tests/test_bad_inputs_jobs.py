@@ -105,6 +105,12 @@ def test_splits_checks_every_split_workdir_before_the_first_trains(
                              'another config (1 field differs: model.width: 32'
                              ), r.stderr
   assert trained == []
+  # The miniature's YoYo has no training video in split 1: the run says so
+  # (once its checks passed), as the data report does.
+  p = splits.trainer.plan(load_config('configs/ucf101.py:tsn', fields),
+                          tmp_path / 'one')
+  assert p.notes[0] == ('warning: 1 of 3 classes have no training video in '
+                        'train1 (e.g. YoYo): the model never sees them')
 
 
 def test_a_split_stopped_by_sigterm_stops_splits_cleanly(tmp_path, job,

@@ -167,6 +167,16 @@ def test_bench_runtimes_flag_picks_the_runtimes_timed(monkeypatch):
   opts = bench.check_flags(fv)
   assert opts['runtimes_left_out'] == onnx
   assert opts['runtimes'] == [r for r in runtimes.available() if r not in onnx]
+  # a flag no measurement of --what reads is refused, not ignored
+  fv = flags.FlagValues()
+  bench.define_flags(fv)
+  fv(['bench', '--what=infer', '--deploy_batch=4', '--workers=3'])
+  with pytest.raises(UsageError, match=r'--deploy_batch is used by '
+                     r'--what=deploy, not by --what=infer'):
+    bench.check_flags(fv)
+  fv(['bench', '--what=stream', '--runtimes=xla'])  # stream reads it too
+  fv['deploy_batch'].present = fv['workers'].present = 0
+  assert bench.check_flags(fv)['runtimes'] == ['xla']
 
 
 def test_iree_cache_key_leaves_out_source_locations(tmp_path, monkeypatch,

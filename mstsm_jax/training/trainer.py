@@ -121,7 +121,7 @@ class Plan:
   test_split: Any
   steps_per_epoch: int
   total_steps: int
-  notes: list[str]  # the lr schedule's, for the log
+  notes: list[str]  # classes never trained, the lr schedule's: the log
 
 
 def plan(config, workdir) -> Plan:
@@ -144,10 +144,6 @@ def plan(config, workdir) -> Plan:
                      f'dataset has {len(classes)} classes',
                      f'pass --config.model.num_classes={len(classes)}')
   unseen = sorted(set(range(len(classes))) - set(train_split.labels.tolist()))
-  if unseen:  # the data report lists them too; the run must say it
-    print(f'warning: {len(unseen)} of {len(classes)} classes have no '
-          f'training video in train{config.data.split} (e.g. '
-          f'{classes[unseen[0]]}): the model never sees them', file=LOG)
   steps_per_epoch = len(train_split.source) // tc.batch_size
   if not steps_per_epoch:
     raise UsageError(f'{len(train_split.source)} training videos are fewer '
@@ -157,8 +153,14 @@ def plan(config, workdir) -> Plan:
   if tc.max_steps:
     total_steps = min(total_steps, tc.max_steps)
   workdirs.check_resume(workdir, config)
+  # The data report lists them too; the run must say it (once its checks
+  # passed: `splits` plans every split before the first trains).
+  unseen_note = [f'warning: {len(unseen)} of {len(classes)} classes have no '
+                 f'training video in train{config.data.split} (e.g. '
+                 f'{classes[unseen[0]]}): the model never sees them'
+                 ] if unseen else []
   return Plan(config, workdir, mesh, per_host, train_split, test_split,
-              steps_per_epoch, total_steps,
+              steps_per_epoch, total_steps, unseen_note +
               optimizer.schedule_notes(tc, steps_per_epoch, total_steps))
 
 
