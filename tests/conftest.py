@@ -62,15 +62,15 @@ class Result:
 
 
 # The files that take longest, slowest first (seconds of one worker,
-# measured 2026-11-30, docs/performance.md): xdist hands whole files to
+# measured 2026-12-01, docs/performance.md): xdist hands whole files to
 # whichever worker is free, in collection order, so the long ones start
 # first and neither worker idles at the end waiting on the other.
 SLOWEST_FIRST = (
-    'test_train', 'test_onnx', 'test_convert', 'test_runtimes', 'test_model',
-    'test_gradcam', 'test_prune', 'test_cli', 'test_export',
-    'test_checkpoint_integrity', 'test_bad_inputs', 'test_ablation',
-    'test_demo', 'test_bad_inputs_inference', 'test_data', 'test_cpu',
-    'test_twostream', 'test_api')
+    'test_train', 'test_onnx', 'test_convert', 'test_bad_inputs_inference',
+    'test_checkpoint_integrity', 'test_gradcam', 'test_runtimes', 'test_cli',
+    'test_model', 'test_demo', 'test_prune', 'test_bad_inputs',
+    'test_ablation', 'test_export', 'test_cpu', 'test_twostream', 'test_api',
+    'test_streaming', 'test_data')
 
 
 def pytest_collection_modifyitems(items):
