@@ -335,7 +335,7 @@ def touch(root, *names):
     (('Jump/a.mp4', 'jump/b.mp4'), None,
      r'class folders Jump/ and jump/ differ only in case'),
     (('jump/a.mp4', 'jump/b.mp4'), ('jump/a.mp4 Jump\n', 'jump/b.mp4 jump\n'),
-     r"test.txt:1: class 'jump', but .*train.txt:1 says 'Jump'"),
+     r"test.txt:1: class 'jump', but .*train.txt:1 writes it 'Jump'"),
     (('wave/wave 9.mp4',), ('wave/wave 9.mp4\n', ''),
      r"train.txt:1: 'wave/wave 9.mp4' reads as the path 'wave/wave' with "
      r"the label '9.mp4', or as one path with a space"),

@@ -49,8 +49,8 @@ def parse_list(path: pathlib.Path, rawframes: bool = False):
     if '\t' not in text and lab.lower().endswith(VIDEO_EXTS):
       raise UsageError(f'{path}:{no}: {text!r} reads as the path {rel!r} '
                        f'with the label {lab!r}, or as one path with a space',
-                       'separate the label with a tab (a path with spaces '
-                       'and no label: end the line with a tab and the label)')
+                       'put a tab between the path and its label (a path '
+                       'with spaces needs one)')
     if not rel:
       raise UsageError(f'{path}:{no}: {text!r} names no video',
                        'a list line is "relative/path label"')
@@ -216,8 +216,9 @@ def _from_lists(root, videos, train_list, test_list, classes,
         prev = first.setdefault(name.lower(), (name, f'{path}:{no}'))
         if prev[0] != name:  # one class, or two no folder tells apart
           raise UsageError(f'{path}:{no}: class {name!r}, but {prev[1]} '
-                           f'says {prev[0]!r}; class names differ by more '
-                           'than case', 'write the class name one way')
+                           f'writes it {prev[0]!r}: two classes no folder '
+                           'tells apart, or one', 'write each class name '
+                           'the same way on every line')
   listing, origin = Listing(1), {}
   seen = set()  # one split: a video in both lists is listed twice
   for role, path, no, rel, lab, kind, frames in rows:
