@@ -214,3 +214,15 @@ def test_a_finished_run_started_again_adds_no_row_twice(trained, tmp_path):
   train_and_evaluate(tiny_config(**RUN), run)  # the same, finished run
   evals = [r['step'] for r in rows(run) if 'eval_top1' in r]
   assert len(evals) == len(set(evals)) == 2, evals
+
+
+def test_a_run_with_data_workers_stops_them(tmp_path, job):
+  """grain's worker processes were left to finalizers at exit, which
+  printed OSError tracebacks for a resumed run's restored iterator: the
+  run stops them itself."""
+  import multiprocessing
+  job('train', '--config=configs/synthetic.py', f'--workdir={tmp_path}',
+      *TINY_ARGS, '--config.data.workers=1', '--config.eval.max_videos=8',
+      '--config.train.eval_every_epochs=0', '--config.train.max_steps=2')
+  assert not [p for p in multiprocessing.active_children()
+              if 'grain' in p.name], multiprocessing.active_children()

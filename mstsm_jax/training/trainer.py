@@ -423,6 +423,11 @@ class Run:
       if self.writer is not None:
         self.bar.close()
         self.writer.close()
+      # grain's worker processes stopped now, not by finalizers at exit
+      # (a restored iterator's printed OSError tracebacks from them).
+      it = getattr(self, 'train_iter', None)
+      if hasattr(it, 'close'):
+        it.close()
 
 
 def trim_records(workdir, step: int, final: bool = False) -> int:
