@@ -25,7 +25,7 @@ from flax import traverse_util
 from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 
 from mstsm_jax import configs
-from mstsm_jax.errors import UsageError
+from mstsm_jax.errors import UsageError, one_line
 from mstsm_jax.models import fit
 from mstsm_jax.models.mstsm import build_model, variable_shapes
 from mstsm_jax.models.resnet import ChannelSpec
@@ -92,8 +92,7 @@ def reason(e: BaseException) -> str:
     return str(e)
   if isinstance(e, OSError) and e.strerror:
     return f'{type(e).__name__}: {e.strerror}'
-  first = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), '')
-  return f'{type(e).__name__}: {first[:160]}'
+  return one_line(e)
 
 
 def write_config(workdir, config, channels: ChannelSpec | None = None):

@@ -68,8 +68,7 @@ def main(fv, argv):
   if folder:  # a mistake in the command, not a video that failed
     raise cli.UsageError(f'{folder} is a folder, not a video file',
                          f'give video files (e.g. {folder.rstrip("/")}/*.mp4; '
-                         'a folder of extracted frames is read by prepare '
-                         '--dataset=custom --rawframes)')
+                         f'{video.FRAME_FOLDERS})')
   # Unasked, the model's own (pipeline.own_views: 1x1, or one view of each
   # temporal clip of data.test_sampling='twice' / 'dense').
   views = parse_views(fv['views'].value) if fv['views'].present else None

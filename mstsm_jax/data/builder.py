@@ -31,7 +31,7 @@ import tqdm
 from mstsm_jax.console import LOG
 from mstsm_jax.data import flow, layouts, video
 from mstsm_jax.data.layouts import Layout
-from mstsm_jax.errors import UsageError
+from mstsm_jax.errors import UsageError, one_line
 
 VERSION = '1.0.0'
 INPUTS = 'prepare_inputs.json'  # the inputs of a finished build
@@ -81,9 +81,8 @@ def decode_job(job):
   except Exception as e:  # pylint: disable=broad-except
     # A decoder's own failure on one file (OpenCV's assertions, PyAV's
     # errors) is that file's, counted and reported; never the build's.
-    first = (str(e).strip().splitlines() or [''])[0][:200]
     return i, {'file': path, 'reason': 'undecodable',
-               'detail': f'{type(e).__name__}: {first}'}
+               'detail': one_line(e, 200)}
   if flow_method:
     frames = rec['frames']
     rec['flow_x'], rec['flow_y'] = flow.video_flow(frames, flow_method)

@@ -16,6 +16,12 @@ import numpy as np
 from mstsm_jax.data import transforms
 
 
+# Where a folder of extracted frames is read (a video path that is a
+# folder is refused with it).
+FRAME_FOLDERS = ('a folder of extracted frames is read by prepare '
+                 '--dataset=custom --rawframes')
+
+
 class VideoError(Exception):
   """A video that cannot be used; `reason` is one of the report's reasons."""
 
@@ -161,8 +167,7 @@ def iter_frames(path: str, fps: float = 0.0, times: list | None = None,
   if not os.path.exists(path):
     raise VideoError(path, 'missing')
   if os.path.isdir(path):
-    raise VideoError(path, 'a folder', 'not a video file; a folder of '
-                     'frames is read by prepare --dataset=custom --rawframes')
+    raise VideoError(path, 'a folder', f'not a video file; {FRAME_FOLDERS}')
   if os.path.getsize(path) == 0:
     raise VideoError(path, 'empty', 'file has 0 bytes')
   count = decoded = declared = 0

@@ -27,7 +27,7 @@ import numpy as np
 from jax import export
 
 from mstsm_jax import files
-from mstsm_jax.errors import UsageError
+from mstsm_jax.errors import UsageError, one_line
 import mstsm_jax.inference.onnx_file as onnx_file
 import mstsm_jax.inference.runtimes as runtimes
 
@@ -99,9 +99,8 @@ def _read_zip(path) -> tuple[dict, object]:
   try:
     fn = export.deserialize(bytearray(blob))
   except Exception as e:  # pylint: disable=broad-except
-    first = (str(e).strip().splitlines() or [''])[0][:160]
     raise UsageError(f'{path}: the exported function does not load with jax '
-                     f'{jax.__version__} ({type(e).__name__}: {first})',
+                     f'{jax.__version__} ({one_line(e)})',
                      f'it was written with jax {meta.get("jax")}; re-export '
                      'it with this version') from e
   return meta, fn

@@ -117,9 +117,9 @@ def read_video_views(path: str, config, views=None,
   rec = video.read_video(path, config.data.resize_short, as_jpeg=False)
   if warnings is not None:
     warnings.extend(video_notes(rec))
-    seen = seen_fraction(rec['height'], rec['width'], config, views[1])
+    h, w = rec['height'], rec['width']
+    seen = seen_fraction(h, w, config, views[1])
     if seen < 1 / 3:  # what the protocol's crops drop
-      h, w = rec['height'], rec['width']
       crops = 'test view sees' if views[1] == 1 else (
           f'{views[1]} test crops see')
       warnings.append(f'a {w}x{h} frame: the {crops} {seen:.0%} of its '

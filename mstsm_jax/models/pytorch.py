@@ -27,7 +27,7 @@ import jax
 import numpy as np
 from flax import traverse_util
 
-from mstsm_jax.errors import UsageError
+from mstsm_jax.errors import UsageError, one_line
 from mstsm_jax.models import backbones, fit
 from mstsm_jax.models.mstsm import build_model
 from mstsm_jax.models.task import in_channels
@@ -47,12 +47,6 @@ SAVE_HINT = ('save the weights alone, from a Python session that trusts '
              'the file: torch.save(model.state_dict(), path), or for a '
              'checkpoint dict torch.save(torch.load(file, weights_only=False)'
              '["state_dict"], path); then convert that file')
-
-
-def _first_line(e: Exception) -> str:
-  """torch's errors as one line, without terminal colour codes."""
-  text = re.sub(r'\x1b\[[0-9;]*m', '', str(e)).strip()
-  return f'{type(e).__name__}: {(text.splitlines() or [""])[0][:120]}'
 
 
 def _refused_global(e: Exception) -> str:
@@ -110,7 +104,7 @@ def load_torch(path: str) -> dict[str, np.ndarray]:
     why = re.search(r'WeightsUnpickler error: \s*(.+)', str(e))
     if not found:  # a damaged file
       raise UsageError(f'{path} is not a readable PyTorch checkpoint ('
-                       + (why.group(1)[:120] if why else _first_line(e))
+                       + (why.group(1)[:120] if why else one_line(e, 120))
                        + ')', DAMAGED_HINT) from e
     raise UsageError(f'{path} holds pickled Python objects (e.g. '
                      f'{found}: a whole model saved with '
@@ -119,7 +113,7 @@ def load_torch(path: str) -> dict[str, np.ndarray]:
                      SAVE_HINT) from e
   except Exception as e:  # pylint: disable=broad-except
     raise UsageError(f'{path} is not a readable PyTorch checkpoint '
-                     f'({_first_line(e)})', DAMAGED_HINT) from e
+                     f'({one_line(e, 120)})', DAMAGED_HINT) from e
   for key in WRAPPERS:
     if isinstance(obj, dict) and isinstance(obj.get(key), dict):
       obj = obj[key]

@@ -143,7 +143,6 @@ def plan(config, workdir) -> Plan:
     raise UsageError(f'model.num_classes={config.model.num_classes} but the '
                      f'dataset has {len(classes)} classes',
                      f'pass --config.model.num_classes={len(classes)}')
-  unseen = sorted(set(range(len(classes))) - set(train_split.labels.tolist()))
   steps_per_epoch = len(train_split.source) // tc.batch_size
   if not steps_per_epoch:
     raise UsageError(f'{len(train_split.source)} training videos are fewer '
@@ -155,6 +154,7 @@ def plan(config, workdir) -> Plan:
   workdirs.check_resume(workdir, config)
   # The data report lists them too; the run must say it (once its checks
   # passed: `splits` plans every split before the first trains).
+  unseen = sorted(set(range(len(classes))) - set(train_split.labels.tolist()))
   unseen_note = [f'warning: {len(unseen)} of {len(classes)} classes have no '
                  f'training video in train{config.data.split} (e.g. '
                  f'{classes[unseen[0]]}): the model never sees them'

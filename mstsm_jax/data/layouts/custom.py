@@ -2,6 +2,7 @@
 MMAction2 style, also rawframe lists over folders of extracted frames)."""
 from __future__ import annotations
 
+import collections
 import os
 import pathlib
 import re
@@ -146,8 +147,8 @@ def read(manual_dir: str | os.PathLike, train_list: str = '',
                        classes_file)
   folders = sorted(p.name for p in root.iterdir()
                    if p.is_dir() and not p.name.startswith('.'))
-  twin = next((f for f in folders if [g.lower() for g in folders].count(
-      f.lower()) > 1), None)
+  cases = collections.Counter(f.lower() for f in folders)
+  twin = next((f for f in folders if cases[f.lower()] > 1), None)
   if twin:  # their videos would go to one class, or none
     raise UsageError(f'{root}: class folders '
                      + ' and '.join(f'{f}/' for f in folders
